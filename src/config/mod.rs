@@ -1,0 +1,152 @@
+//! Settings (Worker vars and secrets, all strings) turned into a validated [`Config`].
+//!
+//! Validation collects every problem, each naming the setting and how to fix it, so an
+//! operator fixes a deployment in one round instead of one error at a time.
+
+mod duration;
+mod secret;
+mod url;
+
+pub use self::secret::Secret;
+pub use self::url::is_loopback;
+
+use crate::jwt::JwsAlgorithm;
+use crate::session::SessionKeys;
+use ::url::Url;
+use std::fmt;
+
+/// Every setting the Worker reads, in README order. Secrets are marked in README.
+pub mod names {
+    pub const OIDC_ISSUER: &str = "OIDC_ISSUER";
+    pub const OIDC_CLIENT_ID: &str = "OIDC_CLIENT_ID";
+    pub const OIDC_CLIENT_SECRET: &str = "OIDC_CLIENT_SECRET";
+    pub const OIDC_CLIENT_AUTH_METHOD: &str = "OIDC_CLIENT_AUTH_METHOD";
+    pub const OIDC_SCOPES: &str = "OIDC_SCOPES";
+    pub const OIDC_RESOURCE: &str = "OIDC_RESOURCE";
+    pub const OIDC_ALLOWED_ALGS: &str = "OIDC_ALLOWED_ALGS";
+    pub const OIDC_CLOCK_SKEW: &str = "OIDC_CLOCK_SKEW";
+    pub const PUBLIC_URL: &str = "PUBLIC_URL";
+    pub const ORIGIN_URL: &str = "ORIGIN_URL";
+    pub const SESSION_SECRET: &str = "SESSION_SECRET";
+    pub const SESSION_TTL: &str = "SESSION_TTL";
+    pub const API_PATH_PREFIXES: &str = "API_PATH_PREFIXES";
+
+    pub const ALL: [&str; 13] = [
+        OIDC_ISSUER,
+        OIDC_CLIENT_ID,
+        OIDC_CLIENT_SECRET,
+        OIDC_CLIENT_AUTH_METHOD,
+        OIDC_SCOPES,
+        OIDC_RESOURCE,
+        OIDC_ALLOWED_ALGS,
+        OIDC_CLOCK_SKEW,
+        PUBLIC_URL,
+        ORIGIN_URL,
+        SESSION_SECRET,
+        SESSION_TTL,
+        API_PATH_PREFIXES,
+    ];
+}
+
+/// Defaults, documented in README's settings table.
+pub mod defaults {
+    pub const SCOPES: &str = "openid profile email";
+    pub const CLOCK_SKEW_SECS: u64 = 60;
+    pub const SESSION_TTL_SECS: u64 = 8 * 3600;
+    /// Longest clock skew accepted: more would make `exp` meaningless.
+    pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
+    /// Shortest secret accepted, in bytes of the setting (32 bytes of entropy at least).
+    pub const MIN_SECRET_LEN: usize = 32;
+}
+
+/// How the gateway authenticates to the token endpoint (RFC 6749 §2.3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuthMethod {
+    /// HTTP Basic with the form-urlencoded id and secret. The default, as in OIDC Core §9.
+    ClientSecretBasic,
+    /// `client_id` and `client_secret` in the form body.
+    ClientSecretPost,
+}
+
+/// The identity provider and this gateway's client registration there. The flat `OIDC_*`
+/// settings describe the default provider; later a named table of them can share this type.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// The issuer exactly as configured; discovery must echo it byte for byte.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub auth_method: ClientAuthMethod,
+    /// Scopes to request; `openid` is always first. `offline_access` is added when discovery
+    /// lists it (see [`crate::oidc::ProviderMetadata::scopes_for`]).
+    pub scopes: Vec<String>,
+    /// RFC 8707 resource (Azure AD v1 `resource`), so the access token is minted for that API.
+    pub resource: Option<String>,
+    /// Signature algorithms accepted from this provider.
+    pub allowed_algs: Vec<JwsAlgorithm>,
+    /// Tolerance for `exp`, `nbf` and `iat` between the provider's clock and ours.
+    pub clock_skew_secs: u64,
+}
+
+/// The validated configuration of one deployment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub provider: ProviderConfig,
+    /// The gateway's external origin (scheme, host, port, no path). `redirect_uri` and every
+    /// post-login redirect are built from it, never from the request's `Host` header.
+    pub public_url: Url,
+    /// Where authorised requests go; the request's path and query are appended.
+    pub origin_url: Url,
+    pub session_keys: SessionKeys,
+    pub session_ttl_secs: u64,
+    /// Paths that are APIs: an unauthenticated request there gets 401, never a redirect.
+    pub api_path_prefixes: Vec<String>,
+}
+
+/// One bad setting, what is wrong with it and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError {
+    pub setting: &'static str,
+    pub problem: String,
+    pub fix: &'static str,
+}
+
+impl fmt::Display for SettingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}. Fix: {}", self.setting, self.problem, self.fix)
+    }
+}
+
+/// Every problem found in the settings, in settings order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid configuration: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct ConfigErrors(pub Vec<SettingError>);
+
+mod parse;
+
+impl Config {
+    /// Build the configuration from a lookup of settings by name (Worker vars and secrets).
+    /// Blank values count as unset.
+    pub fn from_settings(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+        parse::from_settings(&|name| lookup(name).filter(|v| !v.trim().is_empty()))
+    }
+
+    /// The OAuth `redirect_uri`: the gateway's callback under `PUBLIC_URL`.
+    pub fn redirect_uri(&self) -> String {
+        format!(
+            "{}{}",
+            self.public_origin(),
+            crate::gateway::paths::CALLBACK
+        )
+    }
+
+    /// `PUBLIC_URL` as an origin string without a trailing slash.
+    pub fn public_origin(&self) -> String {
+        self.public_url.origin().ascii_serialization()
+    }
+
+    /// Whether the gateway is served over https (cookies then need no loopback exception).
+    pub fn is_https(&self) -> bool {
+        self.public_url.scheme() == "https"
+    }
+}

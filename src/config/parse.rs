@@ -1,0 +1,299 @@
+//! The one pass over the settings that builds a [`Config`] or lists every problem.
+
+use super::duration::parse_duration_secs;
+use super::url::{parse_base_url, parse_secure_url};
+use super::{
+    ClientAuthMethod, Config, ConfigErrors, ProviderConfig, Secret, SettingError, defaults, names,
+};
+use crate::jwt::JwsAlgorithm;
+use crate::session::SessionKeys;
+
+/// Collects errors while each setting is parsed.
+struct Collector<'a> {
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    errors: Vec<SettingError>,
+}
+
+impl Collector<'_> {
+    fn fail(&mut self, setting: &'static str, problem: impl Into<String>, fix: &'static str) {
+        self.errors.push(SettingError {
+            setting,
+            problem: problem.into(),
+            fix,
+        });
+    }
+
+    fn required(&mut self, setting: &'static str, fix: &'static str) -> Option<String> {
+        let value = (self.lookup)(setting);
+        if value.is_none() {
+            self.fail(setting, "is not set", fix);
+        }
+        value
+    }
+
+    fn optional(&self, setting: &'static str) -> Option<String> {
+        (self.lookup)(setting)
+    }
+}
+
+pub(super) fn from_settings(
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigErrors> {
+    let mut c = Collector {
+        lookup,
+        errors: Vec::new(),
+    };
+    let provider = provider(&mut c);
+    let public_url = public_url(&mut c);
+    let origin_url = origin_url(&mut c);
+    let session_keys = session_keys(&mut c);
+    let session_ttl_secs = duration(
+        &mut c,
+        names::SESSION_TTL,
+        defaults::SESSION_TTL_SECS,
+        60,
+        30 * 86_400,
+    );
+    let api_path_prefixes = api_path_prefixes(&mut c);
+    match (
+        provider,
+        public_url,
+        origin_url,
+        session_keys,
+        session_ttl_secs,
+    ) {
+        (
+            Some(provider),
+            Some(public_url),
+            Some(origin_url),
+            Some(session_keys),
+            Some(session_ttl_secs),
+        ) if c.errors.is_empty() => Ok(Config {
+            provider,
+            public_url,
+            origin_url,
+            session_keys,
+            session_ttl_secs,
+            api_path_prefixes,
+        }),
+        _ => Err(ConfigErrors(c.errors)),
+    }
+}
+
+fn provider(c: &mut Collector<'_>) -> Option<ProviderConfig> {
+    let issuer = c
+        .required(names::OIDC_ISSUER, "set it to your provider's issuer URL, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0")
+        .and_then(|raw| match parse_secure_url(&raw) {
+            // Kept as written: discovery must return this exact string (OIDC Discovery §4.3).
+            Ok(_) => Some(raw.trim().to_owned()),
+            Err(problem) => {
+                c.fail(names::OIDC_ISSUER, problem, "use the https issuer URL your provider publishes (plain http only on localhost/127.0.0.1)");
+                None
+            }
+        });
+    let client_id = c.required(
+        names::OIDC_CLIENT_ID,
+        "set it to the application (client) ID registered at your provider",
+    );
+    let client_secret = c
+        .required(names::OIDC_CLIENT_SECRET, "store the client secret as a Worker secret: `wrangler secret put OIDC_CLIENT_SECRET` (locally in .dev.vars)")
+        .map(Secret::new);
+    let auth_method = match c
+        .optional(names::OIDC_CLIENT_AUTH_METHOD)
+        .as_deref()
+        .map(str::trim)
+    {
+        None | Some("client_secret_basic") => Some(ClientAuthMethod::ClientSecretBasic),
+        Some("client_secret_post") => Some(ClientAuthMethod::ClientSecretPost),
+        Some(other) => {
+            c.fail(
+                names::OIDC_CLIENT_AUTH_METHOD,
+                format!("unknown method {other:?}"),
+                "use client_secret_basic (default) or client_secret_post",
+            );
+            None
+        }
+    };
+    let scopes = scopes(c);
+    let resource = c
+        .optional(names::OIDC_RESOURCE)
+        .map(|r| r.trim().to_owned());
+    let allowed_algs = allowed_algs(c);
+    let clock_skew_secs = duration(
+        c,
+        names::OIDC_CLOCK_SKEW,
+        defaults::CLOCK_SKEW_SECS,
+        0,
+        defaults::MAX_CLOCK_SKEW_SECS,
+    );
+    Some(ProviderConfig {
+        issuer: issuer?,
+        client_id: client_id?.trim().to_owned(),
+        client_secret: client_secret?,
+        auth_method: auth_method?,
+        scopes,
+        resource,
+        allowed_algs: allowed_algs?,
+        clock_skew_secs: clock_skew_secs?,
+    })
+}
+
+/// `openid` first, no duplicates; a list without `openid` gets it added (it is what makes the
+/// request OpenID Connect at all).
+fn scopes(c: &mut Collector<'_>) -> Vec<String> {
+    let raw = c
+        .optional(names::OIDC_SCOPES)
+        .unwrap_or_else(|| defaults::SCOPES.to_owned());
+    let mut scopes = vec!["openid".to_owned()];
+    for scope in raw.split([' ', ',']).filter(|s| !s.is_empty()) {
+        if !scopes.iter().any(|s| s == scope) {
+            scopes.push(scope.to_owned());
+        }
+    }
+    scopes
+}
+
+fn allowed_algs(c: &mut Collector<'_>) -> Option<Vec<JwsAlgorithm>> {
+    let Some(raw) = c.optional(names::OIDC_ALLOWED_ALGS) else {
+        return Some(JwsAlgorithm::ALL.to_vec());
+    };
+    let mut algs = Vec::new();
+    for name in raw.split([' ', ',']).filter(|s| !s.is_empty()) {
+        match name.parse::<JwsAlgorithm>() {
+            Ok(alg) => algs.push(alg),
+            Err(_) => c.fail(
+                names::OIDC_ALLOWED_ALGS,
+                format!("{name:?} is not an accepted signature algorithm"),
+                "list some of RS256 RS384 RS512 PS256 PS384 PS512 ES256 ES384 EdDSA (none and HS* are never accepted)",
+            ),
+        }
+    }
+    if algs.is_empty() {
+        c.fail(
+            names::OIDC_ALLOWED_ALGS,
+            "lists no algorithm",
+            "list at least one, e.g. RS256",
+        );
+        return None;
+    }
+    Some(algs)
+}
+
+fn public_url(c: &mut Collector<'_>) -> Option<::url::Url> {
+    let raw = c.required(
+        names::PUBLIC_URL,
+        "set it to the gateway's external origin, e.g. https://app.example.com",
+    )?;
+    match parse_secure_url(&raw) {
+        Ok(url) if url.path() != "/" => {
+            c.fail(
+                names::PUBLIC_URL,
+                format!("has a path ({})", url.path()),
+                "give the origin only, e.g. https://app.example.com",
+            );
+            None
+        }
+        Ok(url) => Some(url),
+        Err(problem) => {
+            c.fail(
+                names::PUBLIC_URL,
+                problem,
+                "use https://<your host> (plain http only on localhost/127.0.0.1)",
+            );
+            None
+        }
+    }
+}
+
+fn origin_url(c: &mut Collector<'_>) -> Option<::url::Url> {
+    let raw = c.required(
+        names::ORIGIN_URL,
+        "set it to the origin the gateway protects, e.g. https://origin.internal.example.com",
+    )?;
+    match parse_base_url(&raw) {
+        Ok(url) => Some(url),
+        Err(problem) => {
+            c.fail(
+                names::ORIGIN_URL,
+                problem,
+                "use an absolute http(s) URL without query or fragment",
+            );
+            None
+        }
+    }
+}
+
+fn session_keys(c: &mut Collector<'_>) -> Option<SessionKeys> {
+    let raw = c.required(
+        names::SESSION_SECRET,
+        "store a random secret of 32+ characters as a Worker secret: `openssl rand -base64 32 | wrangler secret put SESSION_SECRET`",
+    )?;
+    let secrets: Vec<&str> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    if secrets.iter().any(|s| s.len() < defaults::MIN_SECRET_LEN) {
+        c.fail(
+            names::SESSION_SECRET,
+            format!(
+                "every comma-separated secret must be at least {} characters",
+                defaults::MIN_SECRET_LEN
+            ),
+            "generate one with `openssl rand -base64 32`; list the newest first when rotating",
+        );
+        return None;
+    }
+    Some(SessionKeys::derive(&secrets))
+}
+
+fn duration(
+    c: &mut Collector<'_>,
+    setting: &'static str,
+    default: u64,
+    min: u64,
+    max: u64,
+) -> Option<u64> {
+    let Some(raw) = c.optional(setting) else {
+        return Some(default);
+    };
+    match parse_duration_secs(&raw) {
+        Some(secs) if (min..=max).contains(&secs) => Some(secs),
+        Some(secs) => {
+            c.fail(
+                setting,
+                format!("{secs} s is outside {min}..={max} s"),
+                "pick a value inside the range, e.g. 60s, 15m, 8h",
+            );
+            None
+        }
+        None => {
+            c.fail(
+                setting,
+                format!("{raw:?} is not a duration"),
+                "write a number with an optional unit: 90, 90s, 15m, 8h, 7d",
+            );
+            None
+        }
+    }
+}
+
+fn api_path_prefixes(c: &mut Collector<'_>) -> Vec<String> {
+    let raw = c.optional(names::API_PATH_PREFIXES).unwrap_or_default();
+    let mut prefixes = Vec::new();
+    for prefix in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if prefix.starts_with('/') {
+            prefixes.push(prefix.to_owned());
+        } else {
+            c.fail(
+                names::API_PATH_PREFIXES,
+                format!("{prefix:?} does not start with /"),
+                "write path prefixes like /api/",
+            );
+        }
+    }
+    prefixes
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+use super::*;
+use std::collections::HashMap;
+
+const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+fn settings(overrides: &[(&str, &str)]) -> HashMap<String, String> {
+    let mut map: HashMap<String, String> = [
+        ("OIDC_ISSUER", "https://idp.example.com"),
+        ("OIDC_CLIENT_ID", "edgeguard"),
+        ("OIDC_CLIENT_SECRET", "client-secret"),
+        ("PUBLIC_URL", "https://gw.example.com"),
+        ("ORIGIN_URL", "https://origin.internal"),
+        ("SESSION_SECRET", SECRET),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in overrides {
+        map.insert((*k).to_owned(), (*v).to_owned());
+    }
+    map
+}
+
+fn parse(map: &HashMap<String, String>) -> Result<Config, ConfigErrors> {
+    Config::from_settings(|name| map.get(name).cloned())
+}
+
+fn settings_named(errors: &ConfigErrors) -> Vec<&'static str> {
+    errors.0.iter().map(|e| e.setting).collect()
+}
+
+#[test]
+fn minimal_settings_get_documented_defaults() {
+    let config = parse(&settings(&[])).unwrap();
+    assert_eq!(config.provider.issuer, "https://idp.example.com");
+    assert_eq!(config.provider.scopes, vec!["openid", "profile", "email"]);
+    assert_eq!(
+        config.provider.auth_method,
+        ClientAuthMethod::ClientSecretBasic
+    );
+    assert_eq!(config.provider.clock_skew_secs, 60);
+    assert_eq!(config.provider.allowed_algs, JwsAlgorithm::ALL.to_vec());
+    assert_eq!(config.provider.resource, None);
+    assert_eq!(config.session_ttl_secs, 8 * 3600);
+    assert!(config.api_path_prefixes.is_empty());
+    assert_eq!(
+        config.redirect_uri(),
+        "https://gw.example.com/auth/callback"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_a_fix() {
+    let mut map = settings(&[
+        ("OIDC_ISSUER", "http://idp.example.com"),
+        ("OIDC_CLIENT_AUTH_METHOD", "private_key_jwt_maybe"),
+        ("OIDC_ALLOWED_ALGS", "RS256,HS256,none"),
+        ("SESSION_SECRET", "short"),
+        ("SESSION_TTL", "forever"),
+        ("PUBLIC_URL", "https://gw.example.com/app"),
+        ("API_PATH_PREFIXES", "api/"),
+    ]);
+    map.remove("OIDC_CLIENT_ID");
+    map.insert("ORIGIN_URL".into(), "   ".into());
+    let errors = parse(&map).unwrap_err();
+    assert_eq!(
+        settings_named(&errors),
+        vec![
+            "OIDC_ISSUER",
+            "OIDC_CLIENT_ID",
+            "OIDC_CLIENT_AUTH_METHOD",
+            "OIDC_ALLOWED_ALGS",
+            "OIDC_ALLOWED_ALGS",
+            "PUBLIC_URL",
+            "ORIGIN_URL",
+            "SESSION_SECRET",
+            "SESSION_TTL",
+            "API_PATH_PREFIXES",
+        ]
+    );
+    let text = errors.to_string();
+    assert!(
+        text.contains("OIDC_ISSUER: uses plain http on a non-loopback host"),
+        "{text}"
+    );
+    assert!(text.contains("OIDC_CLIENT_ID: is not set. Fix:"), "{text}");
+    assert!(errors.0.iter().all(|e| !e.fix.is_empty()));
+    assert!(
+        !text.contains("short"),
+        "secrets never appear in errors: {text}"
+    );
+}
+
+#[test]
+fn loopback_http_is_allowed_for_local_demos() {
+    let config = parse(&settings(&[
+        ("OIDC_ISSUER", "http://127.0.0.1:9400"),
+        ("PUBLIC_URL", "http://localhost:8787"),
+        ("ORIGIN_URL", "http://127.0.0.1:9401"),
+    ]))
+    .unwrap();
+    assert_eq!(config.redirect_uri(), "http://localhost:8787/auth/callback");
+    assert!(!config.is_https());
+}
+
+#[test]
+fn scopes_always_start_with_openid_without_duplicates() {
+    let config = parse(&settings(&[(
+        "OIDC_SCOPES",
+        "email, openid email api://x/read",
+    )]))
+    .unwrap();
+    assert_eq!(
+        config.provider.scopes,
+        vec!["openid", "email", "api://x/read"]
+    );
+}
+
+#[test]
+fn optional_settings_parse() {
+    let config = parse(&settings(&[
+        ("OIDC_CLIENT_AUTH_METHOD", "client_secret_post"),
+        ("OIDC_RESOURCE", "https://api.example.test"),
+        ("OIDC_ALLOWED_ALGS", "ES256 RS256"),
+        ("OIDC_CLOCK_SKEW", "30s"),
+        ("SESSION_TTL", "1h"),
+        ("SESSION_SECRET", &format!("{SECRET}new,{SECRET}old")),
+        ("API_PATH_PREFIXES", "/api/, /graphql"),
+    ]))
+    .unwrap();
+    assert_eq!(
+        config.provider.auth_method,
+        ClientAuthMethod::ClientSecretPost
+    );
+    assert_eq!(
+        config.provider.resource.as_deref(),
+        Some("https://api.example.test")
+    );
+    assert_eq!(
+        config.provider.allowed_algs,
+        vec![JwsAlgorithm::Es256, JwsAlgorithm::Rs256]
+    );
+    assert_eq!(config.provider.clock_skew_secs, 30);
+    assert_eq!(config.session_ttl_secs, 3600);
+    assert_eq!(config.api_path_prefixes, vec!["/api/", "/graphql"]);
+}
+
+#[test]
+fn clock_skew_is_bounded() {
+    let errors = parse(&settings(&[("OIDC_CLOCK_SKEW", "1h")])).unwrap_err();
+    assert_eq!(settings_named(&errors), vec!["OIDC_CLOCK_SKEW"]);
+}

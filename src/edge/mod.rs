@@ -1,0 +1,98 @@
+//! The wasm32-only edge layer: workers-rs adapters for the core's ports, and the fetch entry
+//! point. No protocol logic lives here.
+
+mod convert;
+mod crypto;
+mod ports;
+
+use crate::config::{Config, ConfigErrors, SettingError};
+use crate::gateway::{Gateway, Outcome, config_error_decision, origin_failure_decision};
+use ports::EdgePorts;
+use std::cell::RefCell;
+use std::rc::Rc;
+use worker::{Context, Env, Request, Response, Result, console_log, event};
+
+/// The KV namespace binding that holds session records.
+pub const SESSIONS_BINDING: &str = "SESSIONS";
+
+type State = Rc<std::result::Result<Gateway<EdgePorts>, ConfigErrors>>;
+
+thread_local! {
+    /// Built on the isolate's first request and kept: the config, provider metadata, imported
+    /// keys and warm sessions all live here.
+    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+}
+
+fn setting(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .ok()
+        .map(|s| s.to_string())
+        .or_else(|| env.var(name).ok().map(|v| v.to_string()))
+}
+
+fn build_state(env: &Env) -> State {
+    let mut result = Config::from_settings(|name| setting(env, name)).map(Gateway::new);
+    if env.kv(SESSIONS_BINDING).is_err() {
+        let missing = SettingError {
+            setting: "SESSIONS",
+            problem: "the KV namespace binding is missing".into(),
+            fix: "add [[kv_namespaces]] binding = \"SESSIONS\" to wrangler.toml (see README)",
+        };
+        result = match result {
+            Ok(_) => Err(ConfigErrors(vec![missing])),
+            Err(ConfigErrors(mut errors)) => {
+                errors.push(missing);
+                Err(ConfigErrors(errors))
+            }
+        };
+    }
+    Rc::new(result)
+}
+
+fn state(env: &Env) -> State {
+    STATE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        match slot.as_ref() {
+            Some(state) => Rc::clone(state),
+            None => {
+                let state = build_state(env);
+                *slot = Some(Rc::clone(&state));
+                state
+            }
+        }
+    })
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let incoming = convert::incoming_request(&req)?;
+    let state = state(&env);
+    let decision = match state.as_ref() {
+        Ok(gateway) => {
+            let ports = EdgePorts::new(env.kv(SESSIONS_BINDING).ok());
+            gateway.handle(&ports, &incoming).await
+        }
+        Err(errors) => config_error_decision(errors, &incoming),
+    };
+    console_log!(
+        "{}",
+        serde_json::to_string(&decision.log).unwrap_or_default()
+    );
+    match decision.outcome {
+        Outcome::Respond(response) => convert::worker_response(response),
+        Outcome::Forward(plan) => match convert::forward(req, plan).await {
+            Ok(response) => Ok(response),
+            Err(err) => {
+                let failure = origin_failure_decision(&incoming, err.to_string());
+                console_log!(
+                    "{}",
+                    serde_json::to_string(&failure.log).unwrap_or_default()
+                );
+                match failure.outcome {
+                    Outcome::Respond(response) => convert::worker_response(response),
+                    Outcome::Forward(_) => Response::error("origin unavailable", 502),
+                }
+            }
+        },
+    }
+}

@@ -1,0 +1,158 @@
+//! The request pipeline: route → authenticate → forward, generic over the [`Ports`].
+//!
+//! One `Gateway` lives per isolate (built from the validated config on the first request) and
+//! keeps the provider metadata, signing keys and warm sessions in memory.
+
+mod callback;
+mod login;
+mod logout;
+pub mod paths;
+mod request;
+mod respond;
+mod session;
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+pub use login::safe_return_path;
+pub use request::{Decision, DecisionLog, ForwardPlan, IncomingRequest, MAX_HEADER_BYTES, Outcome};
+
+use crate::config::{Config, ConfigErrors};
+use crate::error::GatewayError;
+use crate::oidc::ProviderState;
+use crate::ports::Ports;
+use crate::session::cleanup_cookies;
+use crate::store::SessionStore;
+use respond::{error_response, json};
+
+/// The gateway for one isolate.
+pub struct Gateway<P: Ports> {
+    config: Config,
+    provider: ProviderState<P::Key>,
+    sessions: SessionStore,
+}
+
+fn log(req: &IncomingRequest, reason: &'static str, status: Option<u16>) -> DecisionLog {
+    DecisionLog {
+        event: "decision",
+        reason,
+        status,
+        method: req.method.to_string(),
+        path: req.path.chars().take(256).collect(),
+        sub: None,
+        detail: None,
+        notes: Vec::new(),
+    }
+}
+
+fn respond(response: http::Response<Vec<u8>>, log: DecisionLog) -> Decision {
+    Decision {
+        outcome: Outcome::Respond(response),
+        log,
+    }
+}
+
+/// The answer to every request while the settings are invalid: a 500 page naming each bad
+/// setting (the same text goes to the log), never a panic.
+pub fn config_error_decision(errors: &ConfigErrors, req: &IncomingRequest) -> Decision {
+    let err = GatewayError::Config(errors.clone());
+    let mut entry = log(req, err.reason(), Some(500));
+    entry.detail = Some(errors.to_string());
+    respond(error_response(&err, req, "edgeguard", &[]), entry)
+}
+
+/// The answer when the origin cannot be reached (the edge performs the origin fetch).
+pub fn origin_failure_decision(req: &IncomingRequest, detail: String) -> Decision {
+    let err = GatewayError::OriginUnreachable(detail);
+    let mut entry = log(req, err.reason(), Some(err.status()));
+    entry.detail = Some(err.to_string());
+    respond(error_response(&err, req, "edgeguard", &[]), entry)
+}
+
+impl<P: Ports> Gateway<P> {
+    pub fn new(config: Config) -> Self {
+        Self {
+            config,
+            provider: ProviderState::default(),
+            sessions: SessionStore::default(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn realm(&self) -> String {
+        self.config
+            .public_url
+            .host_str()
+            .unwrap_or("edgeguard")
+            .to_owned()
+    }
+
+    fn refuse(&self, req: &IncomingRequest, err: GatewayError, set_cookies: &[String]) -> Decision {
+        let mut entry = log(req, err.reason(), Some(err.status()));
+        entry.detail = Some(err.to_string());
+        respond(error_response(&err, req, &self.realm(), set_cookies), entry)
+    }
+
+    /// Decide what to do with one request. Never panics; every refusal is a [`GatewayError`].
+    pub async fn handle(&self, ports: &P, req: &IncomingRequest) -> Decision {
+        let size = req.header_bytes();
+        if size > MAX_HEADER_BYTES {
+            return self.refuse(req, GatewayError::HeadersTooLarge(size), &[]);
+        }
+        match req.path.as_str() {
+            paths::HEALTH => respond(
+                json(200, &serde_json::json!({ "status": "ok" })),
+                log(req, "health", Some(200)),
+            ),
+            paths::CALLBACK => self.callback(ports, req).await,
+            paths::LOGIN => {
+                let rd = req
+                    .query
+                    .as_deref()
+                    .and_then(|q| {
+                        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "rd")
+                    })
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_else(|| "/".into());
+                match self.start_login(ports, &rd, Vec::new()).await {
+                    Ok(response) => respond(response, log(req, "login_redirect", Some(302))),
+                    Err(err) => self.refuse(req, err, &[]),
+                }
+            }
+            paths::LOGOUT => self.logout(ports, req).await,
+            _ => self.protected(ports, req).await,
+        }
+    }
+
+    async fn callback(&self, ports: &P, req: &IncomingRequest) -> Decision {
+        match self.handle_callback(ports, req).await {
+            Ok(signed_in) => {
+                let mut entry = log(req, "signed_in", Some(302));
+                entry.sub = Some(signed_in.sub);
+                entry.notes = signed_in.notes;
+                respond(signed_in.response, entry)
+            }
+            Err(err) => {
+                // Whatever went wrong, this flow is over: clear its transaction cookie so a
+                // retry starts clean instead of looping on a stale one.
+                let state = req
+                    .query
+                    .as_deref()
+                    .and_then(|q| {
+                        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "state")
+                    })
+                    .map(|(_, v)| v.into_owned());
+                let cleared = cleanup_cookies(
+                    &req.cookie_header(),
+                    state.as_deref(),
+                    &self.config.session_keys,
+                    ports.now_secs(),
+                );
+                self.refuse(req, err, &cleared)
+            }
+        }
+    }
+}

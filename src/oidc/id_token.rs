@@ -1,0 +1,170 @@
+//! ID token validation (OIDC Core §3.1.3.7) on top of the JWT engine: signature, `iss`, `aud`,
+//! `exp`, `iat`, `nbf` come from [`crate::jwt`]; this adds what is specific to ID tokens —
+//! `azp`, `nonce`, a required `sub` and `iat`, and `at_hash` when present.
+
+use crate::config::ProviderConfig;
+use crate::encoding::{b64url, ct_eq};
+use crate::error::GatewayError;
+use crate::jwt::{
+    CacheEvent, ClaimRules, DEFAULT_MAX_TOKEN_LEN, ErrorClass, HashAlg, IssuerRule, JwksCache,
+    JwsAlgorithm, JwtError, UnverifiedJwt, verify_with_cache,
+};
+use crate::oidc::ProviderError;
+use crate::ports::Ports;
+use crate::session::Identity;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+/// Why an ID token was refused (beyond the generic JWT rules).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdTokenError {
+    /// A generic JWT rule failed (signature, issuer, audience, lifetime, structure).
+    #[error(transparent)]
+    Jwt(JwtError),
+    /// `nonce` missing or not the one sent in the authorization request (replay defence).
+    #[error("nonce does not match the login transaction")]
+    NonceMismatch,
+    /// Several audiences but no `azp` naming this client.
+    #[error("aud has several values and azp is missing")]
+    AzpMissing,
+    /// `azp` names another client.
+    #[error("azp names another client")]
+    AzpMismatch,
+    /// No `sub`, or not a non-empty string.
+    #[error("sub is missing")]
+    SubMissing,
+    /// `at_hash` does not match the access token that came with it.
+    #[error("at_hash does not match the access token")]
+    AtHashMismatch,
+}
+
+impl IdTokenError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            IdTokenError::Jwt(e) => e.reason(),
+            IdTokenError::NonceMismatch => "nonce_mismatch",
+            IdTokenError::AzpMissing => "azp_missing",
+            IdTokenError::AzpMismatch => "azp_mismatch",
+            IdTokenError::SubMissing => "sub_missing",
+            IdTokenError::AtHashMismatch => "at_hash_mismatch",
+        }
+    }
+}
+
+fn string_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    claims
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+}
+
+/// The left half of the access token's hash, as `at_hash` carries it (OIDC Core §3.1.3.6).
+fn at_hash(access_token: &str, hash: HashAlg) -> String {
+    let digest: Vec<u8> = match hash {
+        HashAlg::Sha256 => Sha256::digest(access_token.as_bytes()).to_vec(),
+        HashAlg::Sha384 => Sha384::digest(access_token.as_bytes()).to_vec(),
+        HashAlg::Sha512 => Sha512::digest(access_token.as_bytes()).to_vec(),
+    };
+    b64url(digest.get(..digest.len() / 2).unwrap_or_default())
+}
+
+/// The ID-token-only rules, on claims whose signature and generic claims already passed.
+pub fn check_id_token_claims(
+    claims: &Map<String, Value>,
+    alg: JwsAlgorithm,
+    client_id: &str,
+    expected_nonce: &str,
+    access_token: &str,
+) -> Result<Identity, IdTokenError> {
+    let audiences = match claims.get("aud") {
+        Some(Value::Array(list)) => list.len(),
+        _ => 1,
+    };
+    match string_claim(claims, "azp") {
+        Some(azp) if azp != client_id => return Err(IdTokenError::AzpMismatch),
+        None if audiences > 1 => return Err(IdTokenError::AzpMissing),
+        _ => {}
+    }
+    let nonce = string_claim(claims, "nonce").ok_or(IdTokenError::NonceMismatch)?;
+    if !ct_eq(nonce, expected_nonce) {
+        return Err(IdTokenError::NonceMismatch);
+    }
+    let sub = string_claim(claims, "sub").ok_or(IdTokenError::SubMissing)?;
+    if let Some(claimed) = claims.get("at_hash")
+        && claimed.as_str() != Some(at_hash(access_token, alg.hash()).as_str())
+    {
+        return Err(IdTokenError::AtHashMismatch);
+    }
+    Ok(Identity {
+        sub: sub.to_owned(),
+        email: string_claim(claims, "email").map(str::to_owned),
+        name: string_claim(claims, "name").map(str::to_owned),
+    })
+}
+
+/// Verify `id_token` completely and return who signed in. A token problem is a
+/// [`GatewayError::IdToken`] (400); missing provider keys are a provider error (502/504).
+/// Key-cache events worth a log line (e.g. serving cached keys while the JWKS is down) are
+/// pushed to `notes`.
+#[allow(clippy::too_many_arguments)]
+pub async fn validate_id_token<P: Ports>(
+    ports: &P,
+    keys: &JwksCache<P::Key>,
+    jwks_uri: &str,
+    id_token: &str,
+    provider: &ProviderConfig,
+    expected_nonce: &str,
+    access_token: &str,
+    notes: &mut Vec<&'static str>,
+) -> Result<Identity, GatewayError> {
+    let token_error = |e: JwtError| match e.class() {
+        ErrorClass::Token => GatewayError::IdToken(IdTokenError::Jwt(e)),
+        ErrorClass::Provider | ErrorClass::Internal => {
+            GatewayError::Provider(ProviderError::Keys(e))
+        }
+    };
+    let token = UnverifiedJwt::parse(id_token, DEFAULT_MAX_TOKEN_LEN).map_err(token_error)?;
+    let mut rules = ClaimRules::new(
+        IssuerRule::Exact(provider.issuer.clone()),
+        vec![provider.client_id.clone()],
+    );
+    rules.leeway_secs = provider.clock_skew_secs;
+    rules.require_iat = true;
+    let now = ports.now_secs();
+    let verification = verify_with_cache(
+        ports,
+        keys,
+        jwks_uri,
+        &token,
+        &provider.allowed_algs,
+        &rules,
+        now,
+    )
+    .await;
+    notes.extend(verification.events.iter().map(CacheEvent::reason));
+    let verified = verification.result.map_err(token_error)?;
+    Ok(check_id_token_claims(
+        verified.claims(),
+        token.alg(),
+        &provider.client_id,
+        expected_nonce,
+        access_token,
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_hash_matches_the_oidc_example() {
+        // OIDC Core Appendix A.3: access token "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y".
+        assert_eq!(
+            at_hash(
+                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y",
+                HashAlg::Sha256
+            ),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+    }
+}

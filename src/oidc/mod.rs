@@ -1,0 +1,17 @@
+//! The OpenID Connect relying party, sans I/O: discovery, the authorization request, the
+//! callback, the token endpoint and ID token validation. Requests are built and answers parsed
+//! here; sending them is the caller's business through [`crate::ports::HttpClient`].
+
+mod authorize;
+mod callback;
+mod discovery;
+mod id_token;
+mod provider;
+mod token;
+
+pub use authorize::{build_authorize_url, pkce_challenge};
+pub use callback::AuthorizationResponse;
+pub use discovery::{DiscoveryError, ProviderMetadata, discovery_url};
+pub use id_token::{IdTokenError, validate_id_token};
+pub use provider::{ProviderError, ProviderState};
+pub use token::{Grant, TokenError, TokenResponse, build_token_request, parse_token_response};

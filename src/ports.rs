@@ -1,0 +1,85 @@
+//! The core's only doors to the world. The edge implements them with workers-rs (`Fetch`, KV,
+//! `crypto.subtle`, `Date.now()`, `crypto.getRandomValues`); host tests implement them with
+//! in-memory fakes and a native crypto backend, so every protocol rule runs under `cargo test`.
+//!
+//! Futures are not `Send`: Worker futures live on one JS thread.
+#![allow(async_fn_in_trait)]
+
+use crate::jwt::{Jwk, JwsAlgorithm};
+
+/// An outgoing HTTP request to the identity provider (discovery, JWKS, token endpoint).
+pub type OutgoingRequest = http::Request<Vec<u8>>;
+/// The provider's answer, body fully read.
+pub type IncomingResponse = http::Response<Vec<u8>>;
+
+/// Why an outgoing request produced no HTTP answer at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    /// The connection failed or the runtime refused the request.
+    #[error("network error: {0}")]
+    Network(String),
+    /// No answer within the time allowed.
+    #[error("timed out")]
+    Timeout,
+}
+
+/// Sends HTTP requests to the identity provider.
+pub trait HttpClient {
+    async fn send(&self, request: OutgoingRequest) -> Result<IncomingResponse, HttpError>;
+}
+
+/// A KV store failure (the binding is missing, the runtime threw, a limit was hit).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key-value store error: {0}")]
+pub struct KvError(pub String);
+
+/// Workers KV: eventually consistent, one write per key per second, TTL at least 60 s.
+pub trait KvStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
+    /// Store `value` under `key`, expiring after `ttl_secs` (raised to KV's 60 s minimum).
+    async fn put(&self, key: &str, value: &[u8], ttl_secs: u64) -> Result<(), KvError>;
+    async fn delete(&self, key: &str) -> Result<(), KvError>;
+}
+
+/// Why a key could not be imported or a signature could not be checked (not "signature invalid":
+/// that is `Ok(false)`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("crypto error: {0}")]
+pub struct CryptoError(pub String);
+
+/// Public-key signature verification: `crypto.subtle` on wasm, a native backend in host tests.
+/// Asymmetric only: the gateway never verifies provider tokens with shared secrets.
+pub trait SignatureVerifier {
+    /// An imported key, bound to one algorithm (Web Crypto keys are), cheap to clone.
+    type Key: Clone;
+    /// Import a public JWK for use with exactly one algorithm.
+    async fn import_key(&self, jwk: &Jwk, alg: JwsAlgorithm) -> Result<Self::Key, CryptoError>;
+    /// Check a JWS signature (JOSE encoding: raw `r || s` for ECDSA) over `signing_input`.
+    async fn verify(
+        &self,
+        key: &Self::Key,
+        alg: JwsAlgorithm,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<bool, CryptoError>;
+}
+
+/// Wall-clock time as an input, so every expiry rule is testable without sleeping.
+pub trait Clock {
+    /// Milliseconds since the Unix epoch.
+    fn now_millis(&self) -> u64;
+    /// Whole seconds since the Unix epoch.
+    fn now_secs(&self) -> u64 {
+        self.now_millis() / 1000
+    }
+}
+
+/// Cryptographically secure randomness as an input.
+pub trait Rng {
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// Everything the request pipeline needs from the world, implemented by one value per runtime.
+pub trait Ports: HttpClient + KvStore + SignatureVerifier + Clock + Rng {}
+
+impl<T: HttpClient + KvStore + SignatureVerifier + Clock + Rng> Ports for T {}

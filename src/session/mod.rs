@@ -1,0 +1,10 @@
+//! Browser-side state (sealed cookies) and the server-side session record.
+
+pub mod cookie;
+mod keys;
+mod record;
+mod transaction;
+
+pub use keys::{Purpose, SessionKeys};
+pub use record::{Identity, SessionCookie, SessionId, SessionRecord};
+pub use transaction::{LoginTransaction, cleanup_cookies, random_nonce, random_token};

@@ -1,0 +1,222 @@
+//! The session: a random id in the browser, the tokens and identity on the server.
+
+use super::cookie::{self, SESSION_COOKIE};
+use super::keys::{Purpose, SessionKeys};
+use super::transaction::random_nonce;
+use crate::encoding::{b64url, b64url_decode, hex, sha256};
+use crate::ports::Rng;
+use serde::{Deserialize, Serialize};
+
+/// A 256-bit random session id. Only its hash is used as a storage key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionId([u8; 32]);
+
+impl std::fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionId([redacted])")
+    }
+}
+
+impl SessionId {
+    pub fn generate(rng: &impl Rng) -> Self {
+        let mut id = [0u8; 32];
+        rng.fill(&mut id);
+        Self(id)
+    }
+
+    /// The KV key for this session's record: a hash, so neither KV listings nor logs reveal a
+    /// usable session id (see README, "KV key schema").
+    pub fn storage_key(&self) -> String {
+        format!("session:v1:{}", hex(&sha256(&self.0)))
+    }
+}
+
+/// What the `__Host-edgeguard` cookie holds: the id and when the session ends for sure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionCookie {
+    pub id: SessionId,
+    pub expires_at: u64,
+}
+
+impl SessionCookie {
+    pub fn to_set_cookie(&self, keys: &SessionKeys, rng: &impl Rng, now: u64) -> String {
+        let mut plain = Vec::with_capacity(40);
+        plain.extend_from_slice(&self.id.0);
+        plain.extend_from_slice(&self.expires_at.to_be_bytes());
+        let sealed = keys.seal(
+            Purpose::Cookie,
+            SESSION_COOKIE.as_bytes(),
+            &plain,
+            random_nonce(rng),
+        );
+        cookie::set_cookie(
+            SESSION_COOKIE,
+            &b64url(&sealed),
+            "/",
+            self.expires_at.saturating_sub(now),
+        )
+    }
+
+    /// The first `__Host-edgeguard` cookie that opens and has not expired.
+    pub fn from_cookie_header(header: &str, keys: &SessionKeys, now: u64) -> Option<Self> {
+        cookie::parse_cookie_header(header)
+            .filter(|(name, value)| {
+                *name == SESSION_COOKIE && value.len() <= cookie::MAX_COOKIE_VALUE_LEN
+            })
+            .filter_map(|(_, value)| {
+                let plain = keys.open(
+                    Purpose::Cookie,
+                    SESSION_COOKIE.as_bytes(),
+                    &b64url_decode(value)?,
+                )?;
+                let (id, expiry) = plain.split_at_checked(32)?;
+                Some(SessionCookie {
+                    id: SessionId(id.try_into().ok()?),
+                    expires_at: u64::from_be_bytes(expiry.try_into().ok()?),
+                })
+            })
+            .find(|c| now < c.expires_at)
+    }
+}
+
+/// Who signed in, as the origin will be told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// The server-side session, encrypted at rest in KV.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub identity: Identity,
+    pub access_token: String,
+    /// Unix seconds; `None` when the provider gave no `expires_in`.
+    pub access_expires_at: Option<u64>,
+    pub refresh_token: Option<String>,
+    /// Kept for RP-initiated logout (`id_token_hint`).
+    pub id_token: String,
+    pub created_at: u64,
+    pub expires_at: u64,
+}
+
+impl std::fmt::Debug for SessionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionRecord")
+            .field("identity", &self.identity)
+            .field("access_expires_at", &self.access_expires_at)
+            .field("has_refresh_token", &self.refresh_token.is_some())
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SessionRecord {
+    /// Encrypt for KV under `storage_key` (also the AAD, so records cannot be swapped).
+    pub fn seal(&self, storage_key: &str, keys: &SessionKeys, rng: &impl Rng) -> Vec<u8> {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        keys.seal(
+            Purpose::Store,
+            storage_key.as_bytes(),
+            &json,
+            random_nonce(rng),
+        )
+    }
+
+    pub fn open(sealed: &[u8], storage_key: &str, keys: &SessionKeys) -> Option<Self> {
+        let json = keys.open(Purpose::Store, storage_key.as_bytes(), sealed)?;
+        serde_json::from_slice(&json).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::FakeRng;
+
+    fn keys() -> SessionKeys {
+        SessionKeys::derive(&["a-test-secret-that-is-long-enough-0001"])
+    }
+
+    #[test]
+    fn cookie_round_trip_and_expiry() {
+        let rng = FakeRng::new(9);
+        let c = SessionCookie {
+            id: SessionId::generate(&rng),
+            expires_at: 2000,
+        };
+        let set = c.to_set_cookie(&keys(), &rng, 1000);
+        assert!(set.starts_with("__Host-edgeguard="));
+        assert!(set.contains("Path=/; Max-Age=1000; HttpOnly; Secure; SameSite=Lax"));
+        // small: an id and an expiry, never tokens
+        assert!(set.len() < 200, "{}", set.len());
+        let header = set.split(';').next().unwrap();
+        assert_eq!(
+            SessionCookie::from_cookie_header(header, &keys(), 1999),
+            Some(c)
+        );
+        assert_eq!(
+            SessionCookie::from_cookie_header(header, &keys(), 2000),
+            None
+        );
+    }
+
+    #[test]
+    fn tampered_cookie_is_refused() {
+        let rng = FakeRng::new(9);
+        let c = SessionCookie {
+            id: SessionId::generate(&rng),
+            expires_at: 2000,
+        };
+        let set = c.to_set_cookie(&keys(), &rng, 1000);
+        let value = set
+            .split(';')
+            .next()
+            .unwrap()
+            .trim_start_matches("__Host-edgeguard=");
+        let mut chars: Vec<char> = value.chars().collect();
+        chars[20] = if chars[20] == 'A' { 'B' } else { 'A' };
+        let tampered: String = chars.into_iter().collect();
+        assert_eq!(
+            SessionCookie::from_cookie_header(
+                &format!("__Host-edgeguard={tampered}"),
+                &keys(),
+                1500
+            ),
+            None
+        );
+        assert_eq!(
+            SessionCookie::from_cookie_header("__Host-edgeguard=%%%", &keys(), 1500),
+            None
+        );
+    }
+
+    #[test]
+    fn record_round_trip_is_bound_to_its_key() {
+        let rng = FakeRng::new(5);
+        let record = SessionRecord {
+            identity: Identity {
+                sub: "alice".into(),
+                email: None,
+                name: None,
+            },
+            access_token: "at".into(),
+            access_expires_at: Some(10),
+            refresh_token: Some("rt".into()),
+            id_token: "idt".into(),
+            created_at: 1,
+            expires_at: 2,
+        };
+        let sealed = record.seal("session:v1:a", &keys(), &rng);
+        assert!(!String::from_utf8_lossy(&sealed).contains("rt"));
+        assert_eq!(
+            SessionRecord::open(&sealed, "session:v1:a", &keys()),
+            Some(record.clone())
+        );
+        assert_eq!(SessionRecord::open(&sealed, "session:v1:b", &keys()), None);
+        assert!(!format!("{record:?}").contains("\"rt\""));
+    }
+}

@@ -1,0 +1,220 @@
+//! The login transaction: what the callback needs to finish one sign-in (OIDC Core §3.1.2.1,
+//! RFC 7636, RFC 9700 §2.1).
+//!
+//! It rides in its own sealed `__Secure-` cookie whose path is the callback, so it never
+//! accompanies other requests, and whose name is derived from `state`, so several sign-ins in
+//! parallel tabs each find their own transaction. No KV write happens before sign-in.
+
+use super::cookie::{self, TX_COOKIE_PREFIX};
+use super::keys::{Purpose, SessionKeys};
+use crate::encoding::{b64url, b64url_decode, ct_eq, hex, sha256};
+use crate::ports::Rng;
+use serde::{Deserialize, Serialize};
+
+/// How long a user may take at the provider before the callback is refused.
+pub const TX_TTL_SECS: u64 = 600;
+/// At most this many unfinished sign-ins are kept; older ones are cleared at the next callback.
+pub const MAX_PENDING_TX: usize = 5;
+
+/// One sign-in in flight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginTransaction {
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    /// Same-origin path (and query) to return to after sign-in.
+    pub return_to: String,
+    pub created_at: u64,
+}
+
+/// 32 random bytes, base64url: the entropy RFC 7636 §7.1 and RFC 9700 ask for.
+pub fn random_token(rng: &impl Rng) -> String {
+    let mut bytes = [0u8; 32];
+    rng.fill(&mut bytes);
+    b64url(&bytes)
+}
+
+pub fn random_nonce(rng: &impl Rng) -> [u8; 12] {
+    let mut nonce = [0u8; 12];
+    rng.fill(&mut nonce);
+    nonce
+}
+
+/// The cookie name that holds the transaction for `state`.
+pub fn cookie_name(state: &str) -> String {
+    let digest = sha256(state.as_bytes());
+    format!(
+        "{TX_COOKIE_PREFIX}{}",
+        hex(digest.get(..8).unwrap_or_default())
+    )
+}
+
+impl LoginTransaction {
+    pub fn begin(rng: &impl Rng, now: u64, return_to: String) -> Self {
+        Self {
+            state: random_token(rng),
+            nonce: random_token(rng),
+            pkce_verifier: random_token(rng),
+            return_to,
+            created_at: now,
+        }
+    }
+
+    /// The `Set-Cookie` value that stores this transaction.
+    pub fn to_set_cookie(&self, keys: &SessionKeys, rng: &impl Rng) -> String {
+        let name = cookie_name(&self.state);
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        let sealed = keys.seal(Purpose::Cookie, name.as_bytes(), &json, random_nonce(rng));
+        cookie::set_cookie(
+            &name,
+            &b64url(&sealed),
+            crate::gateway::paths::CALLBACK,
+            TX_TTL_SECS,
+        )
+    }
+
+    fn open(name: &str, value: &str, keys: &SessionKeys) -> Option<Self> {
+        if value.len() > cookie::MAX_COOKIE_VALUE_LEN {
+            return None;
+        }
+        let sealed = b64url_decode(value)?;
+        let json = keys.open(Purpose::Cookie, name.as_bytes(), &sealed)?;
+        serde_json::from_slice(&json).ok()
+    }
+
+    fn is_live(&self, now: u64) -> bool {
+        now < self.created_at.saturating_add(TX_TTL_SECS)
+            && self.created_at <= now.saturating_add(60)
+    }
+
+    /// Find and open the transaction for the callback's `state`. `None` when there is none, it
+    /// was tampered with, it expired, or its state differs (checked in constant time).
+    pub fn find(cookie_header: &str, state: &str, keys: &SessionKeys, now: u64) -> Option<Self> {
+        let name = cookie_name(state);
+        cookie::parse_cookie_header(cookie_header)
+            .filter(|(n, _)| *n == name)
+            .filter_map(|(n, v)| Self::open(n, v, keys))
+            .find(|tx| tx.is_live(now) && ct_eq(&tx.state, state))
+    }
+}
+
+/// `Set-Cookie` values that clear the finished transaction, expired or unreadable ones, and the
+/// oldest ones beyond [`MAX_PENDING_TX`], so transaction cookies cannot pile up.
+pub fn cleanup_cookies(
+    cookie_header: &str,
+    finished_state: Option<&str>,
+    keys: &SessionKeys,
+    now: u64,
+) -> Vec<String> {
+    let finished = finished_state.map(cookie_name);
+    let mut clear = Vec::new();
+    let mut live: Vec<(u64, String)> = Vec::new();
+    for (name, value) in cookie::parse_cookie_header(cookie_header) {
+        if !name.starts_with(TX_COOKIE_PREFIX) {
+            continue;
+        }
+        match LoginTransaction::open(name, value, keys) {
+            Some(tx) if tx.is_live(now) && finished.as_deref() != Some(name) => {
+                live.push((tx.created_at, name.to_owned()))
+            }
+            _ => clear.push(name.to_owned()),
+        }
+    }
+    live.sort_by_key(|(created_at, _)| std::cmp::Reverse(*created_at));
+    clear.extend(live.into_iter().skip(MAX_PENDING_TX).map(|(_, name)| name));
+    clear.sort();
+    clear.dedup();
+    clear
+        .iter()
+        .map(|name| cookie::clear_cookie(name, crate::gateway::paths::CALLBACK))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::FakeRng;
+
+    fn keys() -> SessionKeys {
+        SessionKeys::derive(&["a-test-secret-that-is-long-enough-0001"])
+    }
+
+    fn header_for(set_cookie: &str) -> String {
+        set_cookie.split(';').next().unwrap().to_owned()
+    }
+
+    #[test]
+    fn round_trips_through_its_cookie() {
+        let rng = FakeRng::new(1);
+        let tx = LoginTransaction::begin(&rng, 1000, "/docs?page=2".into());
+        let set = tx.to_set_cookie(&keys(), &rng);
+        assert!(set.contains("Path=/auth/callback"));
+        assert!(set.contains("Max-Age=600"));
+        assert!(set.starts_with(TX_COOKIE_PREFIX));
+        let found = LoginTransaction::find(&header_for(&set), &tx.state, &keys(), 1100).unwrap();
+        assert_eq!(found, tx);
+    }
+
+    #[test]
+    fn refuses_wrong_state_expired_or_foreign_cookie() {
+        let rng = FakeRng::new(2);
+        let tx = LoginTransaction::begin(&rng, 1000, "/".into());
+        let header = header_for(&tx.to_set_cookie(&keys(), &rng));
+        assert!(LoginTransaction::find(&header, "another-state", &keys(), 1100).is_none());
+        assert!(LoginTransaction::find(&header, &tx.state, &keys(), 1000 + TX_TTL_SECS).is_none());
+        let other_keys = SessionKeys::derive(&["another-secret-that-is-long-enough-02"]);
+        assert!(LoginTransaction::find(&header, &tx.state, &other_keys, 1100).is_none());
+    }
+
+    #[test]
+    fn parallel_sign_ins_each_find_their_own() {
+        let rng = FakeRng::new(3);
+        let a = LoginTransaction::begin(&rng, 1000, "/a".into());
+        let b = LoginTransaction::begin(&rng, 1001, "/b".into());
+        let header = format!(
+            "{}; {}",
+            header_for(&a.to_set_cookie(&keys(), &rng)),
+            header_for(&b.to_set_cookie(&keys(), &rng))
+        );
+        assert_eq!(
+            LoginTransaction::find(&header, &a.state, &keys(), 1100)
+                .unwrap()
+                .return_to,
+            "/a"
+        );
+        assert_eq!(
+            LoginTransaction::find(&header, &b.state, &keys(), 1100)
+                .unwrap()
+                .return_to,
+            "/b"
+        );
+    }
+
+    #[test]
+    fn cleanup_clears_finished_expired_and_excess() {
+        let rng = FakeRng::new(4);
+        let mut parts = Vec::new();
+        let mut states = Vec::new();
+        for i in 0..8 {
+            let tx = LoginTransaction::begin(&rng, 1000 + i, "/".into());
+            parts.push(header_for(&tx.to_set_cookie(&keys(), &rng)));
+            states.push(tx.state);
+        }
+        parts.push(format!("{TX_COOKIE_PREFIX}garbage=xyz"));
+        let header = parts.join("; ");
+        let cleared = cleanup_cookies(&header, Some(&states[7]), &keys(), 1100);
+        // finished one + garbage + the 2 oldest beyond the 5 newest of the remaining 7
+        assert_eq!(cleared.len(), 4, "{cleared:?}");
+        assert!(cleared.iter().all(|c| c.contains("Max-Age=0")));
+        assert!(
+            cleared
+                .iter()
+                .any(|c| c.starts_with(&cookie_name(&states[0])))
+        );
+        assert!(
+            !cleared
+                .iter()
+                .any(|c| c.starts_with(&cookie_name(&states[6])))
+        );
+    }
+}

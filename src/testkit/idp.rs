@@ -1,0 +1,126 @@
+//! A scripted identity provider for host tests: discovery, a JWKS with one ES256 key, and a
+//! token endpoint whose answer each test controls. ID tokens are signed for real with `ring`.
+
+use super::{FakeHttp, json_response};
+use crate::encoding::b64url;
+use crate::ports::{HttpError, IncomingResponse, OutgoingRequest};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+pub const ISSUER: &str = "https://idp.example.com";
+pub const KID: &str = "test-key-1";
+
+/// Signs tokens with a fresh P-256 key.
+pub struct Signer {
+    key: EcdsaKeyPair,
+    pub kid: String,
+}
+
+impl Signer {
+    pub fn new(kid: &str) -> Self {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .unwrap();
+        Self {
+            key,
+            kid: kid.to_owned(),
+        }
+    }
+
+    pub fn jwk(&self) -> Value {
+        let point = self.key.public_key().as_ref();
+        json!({
+            "kty": "EC", "crv": "P-256", "kid": self.kid, "use": "sig", "alg": "ES256",
+            "x": b64url(&point[1..33]), "y": b64url(&point[33..65]),
+        })
+    }
+
+    /// A compact JWS over `header` and `claims`.
+    pub fn sign(&self, header: &Value, claims: &Value) -> String {
+        let input = format!(
+            "{}.{}",
+            b64url(&serde_json::to_vec(header).unwrap()),
+            b64url(&serde_json::to_vec(claims).unwrap())
+        );
+        let sig = self
+            .key
+            .sign(&SystemRandom::new(), input.as_bytes())
+            .unwrap();
+        format!("{input}.{}", b64url(sig.as_ref()))
+    }
+
+    pub fn sign_claims(&self, claims: &Value) -> String {
+        self.sign(
+            &json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"}),
+            claims,
+        )
+    }
+}
+
+/// What the fake token endpoint answers with, given the nonce from the authorize request.
+pub type TokenAnswer = Box<dyn Fn(&str) -> Result<IncomingResponse, HttpError>>;
+
+pub struct FakeIdp {
+    pub signer: Signer,
+    /// The nonce of the latest authorization request the test saw (set by the test).
+    pub nonce: RefCell<String>,
+    pub token_answer: RefCell<Option<TokenAnswer>>,
+}
+
+impl FakeIdp {
+    pub fn new() -> Rc<Self> {
+        Rc::new(Self {
+            signer: Signer::new(KID),
+            nonce: RefCell::new(String::new()),
+            token_answer: RefCell::new(None),
+        })
+    }
+
+    /// Valid ID token claims for `nonce` at time `now`.
+    pub fn id_claims(&self, nonce: &str, now: u64) -> Value {
+        json!({
+            "iss": ISSUER, "sub": "alice", "aud": "edgeguard", "exp": now + 300, "iat": now,
+            "nonce": nonce, "email": "alice@example.com", "name": "Alice",
+        })
+    }
+
+    pub fn token_body(&self, id_token: &str) -> Value {
+        json!({
+            "access_token": "access-token-1", "token_type": "Bearer", "expires_in": 3600,
+            "refresh_token": "refresh-token-1", "id_token": id_token,
+        })
+    }
+
+    pub fn http(self: &Rc<Self>, now: u64) -> FakeHttp {
+        let idp = Rc::clone(self);
+        FakeHttp::new(move |req: &OutgoingRequest| {
+            let path = req.uri().path().to_owned();
+            match path.as_str() {
+                "/.well-known/openid-configuration" => Ok(json_response(
+                    200,
+                    &json!({
+                        "issuer": ISSUER,
+                        "authorization_endpoint": format!("{ISSUER}/authorize"),
+                        "token_endpoint": format!("{ISSUER}/token"),
+                        "jwks_uri": format!("{ISSUER}/jwks"),
+                        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+                    }),
+                )),
+                "/jwks" => Ok(json_response(200, &json!({"keys": [idp.signer.jwk()]}))),
+                "/token" => {
+                    let nonce = idp.nonce.borrow().clone();
+                    if let Some(answer) = idp.token_answer.borrow().as_ref() {
+                        return answer(&nonce);
+                    }
+                    let id_token = idp.signer.sign_claims(&idp.id_claims(&nonce, now));
+                    Ok(json_response(200, &idp.token_body(&id_token)))
+                }
+                _ => Ok(json_response(404, &json!({}))),
+            }
+        })
+    }
+}

@@ -1,0 +1,139 @@
+//! In-memory ports for host tests: deterministic randomness, a settable clock, a KV map that
+//! counts reads, and a scripted HTTP client that records every request.
+
+use crate::ports::{
+    Clock, HttpClient, HttpError, IncomingResponse, KvError, KvStore, OutgoingRequest, Rng,
+};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+pub use futures::executor::block_on;
+
+pub mod idp;
+pub mod native_crypto;
+
+/// Deterministic bytes (xorshift), different per seed.
+pub struct FakeRng(Cell<u64>);
+
+impl FakeRng {
+    pub fn new(seed: u64) -> Self {
+        Self(Cell::new(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1))
+    }
+}
+
+impl Rng for FakeRng {
+    fn fill(&self, buf: &mut [u8]) {
+        for b in buf {
+            let mut x = self.0.get();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            self.0.set(x);
+            *b = (x >> 24) as u8;
+        }
+    }
+}
+
+/// A clock the test moves by hand.
+pub struct FakeClock(Cell<u64>);
+
+impl FakeClock {
+    pub fn at_secs(secs: u64) -> Self {
+        Self(Cell::new(secs * 1000))
+    }
+    pub fn advance_secs(&self, secs: u64) {
+        self.0.set(self.0.get() + secs * 1000);
+    }
+}
+
+impl Clock for FakeClock {
+    fn now_millis(&self) -> u64 {
+        self.0.get()
+    }
+}
+
+/// KV as a map of key → (value, ttl), counting reads so tests can prove the warm path.
+#[derive(Default)]
+pub struct FakeKv {
+    map: RefCell<HashMap<String, (Vec<u8>, u64)>>,
+    reads: Cell<usize>,
+    pub fail: Cell<bool>,
+}
+
+impl FakeKv {
+    pub fn entry(&self, key: &str) -> Option<(Vec<u8>, u64)> {
+        self.map.borrow().get(key).cloned()
+    }
+    pub fn reads(&self) -> usize {
+        self.reads.get()
+    }
+    pub fn len(&self) -> usize {
+        self.map.borrow().len()
+    }
+}
+
+impl KvStore for FakeKv {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.reads.set(self.reads.get() + 1);
+        if self.fail.get() {
+            return Err(KvError("injected".into()));
+        }
+        Ok(self.map.borrow().get(key).map(|(v, _)| v.clone()))
+    }
+    async fn put(&self, key: &str, value: &[u8], ttl_secs: u64) -> Result<(), KvError> {
+        if self.fail.get() {
+            return Err(KvError("injected".into()));
+        }
+        self.map
+            .borrow_mut()
+            .insert(key.to_owned(), (value.to_vec(), ttl_secs.max(60)));
+        Ok(())
+    }
+    async fn delete(&self, key: &str) -> Result<(), KvError> {
+        self.map.borrow_mut().remove(key);
+        Ok(())
+    }
+}
+
+type Route = Box<dyn Fn(&OutgoingRequest) -> Result<IncomingResponse, HttpError>>;
+
+/// An HTTP client answering from a routing function and recording each request.
+pub struct FakeHttp {
+    route: Route,
+    pub sent: RefCell<Vec<OutgoingRequest>>,
+}
+
+impl FakeHttp {
+    pub fn new(
+        route: impl Fn(&OutgoingRequest) -> Result<IncomingResponse, HttpError> + 'static,
+    ) -> Self {
+        Self {
+            route: Box::new(route),
+            sent: RefCell::new(Vec::new()),
+        }
+    }
+    pub fn count(&self, path: &str) -> usize {
+        self.sent
+            .borrow()
+            .iter()
+            .filter(|r| r.uri().path() == path)
+            .count()
+    }
+}
+
+impl HttpClient for FakeHttp {
+    async fn send(&self, request: OutgoingRequest) -> Result<IncomingResponse, HttpError> {
+        let answer = (self.route)(&request);
+        self.sent.borrow_mut().push(request);
+        answer
+    }
+}
+
+/// A JSON response with the given status.
+pub fn json_response(status: u16, body: &serde_json::Value) -> IncomingResponse {
+    http::Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(body).unwrap())
+        .unwrap()
+}

@@ -1,0 +1,379 @@
+//! Host-test stand-ins for the edge: a `ring`-backed [`SignatureVerifier`] that behaves like
+//! Web Crypto (a key is bound to the one algorithm it was imported for), signing helpers that
+//! mint tokens in-test, and small scripted fakes for [`HttpClient`] and [`Clock`].
+//!
+//! RSA test keys are PKCS#8 fixtures made once with `openssl genpkey` (ring cannot generate
+//! RSA keys); EC and Ed25519 keys are generated per test run.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::SystemRandom;
+use ring::rsa::PublicKeyComponents;
+use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
+use serde_json::{Value, json};
+
+use super::FakeClock;
+use crate::jwt::{Jwk, JwsAlgorithm, KeyFamily};
+use crate::ports::{
+    Clock, CryptoError, HttpClient, HttpError, IncomingResponse, OutgoingRequest, SignatureVerifier,
+};
+
+const RSA_A: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/keys/rsa2048-a.pk8"
+));
+const RSA_B: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/keys/rsa2048-b.pk8"
+));
+
+// ---------------------------------------------------------------------------------------------
+// Verifier
+
+/// Verifies JWS signatures with `ring`, counting imports so tests can prove key caching.
+#[derive(Default)]
+pub struct NativeVerifier {
+    imports: Cell<usize>,
+}
+
+impl NativeVerifier {
+    pub fn imports(&self) -> usize {
+        self.imports.get()
+    }
+}
+
+/// An imported public key, bound to one algorithm as a Web Crypto `CryptoKey` is.
+#[derive(Debug, Clone)]
+pub struct NativeKey {
+    alg: JwsAlgorithm,
+    material: Rc<Material>,
+}
+
+#[derive(Debug)]
+enum Material {
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
+    /// Uncompressed EC point `0x04 || x || y`, or the raw Ed25519 public key.
+    Raw(Vec<u8>),
+}
+
+fn b64_member(value: &Option<String>, name: &str) -> Result<Vec<u8>, CryptoError> {
+    let text = value
+        .as_deref()
+        .ok_or_else(|| CryptoError(format!("{name} missing")))?;
+    URL_SAFE_NO_PAD
+        .decode(text)
+        .map_err(|_| CryptoError(format!("{name} not base64url")))
+}
+
+impl SignatureVerifier for NativeVerifier {
+    type Key = NativeKey;
+
+    async fn import_key(&self, jwk: &Jwk, alg: JwsAlgorithm) -> Result<NativeKey, CryptoError> {
+        self.imports.set(self.imports.get() + 1);
+        let material = match alg.key_family() {
+            KeyFamily::Rsa if jwk.kty == "RSA" => Material::Rsa {
+                n: b64_member(&jwk.n, "n")?,
+                e: b64_member(&jwk.e, "e")?,
+            },
+            KeyFamily::Ec(crv) if jwk.kty == "EC" && jwk.crv.as_deref() == Some(crv) => {
+                let (x, y) = (b64_member(&jwk.x, "x")?, b64_member(&jwk.y, "y")?);
+                let size = if crv == "P-256" { 32 } else { 48 };
+                if x.len() != size || y.len() != size {
+                    return Err(CryptoError("bad coordinate length".into()));
+                }
+                Material::Raw([&[4u8][..], &x, &y].concat())
+            }
+            KeyFamily::Okp if jwk.kty == "OKP" && jwk.crv.as_deref() == Some("Ed25519") => {
+                Material::Raw(b64_member(&jwk.x, "x")?)
+            }
+            _ => return Err(CryptoError(format!("key does not fit {alg}"))),
+        };
+        Ok(NativeKey {
+            alg,
+            material: Rc::new(material),
+        })
+    }
+
+    async fn verify(
+        &self,
+        key: &NativeKey,
+        alg: JwsAlgorithm,
+        signing_input: &[u8],
+        sig: &[u8],
+    ) -> Result<bool, CryptoError> {
+        if key.alg != alg {
+            return Err(CryptoError("key imported for another algorithm".into()));
+        }
+        let ok = match (&*key.material, alg) {
+            (Material::Rsa { n, e }, _) => {
+                let params: &signature::RsaParameters = match alg {
+                    JwsAlgorithm::Rs256 => &signature::RSA_PKCS1_2048_8192_SHA256,
+                    JwsAlgorithm::Rs384 => &signature::RSA_PKCS1_2048_8192_SHA384,
+                    JwsAlgorithm::Rs512 => &signature::RSA_PKCS1_2048_8192_SHA512,
+                    JwsAlgorithm::Ps256 => &signature::RSA_PSS_2048_8192_SHA256,
+                    JwsAlgorithm::Ps384 => &signature::RSA_PSS_2048_8192_SHA384,
+                    JwsAlgorithm::Ps512 => &signature::RSA_PSS_2048_8192_SHA512,
+                    _ => return Err(CryptoError("RSA key with non-RSA alg".into())),
+                };
+                PublicKeyComponents { n, e }
+                    .verify(params, signing_input, sig)
+                    .is_ok()
+            }
+            (Material::Raw(raw), _) => {
+                let algorithm: &dyn signature::VerificationAlgorithm = match alg {
+                    JwsAlgorithm::Es256 => &signature::ECDSA_P256_SHA256_FIXED,
+                    JwsAlgorithm::Es384 => &signature::ECDSA_P384_SHA384_FIXED,
+                    JwsAlgorithm::EdDsa => &signature::ED25519,
+                    _ => return Err(CryptoError("raw key with RSA alg".into())),
+                };
+                signature::UnparsedPublicKey::new(algorithm, raw)
+                    .verify(signing_input, sig)
+                    .is_ok()
+            }
+        };
+        Ok(ok)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing
+
+/// A private key that mints test tokens.
+pub enum TestKey {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair, JwsAlgorithm),
+    Ed(Ed25519KeyPair),
+}
+
+pub fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+impl TestKey {
+    /// First RSA 2048 fixture.
+    pub fn rsa_a() -> Self {
+        Self::Rsa(RsaKeyPair::from_pkcs8(RSA_A).unwrap())
+    }
+    /// Second, unrelated RSA 2048 fixture.
+    pub fn rsa_b() -> Self {
+        Self::Rsa(RsaKeyPair::from_pkcs8(RSA_B).unwrap())
+    }
+    pub fn es256() -> Self {
+        Self::ec(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            JwsAlgorithm::Es256,
+        )
+    }
+    pub fn es384() -> Self {
+        Self::ec(
+            &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+            JwsAlgorithm::Es384,
+        )
+    }
+    fn ec(alg: &'static signature::EcdsaSigningAlgorithm, jws: JwsAlgorithm) -> Self {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+        Self::Ec(
+            EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap(),
+            jws,
+        )
+    }
+    pub fn ed25519() -> Self {
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
+        Self::Ed(Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).unwrap())
+    }
+
+    /// The public JWK with the given `kid` (none if empty).
+    pub fn jwk(&self, kid: &str) -> Value {
+        let mut jwk = match self {
+            Self::Rsa(pair) => {
+                let c: PublicKeyComponents<Vec<u8>> = pair.public().into();
+                json!({"kty": "RSA", "n": b64(&c.n), "e": b64(&c.e)})
+            }
+            Self::Ec(pair, alg) => {
+                let point = pair.public_key().as_ref();
+                let size = (point.len() - 1) / 2;
+                let crv = if *alg == JwsAlgorithm::Es256 {
+                    "P-256"
+                } else {
+                    "P-384"
+                };
+                json!({"kty": "EC", "crv": crv, "x": b64(&point[1..=size]),
+                       "y": b64(&point[size + 1..])})
+            }
+            Self::Ed(pair) => {
+                json!({"kty": "OKP", "crv": "Ed25519", "x": b64(pair.public_key().as_ref())})
+            }
+        };
+        if !kid.is_empty() {
+            jwk["kid"] = json!(kid);
+        }
+        jwk
+    }
+
+    /// A JOSE signature over `msg`.
+    pub fn sign(&self, alg: JwsAlgorithm, msg: &[u8]) -> Vec<u8> {
+        let rng = SystemRandom::new();
+        match self {
+            Self::Rsa(pair) => {
+                let padding: &dyn signature::RsaEncoding = match alg {
+                    JwsAlgorithm::Rs256 => &signature::RSA_PKCS1_SHA256,
+                    JwsAlgorithm::Rs384 => &signature::RSA_PKCS1_SHA384,
+                    JwsAlgorithm::Rs512 => &signature::RSA_PKCS1_SHA512,
+                    JwsAlgorithm::Ps256 => &signature::RSA_PSS_SHA256,
+                    JwsAlgorithm::Ps384 => &signature::RSA_PSS_SHA384,
+                    JwsAlgorithm::Ps512 => &signature::RSA_PSS_SHA512,
+                    other => panic!("RSA key cannot sign {other}"),
+                };
+                let mut sig = vec![0; pair.public().modulus_len()];
+                pair.sign(padding, &rng, msg, &mut sig).unwrap();
+                sig
+            }
+            Self::Ec(pair, _) => pair.sign(&rng, msg).unwrap().as_ref().to_vec(),
+            Self::Ed(pair) => pair.sign(msg).as_ref().to_vec(),
+        }
+    }
+}
+
+/// A compact JWS over raw header and payload text (so tests can write duplicate members).
+pub fn sign_raw(key: &TestKey, alg: JwsAlgorithm, header: &str, payload: &str) -> String {
+    let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
+    let sig = key.sign(alg, input.as_bytes());
+    format!("{input}.{}", b64(&sig))
+}
+
+/// A compact JWS; the algorithm is read from the header's `alg`.
+pub fn sign_token(key: &TestKey, header: &Value, claims: &Value) -> String {
+    let alg: JwsAlgorithm = header["alg"].as_str().unwrap().parse().unwrap();
+    sign_raw(key, alg, &header.to_string(), &claims.to_string())
+}
+
+/// A JWKS document from JWK values.
+pub fn jwks_doc(keys: &[Value]) -> Vec<u8> {
+    serde_json::to_vec(&json!({ "keys": keys })).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ports
+
+/// A future that is pending once, so concurrent callers really overlap under `join`.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+type Answer = Result<IncomingResponse, HttpError>;
+
+/// An HTTP client that answers from a script (then repeats a default), counting requests.
+/// Every answer takes one extra poll, as a real fetch would.
+#[derive(Default)]
+pub struct ScriptedHttp {
+    script: RefCell<VecDeque<Answer>>,
+    default: RefCell<Option<Answer>>,
+    calls: Cell<usize>,
+}
+
+impl ScriptedHttp {
+    /// Answer the next request with this.
+    pub fn then(&self, answer: Answer) -> &Self {
+        self.script.borrow_mut().push_back(answer);
+        self
+    }
+    /// Answer with this whenever the script is empty.
+    pub fn always(&self, answer: Answer) {
+        *self.default.borrow_mut() = Some(answer);
+    }
+    pub fn calls(&self) -> usize {
+        self.calls.get()
+    }
+}
+
+impl HttpClient for ScriptedHttp {
+    async fn send(&self, _request: OutgoingRequest) -> Answer {
+        self.calls.set(self.calls.get() + 1);
+        YieldOnce(false).await;
+        let next = self.script.borrow_mut().pop_front();
+        next.or_else(|| self.default.borrow().clone())
+            .unwrap_or(Err(HttpError::Network("no scripted answer".into())))
+    }
+}
+
+/// A JWKS HTTP answer.
+pub fn jwks_response(status: u16, body: Vec<u8>, cache_control: Option<&str>) -> Answer {
+    let mut builder = http::Response::builder().status(status);
+    if let Some(cc) = cache_control {
+        builder = builder.header("cache-control", cc);
+    }
+    Ok(builder.body(body).unwrap())
+}
+
+/// Everything `verify_with_cache` needs, in one value.
+pub struct TestPorts {
+    pub http: ScriptedHttp,
+    pub clock: FakeClock,
+    pub crypto: NativeVerifier,
+}
+
+impl TestPorts {
+    pub fn at_secs(secs: u64) -> Self {
+        Self {
+            http: ScriptedHttp::default(),
+            clock: FakeClock::at_secs(secs),
+            crypto: NativeVerifier::default(),
+        }
+    }
+}
+
+impl HttpClient for TestPorts {
+    async fn send(&self, request: OutgoingRequest) -> Answer {
+        self.http.send(request).await
+    }
+}
+
+impl Clock for TestPorts {
+    fn now_millis(&self) -> u64 {
+        self.clock.now_millis()
+    }
+}
+
+impl SignatureVerifier for TestPorts {
+    type Key = NativeKey;
+    async fn import_key(&self, jwk: &Jwk, alg: JwsAlgorithm) -> Result<NativeKey, CryptoError> {
+        self.crypto.import_key(jwk, alg).await
+    }
+    async fn verify(
+        &self,
+        key: &NativeKey,
+        alg: JwsAlgorithm,
+        signing_input: &[u8],
+        sig: &[u8],
+    ) -> Result<bool, CryptoError> {
+        self.crypto.verify(key, alg, signing_input, sig).await
+    }
+}
