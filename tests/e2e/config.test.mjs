@@ -1,0 +1,82 @@
+// 6. A misconfigured gateway refuses everything with a 500 page that names every bad setting — and
+//    never shows a secret.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { startOrigin } from '../support/origin.mjs';
+import { freePort, startWorker } from '../support/worker.mjs';
+import { skipReason } from '../support/stack.mjs';
+
+const skip = skipReason();
+const T = { timeout: 10_000, skip };
+
+async function misconfigured(vars, secrets) {
+  const port = await freePort();
+  const base = {
+    OIDC_ISSUER: 'http://127.0.0.1:9',
+    OIDC_CLIENT_ID: 'edgeguard',
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    ORIGIN_URL: 'http://127.0.0.1:9',
+    API_PATH_PREFIXES: '/api/',
+  };
+  const v = { ...base, ...vars };
+  for (const [k, val] of Object.entries(v)) if (val === undefined) delete v[k];
+  const sec = { OIDC_CLIENT_SECRET: 'client-secret-value-123', SESSION_SECRET: crypto.randomBytes(32).toString('hex'), ...secrets };
+  for (const [k, val] of Object.entries(sec)) if (val === undefined) delete sec[k];
+  return startWorker({ port, vars: v, secrets: sec });
+}
+
+describe('invalid configuration', () => {
+  let origin;
+  let w1;
+  let w2;
+
+  before(async () => {
+    if (skip) return;
+    origin = await startOrigin();
+    // Missing OIDC_CLIENT_ID and a plain-http issuer on a non-loopback host.
+    w1 = await misconfigured({ OIDC_CLIENT_ID: undefined, OIDC_ISSUER: 'http://idp.example.com', ORIGIN_URL: origin.url });
+    // A too-short session secret, a second bad one in the list, and a PUBLIC_URL that is not a URL.
+    w2 = await misconfigured(
+      { PUBLIC_URL: 'not a url', ORIGIN_URL: origin.url },
+      { SESSION_SECRET: `${'k'.repeat(40)},short-secret-value` },
+    );
+  }, { timeout: 30_000 });
+
+  after(async () => {
+    await Promise.allSettled([w1?.close(), w2?.close(), origin?.close()]);
+  });
+
+  for (const [path, headers] of [
+    ['/auth/health', { accept: 'application/json' }],
+    ['/', { accept: 'text/html', 'sec-fetch-mode': 'navigate' }],
+    ['/api/echo', { accept: 'application/json' }],
+    ['/auth/callback?code=a&state=b', { accept: 'text/html', 'sec-fetch-mode': 'navigate' }],
+    ['/auth/login?rd=/', { accept: 'text/html', 'sec-fetch-mode': 'navigate' }],
+  ]) {
+    test(`missing OIDC_CLIENT_ID + http issuer on a public host: ${path} → 500 naming both`, T, async () => {
+      const res = await fetch(`${w1.url}${path}`, { headers, redirect: 'manual' });
+      const text = await res.text();
+      assert.equal(res.status, 500, text.slice(0, 300));
+      assert.match(text, /OIDC_CLIENT_ID/);
+      assert.match(text, /OIDC_ISSUER/);
+      assert.equal(res.headers.get('location'), null);
+      assert.ok(!res.headers.getSetCookie().length, 'no cookie should be set by a misconfigured gateway');
+    });
+  }
+
+  test('bad SESSION_SECRET and PUBLIC_URL are both named; no secret is shown', T, async () => {
+    const res = await fetch(`${w2.url}/auth/health`);
+    const text = await res.text();
+    assert.equal(res.status, 500, text.slice(0, 300));
+    assert.match(text, /SESSION_SECRET/);
+    assert.match(text, /PUBLIC_URL/);
+    assert.doesNotMatch(text, /short-secret-value|kkkkkkkk|client-secret-value-123/, 'the page shows a secret');
+  });
+
+  test('nothing reached the origin and the Worker logged the refusals', T, async () => {
+    assert.deepEqual(origin.requests(), []);
+    const entry = await w1.waitForLog((e) => typeof e.json?.reason === 'string');
+    assert.ok(entry.json.reason);
+  });
+});

@@ -1,0 +1,95 @@
+// A small demo origin behind the gateway. It shows (HTML) or echoes (JSON, under /api/) every request it
+// gets, and records them so tests can assert what reached it — or that nothing did.
+//
+//   const origin = await startOrigin();
+//   origin.url, origin.requests(), origin.reset(), await origin.close()
+
+import http from 'node:http';
+
+const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({
+  '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
+}[c]));
+
+function htmlPage(r) {
+  const row = (k, v) => `<tr><th>${esc(k)}</th><td><code>${esc(v ?? '(none)')}</code></td></tr>`;
+  return `<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Demo origin</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem}th{text-align:left;padding-right:1rem}code{word-break:break-all}</style>
+</head>
+<body>
+<h1>Hello from the origin</h1>
+<p>This page is served by the demo origin behind edgeguard. It shows the request it received.</p>
+<table>
+${row('Method', r.method)}
+${row('Path', r.path)}
+${row('Query', r.query)}
+${row('X-Forwarded-User', r.headers['x-forwarded-user'])}
+${row('X-Forwarded-Email', r.headers['x-forwarded-email'])}
+${row('Authorization', r.headers.authorization)}
+${row('Cookie', r.headers.cookie)}
+</table>
+</body>
+</html>`;
+}
+
+/**
+ * @param {object} [opts]
+ * @param {number} [opts.port]
+ * @param {string} [opts.host] default 127.0.0.1
+ */
+export async function startOrigin(opts = {}) {
+  const received = [];
+  const server = http.createServer(async (req, res) => {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const body = Buffer.concat(chunks).toString('utf8');
+    const u = new URL(req.url, 'http://origin.invalid');
+    const record = {
+      method: req.method,
+      path: u.pathname,
+      query: u.search,
+      url: req.url,
+      headers: { ...req.headers },
+      rawHeaders: req.rawHeaders.slice(),
+      body,
+      at: Date.now(),
+    };
+    received.push(record);
+
+    if (u.pathname === '/api' || u.pathname.startsWith('/api/')) {
+      const payload = JSON.stringify({
+        method: record.method,
+        path: record.path,
+        query: record.query,
+        headers: record.headers,
+        body: record.body,
+      });
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(payload);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(req.method === 'HEAD' ? undefined : htmlPage(record));
+  });
+  server.keepAliveTimeout = 1000;
+  await new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve);
+  });
+  const { port } = server.address();
+  const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
+  return {
+    url,
+    port,
+    /** Every request received so far (copies), oldest first. */
+    requests() { return received.map((r) => ({ ...r, headers: { ...r.headers } })); },
+    /** The newest request, or undefined. */
+    last() { return received.length ? { ...received[received.length - 1] } : undefined; },
+    reset() { received.length = 0; },
+    async close() {
+      server.closeAllConnections?.();
+      await new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}

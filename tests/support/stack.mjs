@@ -1,0 +1,101 @@
+// One gateway under test: a real IdP (oidc-provider) on `localhost`, the demo origin and the built Worker
+// on 127.0.0.1 — so the sign-in round trip is cross-site, as with a real provider.
+//
+//   const s = await startStack({ vars: { OIDC_SCOPES: 'openid email' }, idp: { idTokenAlg: 'ES256' } });
+//   s.gw, s.idp, s.origin, s.worker; await s.close();
+
+import crypto from 'node:crypto';
+import { freePort, startWorker, workerBuildMissing } from './worker.mjs';
+
+export { workerBuildMissing };
+
+/** Why e2e suites must be skipped (printed by node:test), or false. */
+export function skipReason() {
+  return workerBuildMissing() ?? false;
+}
+
+export const SESSION_COOKIE = '__Host-edgeguard';
+export const TX_COOKIE_PREFIX = '__Secure-edgeguard-tx-';
+
+/**
+ * @param {object} [opts]
+ * @param {object} [opts.idp] options for startIdp (redirect URIs and secret are filled in)
+ * @param {Record<string,string|undefined>} [opts.vars] Worker vars to add/override (undefined removes one)
+ * @param {Record<string,string|undefined>} [opts.secrets] Worker secrets to add/override (undefined removes one)
+ * @param {boolean} [opts.resource] set OIDC_RESOURCE (default true)
+ * @param {string} [opts.idpHost] default 'localhost'
+ */
+export async function startStack(opts = {}) {
+  // Loaded on first use so that skipped suites stay fast.
+  const [{ startIdp }, { startOrigin }] = await Promise.all([import('./idp.mjs'), import('./origin.mjs')]);
+  const started = [];
+  try {
+    const port = await freePort();
+    const gw = `http://127.0.0.1:${port}`;
+    const origin = await startOrigin();
+    started.push(origin);
+    const clientSecret = `secret-${crypto.randomBytes(12).toString('hex')}`;
+    const idp = await startIdp({
+      host: opts.idpHost ?? 'localhost',
+      clientSecret,
+      redirectUris: [`${gw}/auth/callback`],
+      postLogoutRedirectUris: [gw, `${gw}/`, `${gw}/auth/logout`],
+      ...(opts.idp ?? {}),
+    });
+    started.push(idp);
+    const vars = {
+      OIDC_ISSUER: idp.issuer,
+      OIDC_CLIENT_ID: idp.clientId,
+      PUBLIC_URL: gw,
+      ORIGIN_URL: origin.url,
+      API_PATH_PREFIXES: '/api/',
+      ...(opts.resource === false ? {} : { OIDC_RESOURCE: idp.resource }),
+      ...(opts.vars ?? {}),
+    };
+    const secrets = {
+      OIDC_CLIENT_SECRET: clientSecret,
+      SESSION_SECRET: crypto.randomBytes(32).toString('base64url'),
+      ...(opts.secrets ?? {}),
+    };
+    for (const o of [vars, secrets]) {
+      for (const [k, v] of Object.entries(o)) if (v === undefined) delete o[k];
+    }
+    const worker = await startWorker({ port, vars, secrets });
+    started.push(worker);
+    return {
+      gw,
+      origin,
+      idp,
+      worker,
+      vars,
+      secrets,
+      async close() {
+        await Promise.allSettled([worker.close(), idp.close(), origin.close()]);
+      },
+    };
+  } catch (err) {
+    await Promise.allSettled(started.map((s) => s.close()));
+    throw err;
+  }
+}
+
+/** The session cookie if any hop stored one (not a deletion). */
+export function sessionCookieSet(hops) {
+  for (const h of hops) {
+    for (const r of h.cookieResults ?? []) {
+      if (r.stored && r.cookie?.name === SESSION_COOKIE) return r.cookie;
+    }
+  }
+  return null;
+}
+
+/** Payload of a compact JWS, unverified. */
+export function jwtPayload(jwt) {
+  const [, p] = String(jwt).split('.');
+  return JSON.parse(Buffer.from(p, 'base64url').toString());
+}
+
+/** One line per hop, for assertion messages. */
+export function describeHops(hops) {
+  return hops.map((h) => `${h.method} ${h.url} -> ${h.status}${h.location ? ` ${h.location}` : ''}`).join('\n');
+}

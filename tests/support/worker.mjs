@@ -1,0 +1,153 @@
+// Runs the built edgeguard Worker (build/worker/index.mjs + its .wasm) in workerd through Miniflare 4,
+// listening on 127.0.0.1 so a real HTTP client can talk to it, and captures the Worker's console output
+// (one JSON line per decision, with a "reason" field).
+//
+//   const worker = await startWorker({ vars, secrets, port });
+//   worker.url, await worker.dispatchFetch(url, init), worker.logs(), worker.reasons(),
+//   await worker.waitForLog((e) => e.json?.reason === 'state_mismatch'), await worker.close()
+
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+// EDGEGUARD_WORKER_SCRIPT points the suites at another build of the Worker (its folder is the modules root).
+export const WORKER_SCRIPT = process.env.EDGEGUARD_WORKER_SCRIPT
+  ? path.resolve(process.env.EDGEGUARD_WORKER_SCRIPT)
+  : path.join(REPO_ROOT, 'build', 'worker', 'index.mjs');
+export const WORKER_DIR = path.dirname(WORKER_SCRIPT);
+
+/** Why the built Worker cannot be run, or null when it can. */
+export function workerBuildMissing(scriptPath = WORKER_SCRIPT) {
+  if (fs.existsSync(scriptPath)) return null;
+  return `${path.relative(REPO_ROOT, scriptPath)} is missing: build the Worker first with \`bash scripts/build-worker.sh\``;
+}
+
+/** A TCP port that was free a moment ago on 127.0.0.1. */
+export async function freePort(host = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * @param {object} options
+ * @param {Record<string,string>} [options.vars] Worker vars
+ * @param {Record<string,string>} [options.secrets] Worker secrets (bound the same way as vars)
+ * @param {number} [options.port] default: a free port
+ * @param {string} [options.host] default 127.0.0.1
+ * @param {string} [options.scriptPath] default build/worker/index.mjs
+ * @param {string} [options.modulesRoot] default the script's folder
+ * @param {string} [options.compatibilityDate] default 2025-09-01
+ * @param {string[]} [options.compatibilityFlags]
+ * @param {boolean} [options.echo] also print the Worker's output to stderr (default: when DEBUG is set)
+ */
+export async function startWorker({
+  vars = {},
+  secrets = {},
+  port,
+  host = '127.0.0.1',
+  scriptPath = WORKER_SCRIPT,
+  modulesRoot,
+  compatibilityDate = '2025-09-01',
+  compatibilityFlags = [],
+  echo = Boolean(process.env.DEBUG),
+} = {}) {
+  const missing = workerBuildMissing(scriptPath);
+  if (missing) throw new Error(missing);
+
+  const entries = [];
+  const waiters = new Set();
+  const onLine = (stream, line) => {
+    if (!line.trim()) return;
+    let json = null;
+    const brace = line.indexOf('{');
+    if (brace >= 0) {
+      try {
+        json = JSON.parse(line.slice(brace));
+      } catch {
+        json = null;
+      }
+    }
+    const entry = { stream, line, json, at: Date.now() };
+    entries.push(entry);
+    if (echo) process.stderr.write(`[worker ${stream}] ${line}\n`);
+    for (const w of waiters) {
+      if (w.pred(entry)) {
+        waiters.delete(w);
+        w.resolve(entry);
+      }
+    }
+  };
+
+  // Imported here, not at the top: loading Miniflare takes about a second, wasted when suites skip.
+  const { Miniflare, Log, LogLevel } = await import('miniflare');
+  const listenPort = port ?? await freePort(host);
+  const mf = new Miniflare({
+    host,
+    port: listenPort,
+    modules: true,
+    modulesRoot: modulesRoot ?? path.dirname(scriptPath),
+    scriptPath,
+    modulesRules: [{ type: 'CompiledWasm', include: ['**/*.wasm'] }],
+    compatibilityDate,
+    compatibilityFlags,
+    bindings: { ...vars, ...secrets },
+    kvNamespaces: ['SESSIONS'],
+    cf: false, // no network: don't fetch the Request.cf cache
+    log: echo ? new Log(LogLevel.DEBUG) : new Log(LogLevel.WARN),
+    handleRuntimeStdio(stdout, stderr) {
+      readline.createInterface({ input: stdout, crlfDelay: Infinity }).on('line', (l) => onLine('stdout', l));
+      readline.createInterface({ input: stderr, crlfDelay: Infinity }).on('line', (l) => onLine('stderr', l));
+    },
+  });
+  let readyUrl;
+  try {
+    readyUrl = await mf.ready;
+  } catch (err) {
+    await mf.dispose().catch(() => {});
+    throw err;
+  }
+  const url = `http://${host}:${readyUrl.port || listenPort}`;
+
+  return {
+    url,
+    port: Number(readyUrl.port || listenPort),
+    mf,
+    /** Miniflare's in-process dispatch (bypasses the socket; the Worker still sees the given URL). */
+    dispatchFetch: (input, init) => mf.dispatchFetch(input, init),
+    /** Everything the Worker printed: [{ stream, line, json (parsed JSON object or null), at }]. */
+    logs() { return entries.slice(); },
+    /** The parsed JSON log lines only. */
+    jsonLogs() { return entries.filter((e) => e.json).map((e) => e.json); },
+    /** The "reason" field of every JSON log line, in order. */
+    reasons() { return entries.map((e) => e.json?.reason).filter((r) => r !== undefined); },
+    clearLogs() { entries.length = 0; },
+    /**
+     * Resolves with the first log entry (already printed or yet to come) for which pred(entry) is true;
+     * rejects after timeoutMs. Output arrives through a pipe, a few ms after the HTTP answer.
+     */
+    waitForLog(pred, { timeoutMs = 2000 } = {}) {
+      const hit = entries.find(pred);
+      if (hit) return Promise.resolve(hit);
+      return new Promise((resolve, reject) => {
+        const w = { pred, resolve };
+        const t = setTimeout(() => {
+          waiters.delete(w);
+          reject(new Error(`no matching Worker log line within ${timeoutMs} ms; got:\n${entries.map((e) => e.line).join('\n')}`));
+        }, timeoutMs);
+        w.resolve = (e) => { clearTimeout(t); resolve(e); };
+        waiters.add(w);
+      });
+    },
+    async close() { await mf.dispose(); },
+  };
+}
