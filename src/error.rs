@@ -5,7 +5,9 @@
 //! Classes: bad client input → 4xx; provider or store trouble → 502/503/504; bad settings → 500.
 
 use crate::config::ConfigErrors;
+use crate::jwt::JwtError;
 use crate::oidc::{IdTokenError, ProviderError, TokenError};
+use crate::policy::Unmet;
 use crate::ports::KvError;
 
 /// Why a request was not forwarded.
@@ -31,10 +33,7 @@ pub enum GatewayError {
     CallbackIssuerMismatch(String),
     /// The provider answered the authorization request with an error.
     #[error("provider returned {error} ({description:?})")]
-    ProviderDenied {
-        error: String,
-        description: Option<String>,
-    },
+    ProviderDenied { error: String, description: Option<String> },
     /// The token endpoint refused the code (used, expired, foreign, wrong verifier).
     #[error("code exchange refused: {0}")]
     CodeRejected(String),
@@ -53,6 +52,19 @@ pub enum GatewayError {
     /// The origin could not be reached.
     #[error("origin unreachable: {0}")]
     OriginUnreachable(String),
+    /// A bearer token failed validation (RFC 6750 §3.1 `invalid_token`).
+    #[error("bearer token rejected: {0}")]
+    InvalidToken(JwtError),
+    /// A malformed request (RFC 6750 §3.1 `invalid_request`, or a path no route may see).
+    #[error("invalid request: {0}")]
+    InvalidRequest(&'static str),
+    /// The caller lacks a scope, role, group or tenant the route requires (RFC 6750 §3.1
+    /// `insufficient_scope`).
+    #[error("requirement not met: {}", .0.reason)]
+    InsufficientScope(Unmet),
+    /// No route matches the path (deny by default when `ROUTES` is set).
+    #[error("no route for this path")]
+    RouteNotFound,
 }
 
 impl From<TokenError> for GatewayError {
@@ -78,6 +90,17 @@ impl GatewayError {
             GatewayError::ProviderDenied { .. } | GatewayError::CrossOrigin(_) => 403,
             GatewayError::Provider(p) if p.is_timeout() => 504,
             GatewayError::Provider(_) | GatewayError::OriginUnreachable(_) => 502,
+            GatewayError::InvalidToken(e) if e.class() != crate::jwt::ErrorClass::Token => {
+                if e.is_timeout() {
+                    504
+                } else {
+                    502
+                }
+            }
+            GatewayError::InvalidToken(_) => 401,
+            GatewayError::InvalidRequest(_) => 400,
+            GatewayError::InsufficientScope(_) => 403,
+            GatewayError::RouteNotFound => 404,
             GatewayError::Store(_) => 503,
         }
     }
@@ -98,6 +121,10 @@ impl GatewayError {
             GatewayError::Provider(e) => e.reason(),
             GatewayError::Store(_) => "session_store_unavailable",
             GatewayError::OriginUnreachable(_) => "origin_unreachable",
+            GatewayError::InvalidToken(e) => e.reason(),
+            GatewayError::InvalidRequest(why) => why,
+            GatewayError::InsufficientScope(unmet) => unmet.reason,
+            GatewayError::RouteNotFound => "route_not_found",
         }
     }
 
@@ -128,14 +155,40 @@ impl GatewayError {
             GatewayError::Provider(_) => "The identity provider is unavailable. Please try again shortly.".into(),
             GatewayError::Store(_) => "Sessions are temporarily unavailable. Please try again shortly.".into(),
             GatewayError::OriginUnreachable(_) => "The application behind this gateway is unavailable.".into(),
+            GatewayError::InvalidToken(e) if e.class() != crate::jwt::ErrorClass::Token => {
+                "The identity provider's signing keys are unavailable. Please try again shortly.".into()
+            }
+            GatewayError::InvalidToken(e) => e.description(),
+            GatewayError::InvalidRequest(_) => "The request is malformed.".into(),
+            GatewayError::InsufficientScope(_) => "You are signed in but not allowed to use this resource.".into(),
+            GatewayError::RouteNotFound => "Not found.".into(),
+        }
+    }
+
+    /// The RFC 6750 §3 `WWW-Authenticate` parameters after `realm`, if this refusal has any.
+    pub fn challenge(&self) -> Option<String> {
+        match self {
+            GatewayError::Unauthenticated(_) => Some(String::new()),
+            GatewayError::InvalidToken(e) if e.class() == crate::jwt::ErrorClass::Token => {
+                Some(format!(", error=\"invalid_token\", error_description=\"{}\"", quoted(&e.description())))
+            }
+            GatewayError::InsufficientScope(unmet) if unmet.required_scopes.is_empty() => {
+                Some(", error=\"insufficient_scope\"".into())
+            }
+            GatewayError::InsufficientScope(unmet) => {
+                Some(format!(", error=\"insufficient_scope\", scope=\"{}\"", quoted(&unmet.required_scopes)))
+            }
+            _ => None,
         }
     }
 }
 
+/// Text safe inside a quoted-string of a header (RFC 9110 §5.6.4): printable ASCII, no `"`/`\`.
+fn quoted(text: &str) -> String {
+    text.chars().filter(|c| (' '..='~').contains(c) && *c != '"' && *c != '\\').collect()
+}
+
 /// Provider-supplied text reduced to a harmless token for display.
 fn sanitise(text: &str) -> String {
-    text.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .take(64)
-        .collect()
+    text.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(64).collect()
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod gateway;
 pub mod jwt;
 pub mod oidc;
+pub mod policy;
 pub mod ports;
 pub mod proxy;
 pub mod session;

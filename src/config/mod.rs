@@ -11,6 +11,7 @@ pub use self::secret::Secret;
 pub use self::url::is_loopback;
 
 use crate::jwt::JwsAlgorithm;
+use crate::policy::RouteTable;
 use crate::session::SessionKeys;
 use ::url::Url;
 use std::fmt;
@@ -30,8 +31,12 @@ pub mod names {
     pub const SESSION_SECRET: &str = "SESSION_SECRET";
     pub const SESSION_TTL: &str = "SESSION_TTL";
     pub const API_PATH_PREFIXES: &str = "API_PATH_PREFIXES";
+    pub const ROUTES: &str = "ROUTES";
+    pub const API_AUDIENCES: &str = "API_AUDIENCES";
+    pub const API_TOKEN_TYPES: &str = "API_TOKEN_TYPES";
+    pub const JWKS_REFETCH_COOLDOWN: &str = "JWKS_REFETCH_COOLDOWN";
 
-    pub const ALL: [&str; 13] = [
+    pub const ALL: [&str; 17] = [
         OIDC_ISSUER,
         OIDC_CLIENT_ID,
         OIDC_CLIENT_SECRET,
@@ -45,6 +50,10 @@ pub mod names {
         SESSION_SECRET,
         SESSION_TTL,
         API_PATH_PREFIXES,
+        ROUTES,
+        API_AUDIENCES,
+        API_TOKEN_TYPES,
+        JWKS_REFETCH_COOLDOWN,
     ];
 }
 
@@ -57,6 +66,8 @@ pub mod defaults {
     pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
     /// Shortest secret accepted, in bytes of the setting (32 bytes of entropy at least).
     pub const MIN_SECRET_LEN: usize = 32;
+    pub const API_TOKEN_TYPES: &str = "at+jwt,JWT";
+    pub const JWKS_REFETCH_COOLDOWN_SECS: u64 = 10;
 }
 
 /// How the gateway authenticates to the token endpoint (RFC 6749 §2.3.1).
@@ -95,12 +106,26 @@ pub struct Config {
     /// The gateway's external origin (scheme, host, port, no path). `redirect_uri` and every
     /// post-login redirect are built from it, never from the request's `Host` header.
     pub public_url: Url,
-    /// Where authorised requests go; the request's path and query are appended.
-    pub origin_url: Url,
+    /// Which paths need what, and where they go (`ROUTES`, or everything to `ORIGIN_URL`).
+    pub routes: RouteTable,
+    /// How bearer access tokens are checked.
+    pub api: ApiConfig,
     pub session_keys: SessionKeys,
     pub session_ttl_secs: u64,
     /// Paths that are APIs: an unauthenticated request there gets 401, never a redirect.
     pub api_path_prefixes: Vec<String>,
+}
+
+/// Bearer access-token rules (RFC 9068, RFC 8725 §3.8–3.11).
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Accepted `aud` values; a token must name one. Never the client ID by default, so ID
+    /// tokens are not accepted as access tokens.
+    pub audiences: Vec<String>,
+    /// Accepted JOSE `typ` values (required).
+    pub token_types: Vec<String>,
+    /// At most one JWKS refetch per this many seconds for unknown `kid`s.
+    pub jwks_refetch_cooldown_secs: u64,
 }
 
 /// One bad setting, what is wrong with it and how to fix it.
@@ -133,11 +158,7 @@ impl Config {
 
     /// The OAuth `redirect_uri`: the gateway's callback under `PUBLIC_URL`.
     pub fn redirect_uri(&self) -> String {
-        format!(
-            "{}{}",
-            self.public_origin(),
-            crate::gateway::paths::CALLBACK
-        )
+        format!("{}{}", self.public_origin(), crate::gateway::paths::CALLBACK)
     }
 
     /// `PUBLIC_URL` as an origin string without a trailing slash.

@@ -2,10 +2,9 @@
 
 use super::duration::parse_duration_secs;
 use super::url::{parse_base_url, parse_secure_url};
-use super::{
-    ClientAuthMethod, Config, ConfigErrors, ProviderConfig, Secret, SettingError, defaults, names,
-};
+use super::{ApiConfig, ClientAuthMethod, Config, ConfigErrors, ProviderConfig, Secret, SettingError, defaults, names};
 use crate::jwt::JwsAlgorithm;
+use crate::policy::{AuthMode, RouteTable, parse_routes};
 use crate::session::SessionKeys;
 
 /// Collects errors while each setting is parsed.
@@ -16,11 +15,7 @@ struct Collector<'a> {
 
 impl Collector<'_> {
     fn fail(&mut self, setting: &'static str, problem: impl Into<String>, fix: &'static str) {
-        self.errors.push(SettingError {
-            setting,
-            problem: problem.into(),
-            fix,
-        });
+        self.errors.push(SettingError { setting, problem: problem.into(), fix });
     }
 
     fn required(&mut self, setting: &'static str, fix: &'static str) -> Option<String> {
@@ -36,73 +31,49 @@ impl Collector<'_> {
     }
 }
 
-pub(super) fn from_settings(
-    lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Config, ConfigErrors> {
-    let mut c = Collector {
-        lookup,
-        errors: Vec::new(),
-    };
+pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
+    let mut c = Collector { lookup, errors: Vec::new() };
     let provider = provider(&mut c);
     let public_url = public_url(&mut c);
-    let origin_url = origin_url(&mut c);
+    let routes = routes(&mut c);
     let session_keys = session_keys(&mut c);
-    let session_ttl_secs = duration(
-        &mut c,
-        names::SESSION_TTL,
-        defaults::SESSION_TTL_SECS,
-        60,
-        30 * 86_400,
-    );
+    let session_ttl_secs = duration(&mut c, names::SESSION_TTL, defaults::SESSION_TTL_SECS, 60, 30 * 86_400);
     let api_path_prefixes = api_path_prefixes(&mut c);
-    match (
-        provider,
-        public_url,
-        origin_url,
-        session_keys,
-        session_ttl_secs,
-    ) {
-        (
-            Some(provider),
-            Some(public_url),
-            Some(origin_url),
-            Some(session_keys),
-            Some(session_ttl_secs),
-        ) if c.errors.is_empty() => Ok(Config {
-            provider,
-            public_url,
-            origin_url,
-            session_keys,
-            session_ttl_secs,
-            api_path_prefixes,
-        }),
+    let api = api(&mut c, provider.as_ref(), routes.as_ref());
+    match (provider, public_url, routes, session_keys, session_ttl_secs, api) {
+        (Some(provider), Some(public_url), Some(routes), Some(session_keys), Some(session_ttl_secs), Some(api))
+            if c.errors.is_empty() =>
+        {
+            Ok(Config { provider, public_url, routes, api, session_keys, session_ttl_secs, api_path_prefixes })
+        }
         _ => Err(ConfigErrors(c.errors)),
     }
 }
 
 fn provider(c: &mut Collector<'_>) -> Option<ProviderConfig> {
     let issuer = c
-        .required(names::OIDC_ISSUER, "set it to your provider's issuer URL, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0")
+        .required(
+            names::OIDC_ISSUER,
+            "set it to your provider's issuer URL, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0",
+        )
         .and_then(|raw| match parse_secure_url(&raw) {
             // Kept as written: discovery must return this exact string (OIDC Discovery §4.3).
             Ok(_) => Some(raw.trim().to_owned()),
             Err(problem) => {
-                c.fail(names::OIDC_ISSUER, problem, "use the https issuer URL your provider publishes (plain http only on localhost/127.0.0.1)");
+                c.fail(
+                    names::OIDC_ISSUER,
+                    problem,
+                    "use the https issuer URL your provider publishes (plain http only on localhost/127.0.0.1)",
+                );
                 None
             }
         });
-    let client_id = c.required(
-        names::OIDC_CLIENT_ID,
-        "set it to the application (client) ID registered at your provider",
-    );
+    let client_id =
+        c.required(names::OIDC_CLIENT_ID, "set it to the application (client) ID registered at your provider");
     let client_secret = c
         .required(names::OIDC_CLIENT_SECRET, "store the client secret as a Worker secret: `wrangler secret put OIDC_CLIENT_SECRET` (locally in .dev.vars)")
         .map(Secret::new);
-    let auth_method = match c
-        .optional(names::OIDC_CLIENT_AUTH_METHOD)
-        .as_deref()
-        .map(str::trim)
-    {
+    let auth_method = match c.optional(names::OIDC_CLIENT_AUTH_METHOD).as_deref().map(str::trim) {
         None | Some("client_secret_basic") => Some(ClientAuthMethod::ClientSecretBasic),
         Some("client_secret_post") => Some(ClientAuthMethod::ClientSecretPost),
         Some(other) => {
@@ -115,17 +86,10 @@ fn provider(c: &mut Collector<'_>) -> Option<ProviderConfig> {
         }
     };
     let scopes = scopes(c);
-    let resource = c
-        .optional(names::OIDC_RESOURCE)
-        .map(|r| r.trim().to_owned());
+    let resource = c.optional(names::OIDC_RESOURCE).map(|r| r.trim().to_owned());
     let allowed_algs = allowed_algs(c);
-    let clock_skew_secs = duration(
-        c,
-        names::OIDC_CLOCK_SKEW,
-        defaults::CLOCK_SKEW_SECS,
-        0,
-        defaults::MAX_CLOCK_SKEW_SECS,
-    );
+    let clock_skew_secs =
+        duration(c, names::OIDC_CLOCK_SKEW, defaults::CLOCK_SKEW_SECS, 0, defaults::MAX_CLOCK_SKEW_SECS);
     Some(ProviderConfig {
         issuer: issuer?,
         client_id: client_id?.trim().to_owned(),
@@ -141,9 +105,7 @@ fn provider(c: &mut Collector<'_>) -> Option<ProviderConfig> {
 /// `openid` first, no duplicates; a list without `openid` gets it added (it is what makes the
 /// request OpenID Connect at all).
 fn scopes(c: &mut Collector<'_>) -> Vec<String> {
-    let raw = c
-        .optional(names::OIDC_SCOPES)
-        .unwrap_or_else(|| defaults::SCOPES.to_owned());
+    let raw = c.optional(names::OIDC_SCOPES).unwrap_or_else(|| defaults::SCOPES.to_owned());
     let mut scopes = vec!["openid".to_owned()];
     for scope in raw.split([' ', ',']).filter(|s| !s.is_empty()) {
         if !scopes.iter().any(|s| s == scope) {
@@ -169,21 +131,14 @@ fn allowed_algs(c: &mut Collector<'_>) -> Option<Vec<JwsAlgorithm>> {
         }
     }
     if algs.is_empty() {
-        c.fail(
-            names::OIDC_ALLOWED_ALGS,
-            "lists no algorithm",
-            "list at least one, e.g. RS256",
-        );
+        c.fail(names::OIDC_ALLOWED_ALGS, "lists no algorithm", "list at least one, e.g. RS256");
         return None;
     }
     Some(algs)
 }
 
 fn public_url(c: &mut Collector<'_>) -> Option<::url::Url> {
-    let raw = c.required(
-        names::PUBLIC_URL,
-        "set it to the gateway's external origin, e.g. https://app.example.com",
-    )?;
+    let raw = c.required(names::PUBLIC_URL, "set it to the gateway's external origin, e.g. https://app.example.com")?;
     match parse_secure_url(&raw) {
         Ok(url) if url.path() != "/" => {
             c.fail(
@@ -195,32 +150,70 @@ fn public_url(c: &mut Collector<'_>) -> Option<::url::Url> {
         }
         Ok(url) => Some(url),
         Err(problem) => {
-            c.fail(
-                names::PUBLIC_URL,
-                problem,
-                "use https://<your host> (plain http only on localhost/127.0.0.1)",
-            );
+            c.fail(names::PUBLIC_URL, problem, "use https://<your host> (plain http only on localhost/127.0.0.1)");
             None
         }
     }
 }
 
-fn origin_url(c: &mut Collector<'_>) -> Option<::url::Url> {
-    let raw = c.required(
-        names::ORIGIN_URL,
-        "set it to the origin the gateway protects, e.g. https://origin.internal.example.com",
-    )?;
+const ORIGIN_FIX: &str = "set it to the origin the gateway protects, e.g. https://origin.internal.example.com";
+
+fn origin_url(c: &mut Collector<'_>, required: bool) -> Option<::url::Url> {
+    let raw = if required { c.required(names::ORIGIN_URL, ORIGIN_FIX)? } else { c.optional(names::ORIGIN_URL)? };
     match parse_base_url(&raw) {
         Ok(url) => Some(url),
         Err(problem) => {
-            c.fail(
-                names::ORIGIN_URL,
-                problem,
-                "use an absolute http(s) URL without query or fragment",
-            );
+            c.fail(names::ORIGIN_URL, problem, "use an absolute http(s) URL without query or fragment");
             None
         }
     }
+}
+
+/// `ROUTES` when set (then `ORIGIN_URL` is only the default origin), else everything to
+/// `ORIGIN_URL` behind a session.
+fn routes(c: &mut Collector<'_>) -> Option<RouteTable> {
+    let Some(raw) = c.optional(names::ROUTES) else {
+        return origin_url(c, true).map(RouteTable::everything_to);
+    };
+    let default_origin = origin_url(c, false);
+    match parse_routes(&raw, default_origin.as_ref()) {
+        Ok(table) => Some(table),
+        Err(problems) => {
+            for problem in problems {
+                c.fail(
+                    names::ROUTES,
+                    problem,
+                    "write a JSON array of {prefix, auth: public|session|bearer|session_or_bearer, origin?, scopes?, roles?, groups?, tenants?, cors_preflight?}",
+                );
+            }
+            None
+        }
+    }
+}
+
+fn list(raw: &str) -> Vec<String> {
+    raw.split([',', ' ']).filter(|s| !s.is_empty()).map(str::to_owned).collect()
+}
+
+/// Bearer-token rules. Audiences default to `OIDC_RESOURCE` (the API the gateway's own access
+/// tokens are for); a route that takes bearer tokens with no audience to check is an error.
+fn api(c: &mut Collector<'_>, provider: Option<&ProviderConfig>, routes: Option<&RouteTable>) -> Option<ApiConfig> {
+    let audiences = match c.optional(names::API_AUDIENCES) {
+        Some(raw) => list(&raw),
+        None => provider.and_then(|p| p.resource.clone()).into_iter().collect(),
+    };
+    let takes_bearer = routes
+        .is_some_and(|t| t.routes().iter().any(|r| matches!(r.auth, AuthMode::Bearer | AuthMode::SessionOrBearer)));
+    if takes_bearer && audiences.is_empty() {
+        c.fail(
+            names::API_AUDIENCES,
+            "is empty but a route accepts bearer tokens",
+            "list the aud values your API's access tokens carry, e.g. api://orders or https://api.example.com",
+        );
+    }
+    let token_types = list(&c.optional(names::API_TOKEN_TYPES).unwrap_or_else(|| defaults::API_TOKEN_TYPES.to_owned()));
+    let cooldown = duration(c, names::JWKS_REFETCH_COOLDOWN, defaults::JWKS_REFETCH_COOLDOWN_SECS, 1, 3600)?;
+    Some(ApiConfig { audiences, token_types, jwks_refetch_cooldown_secs: cooldown })
 }
 
 fn session_keys(c: &mut Collector<'_>) -> Option<SessionKeys> {
@@ -228,18 +221,11 @@ fn session_keys(c: &mut Collector<'_>) -> Option<SessionKeys> {
         names::SESSION_SECRET,
         "store a random secret of 32+ characters as a Worker secret: `openssl rand -base64 32 | wrangler secret put SESSION_SECRET`",
     )?;
-    let secrets: Vec<&str> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .collect();
+    let secrets: Vec<&str> = raw.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
     if secrets.iter().any(|s| s.len() < defaults::MIN_SECRET_LEN) {
         c.fail(
             names::SESSION_SECRET,
-            format!(
-                "every comma-separated secret must be at least {} characters",
-                defaults::MIN_SECRET_LEN
-            ),
+            format!("every comma-separated secret must be at least {} characters", defaults::MIN_SECRET_LEN),
             "generate one with `openssl rand -base64 32`; list the newest first when rotating",
         );
         return None;
@@ -247,13 +233,7 @@ fn session_keys(c: &mut Collector<'_>) -> Option<SessionKeys> {
     Some(SessionKeys::derive(&secrets))
 }
 
-fn duration(
-    c: &mut Collector<'_>,
-    setting: &'static str,
-    default: u64,
-    min: u64,
-    max: u64,
-) -> Option<u64> {
+fn duration(c: &mut Collector<'_>, setting: &'static str, default: u64, min: u64, max: u64) -> Option<u64> {
     let Some(raw) = c.optional(setting) else {
         return Some(default);
     };

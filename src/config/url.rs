@@ -50,19 +50,10 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for ok in [
-            "http://localhost:1",
-            "http://a.localhost",
-            "http://127.0.0.9",
-            "http://[::1]:8",
-        ] {
+        for ok in ["http://localhost:1", "http://a.localhost", "http://127.0.0.9", "http://[::1]:8"] {
             assert!(is_loopback(&Url::parse(ok).unwrap()), "{ok}");
         }
-        for no in [
-            "http://localhost.evil.com",
-            "http://10.0.0.1",
-            "http://example.com",
-        ] {
+        for no in ["http://localhost.evil.com", "http://10.0.0.1", "http://example.com"] {
             assert!(!is_loopback(&Url::parse(no).unwrap()), "{no}");
         }
     }

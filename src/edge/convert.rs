@@ -5,23 +5,16 @@ use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Resp
 
 pub fn incoming_request(req: &Request) -> Result<IncomingRequest> {
     let url = req.url()?;
-    let method =
-        http::Method::from_bytes(req.method().as_ref().as_bytes()).unwrap_or(http::Method::GET);
+    let method = http::Method::from_bytes(req.method().as_ref().as_bytes()).unwrap_or(http::Method::GET);
     let mut headers = http::HeaderMap::new();
     for (name, value) in req.headers().entries() {
-        if let (Ok(name), Ok(value)) = (
-            http::HeaderName::from_bytes(name.as_bytes()),
-            http::HeaderValue::from_str(&value),
-        ) {
+        if let (Ok(name), Ok(value)) =
+            (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(&value))
+        {
             headers.append(name, value);
         }
     }
-    Ok(IncomingRequest {
-        method,
-        path: url.path().to_owned(),
-        query: url.query().map(str::to_owned),
-        headers,
-    })
+    Ok(IncomingRequest { method, path: url.path().to_owned(), query: url.query().map(str::to_owned), headers })
 }
 
 pub fn worker_headers(map: &http::HeaderMap) -> Result<Headers> {
@@ -38,11 +31,7 @@ pub fn worker_response(response: http::Response<Vec<u8>>) -> Result<Response> {
     let status = response.status().as_u16();
     let headers = worker_headers(response.headers())?;
     let body = response.into_body();
-    let response = if body.is_empty() {
-        Response::empty()?
-    } else {
-        Response::from_bytes(body)?
-    };
+    let response = if body.is_empty() { Response::empty()? } else { Response::from_bytes(body)? };
     Ok(response.with_status(status).with_headers(headers))
 }
 

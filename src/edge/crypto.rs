@@ -71,9 +71,7 @@ fn verify_params(alg: JwsAlgorithm) -> Result<Object, CryptoError> {
         JwsAlgorithm::Ps256 => object(&[("name", "RSA-PSS".into()), ("saltLength", 32.into())]),
         JwsAlgorithm::Ps384 => object(&[("name", "RSA-PSS".into()), ("saltLength", 48.into())]),
         JwsAlgorithm::Ps512 => object(&[("name", "RSA-PSS".into()), ("saltLength", 64.into())]),
-        JwsAlgorithm::Es256 | JwsAlgorithm::Es384 => {
-            object(&[("name", "ECDSA".into()), ("hash", hash)])
-        }
+        JwsAlgorithm::Es256 | JwsAlgorithm::Es384 => object(&[("name", "ECDSA".into()), ("hash", hash)]),
         JwsAlgorithm::EdDsa => object(&[("name", "Ed25519".into())]),
     }
 }
@@ -82,22 +80,13 @@ fn verify_params(alg: JwsAlgorithm) -> Result<Object, CryptoError> {
 fn key_material(jwk: &Jwk) -> Result<Object, CryptoError> {
     let mut material = serde_json::Map::new();
     material.insert("kty".into(), jwk.kty.clone().into());
-    for (name, value) in [
-        ("n", &jwk.n),
-        ("e", &jwk.e),
-        ("crv", &jwk.crv),
-        ("x", &jwk.x),
-        ("y", &jwk.y),
-    ] {
+    for (name, value) in [("n", &jwk.n), ("e", &jwk.e), ("crv", &jwk.crv), ("x", &jwk.x), ("y", &jwk.y)] {
         if let Some(value) = value {
             material.insert(name.into(), value.clone().into());
         }
     }
     let text = serde_json::Value::Object(material).to_string();
-    JSON::parse(&text)
-        .map_err(err)?
-        .dyn_into::<Object>()
-        .map_err(err)
+    JSON::parse(&text).map_err(err)?.dyn_into::<Object>().map_err(err)
 }
 
 impl SignatureVerifier for EdgePorts {
@@ -107,19 +96,9 @@ impl SignatureVerifier for EdgePorts {
         let subtle = CRYPTO.with(|c| c.subtle());
         let usages = Array::of1(&JsValue::from_str("verify"));
         let promise = subtle
-            .import_key_with_object(
-                "jwk",
-                &key_material(jwk)?,
-                &import_params(alg)?,
-                false,
-                &usages,
-            )
+            .import_key_with_object("jwk", &key_material(jwk)?, &import_params(alg)?, false, &usages)
             .map_err(err)?;
-        JsFuture::from(promise)
-            .await
-            .map_err(err)?
-            .dyn_into::<CryptoKey>()
-            .map_err(err)
+        JsFuture::from(promise).await.map_err(err)?.dyn_into::<CryptoKey>().map_err(err)
     }
 
     async fn verify(
@@ -131,17 +110,8 @@ impl SignatureVerifier for EdgePorts {
     ) -> Result<bool, CryptoError> {
         let subtle = CRYPTO.with(|c| c.subtle());
         let promise = subtle
-            .verify_with_object_and_u8_array_and_u8_array(
-                &verify_params(alg)?,
-                key,
-                signature,
-                signing_input,
-            )
+            .verify_with_object_and_u8_array_and_u8_array(&verify_params(alg)?, key, signature, signing_input)
             .map_err(err)?;
-        Ok(JsFuture::from(promise)
-            .await
-            .map_err(err)?
-            .as_bool()
-            .unwrap_or(false))
+        Ok(JsFuture::from(promise).await.map_err(err)?.as_bool().unwrap_or(false))
     }
 }

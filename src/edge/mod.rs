@@ -23,11 +23,17 @@ thread_local! {
     static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
 }
 
+/// A setting as text. Vars and secrets are strings; a structured var (wrangler.toml's
+/// `ROUTES = [ {...} ]`) arrives as a JS value and is turned back into JSON.
 fn setting(env: &Env, name: &str) -> Option<String> {
-    env.secret(name)
-        .ok()
-        .map(|s| s.to_string())
-        .or_else(|| env.var(name).ok().map(|v| v.to_string()))
+    let value = js_sys::Reflect::get(env.as_ref(), &wasm_bindgen::JsValue::from_str(name)).ok()?;
+    if value.is_undefined() || value.is_null() {
+        return None;
+    }
+    match value.as_string() {
+        Some(text) => Some(text),
+        None => js_sys::JSON::stringify(&value).ok().and_then(|s| s.as_string()),
+    }
 }
 
 fn build_state(env: &Env) -> State {
@@ -74,20 +80,14 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
         Err(errors) => config_error_decision(errors, &incoming),
     };
-    console_log!(
-        "{}",
-        serde_json::to_string(&decision.log).unwrap_or_default()
-    );
+    console_log!("{}", serde_json::to_string(&decision.log).unwrap_or_default());
     match decision.outcome {
         Outcome::Respond(response) => convert::worker_response(response),
         Outcome::Forward(plan) => match convert::forward(req, plan).await {
             Ok(response) => Ok(response),
             Err(err) => {
                 let failure = origin_failure_decision(&incoming, err.to_string());
-                console_log!(
-                    "{}",
-                    serde_json::to_string(&failure.log).unwrap_or_default()
-                );
+                console_log!("{}", serde_json::to_string(&failure.log).unwrap_or_default());
                 match failure.outcome {
                     Outcome::Respond(response) => convert::worker_response(response),
                     Outcome::Forward(_) => Response::error("origin unavailable", 502),

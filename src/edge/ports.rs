@@ -2,9 +2,7 @@
 //! Signature verification (`crypto.subtle`) is in `crypto.rs`.
 
 use super::convert::worker_headers;
-use crate::ports::{
-    Clock, HttpClient, HttpError, IncomingResponse, KvError, KvStore, OutgoingRequest, Rng,
-};
+use crate::ports::{Clock, HttpClient, HttpError, IncomingResponse, KvError, KvStore, OutgoingRequest, Rng};
 use futures::future::{Either, select};
 use std::pin::pin;
 use std::time::Duration;
@@ -24,9 +22,7 @@ impl EdgePorts {
     }
 
     fn kv(&self) -> Result<&worker::kv::KvStore, KvError> {
-        self.kv
-            .as_ref()
-            .ok_or_else(|| KvError("the SESSIONS KV binding is missing".into()))
+        self.kv.as_ref().ok_or_else(|| KvError("the SESSIONS KV binding is missing".into()))
     }
 }
 
@@ -50,9 +46,7 @@ async fn send_once(request: OutgoingRequest) -> worker::Result<IncomingResponse>
         builder = builder.header(name, value);
     }
     let bytes = resp.bytes().await?;
-    builder
-        .body(bytes)
-        .map_err(|e| worker::Error::RustError(e.to_string()))
+    builder.body(bytes).map_err(|e| worker::Error::RustError(e.to_string()))
 }
 
 impl HttpClient for EdgePorts {
@@ -68,11 +62,7 @@ impl HttpClient for EdgePorts {
 
 impl KvStore for EdgePorts {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        self.kv()?
-            .get(key)
-            .bytes()
-            .await
-            .map_err(|e| KvError(e.to_string()))
+        self.kv()?.get(key).bytes().await.map_err(|e| KvError(e.to_string()))
     }
 
     async fn put(&self, key: &str, value: &[u8], ttl_secs: u64) -> Result<(), KvError> {
@@ -86,10 +76,7 @@ impl KvStore for EdgePorts {
     }
 
     async fn delete(&self, key: &str) -> Result<(), KvError> {
-        self.kv()?
-            .delete(key)
-            .await
-            .map_err(|e| KvError(e.to_string()))
+        self.kv()?.delete(key).await.map_err(|e| KvError(e.to_string()))
     }
 }
 

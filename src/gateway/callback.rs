@@ -4,10 +4,7 @@ use super::Gateway;
 use super::request::IncomingRequest;
 use super::respond::redirect;
 use crate::error::GatewayError;
-use crate::oidc::{
-    AuthorizationResponse, Grant, ProviderError, TokenError, build_token_request,
-    parse_token_response,
-};
+use crate::oidc::{AuthorizationResponse, Grant, ProviderError, TokenError, build_token_request, parse_token_response};
 use crate::ports::{HttpError, Ports};
 use crate::session::cookie::TX_COOKIE_PREFIX;
 use crate::session::{LoginTransaction, SessionCookie, SessionId, SessionRecord, cleanup_cookies};
@@ -24,24 +21,17 @@ impl<P: Ports> Gateway<P> {
     /// Check the authorization response against the login transaction, exchange the code,
     /// validate the ID token, start the session and send the browser back where it was going.
     /// On failure the caller answers 4xx/5xx and clears the transaction cookie (`cleanup`).
-    pub(super) async fn handle_callback(
-        &self,
-        ports: &P,
-        req: &IncomingRequest,
-    ) -> Result<SignedIn, GatewayError> {
+    pub(super) async fn handle_callback(&self, ports: &P, req: &IncomingRequest) -> Result<SignedIn, GatewayError> {
         let now = ports.now_secs();
         let keys = &self.config.session_keys;
         let cookies = req.cookie_header();
-        let (code, state, iss) =
-            match AuthorizationResponse::from_query(req.query.as_deref().unwrap_or("")) {
-                AuthorizationResponse::Code { code, state, iss } => (code, state, iss),
-                AuthorizationResponse::Error {
-                    error, description, ..
-                } => {
-                    return Err(GatewayError::ProviderDenied { error, description });
-                }
-                AuthorizationResponse::Malformed => return Err(GatewayError::MalformedCallback),
-            };
+        let (code, state, iss) = match AuthorizationResponse::from_query(req.query.as_deref().unwrap_or("")) {
+            AuthorizationResponse::Code { code, state, iss } => (code, state, iss),
+            AuthorizationResponse::Error { error, description, .. } => {
+                return Err(GatewayError::ProviderDenied { error, description });
+            }
+            AuthorizationResponse::Malformed => return Err(GatewayError::MalformedCallback),
+        };
         let Some(tx) = LoginTransaction::find(&cookies, &state, keys, now) else {
             let any_tx = cookies.contains(TX_COOKIE_PREFIX);
             return Err(GatewayError::StateMismatch(if any_tx {
@@ -54,26 +44,17 @@ impl<P: Ports> Gateway<P> {
             return Err(GatewayError::CallbackIssuerMismatch(iss));
         }
 
-        let metadata = self
-            .provider
-            .metadata(ports, &self.config.provider.issuer)
-            .await?;
+        let metadata = self.provider.metadata(ports, &self.config.provider.issuer).await?;
         let redirect_uri = self.config.redirect_uri();
-        let grant = Grant::AuthorizationCode {
-            code: &code,
-            redirect_uri: &redirect_uri,
-            pkce_verifier: &tx.pkce_verifier,
-        };
+        let grant =
+            Grant::AuthorizationCode { code: &code, redirect_uri: &redirect_uri, pkce_verifier: &tx.pkce_verifier };
         let request = build_token_request(&metadata.token_endpoint, &self.config.provider, &grant)
-            .map_err(|e| {
-                ProviderError::Token(TokenError::Unreachable(HttpError::Network(e.to_string())))
-            })?;
+            .map_err(|e| ProviderError::Token(TokenError::Unreachable(HttpError::Network(e.to_string()))))?;
         let tokens = parse_token_response(ports.send(request).await)?;
-        let id_token = tokens.id_token.as_deref().ok_or_else(|| {
-            ProviderError::Token(TokenError::Malformed(
-                "no id_token in the token response".into(),
-            ))
-        })?;
+        let id_token = tokens
+            .id_token
+            .as_deref()
+            .ok_or_else(|| ProviderError::Token(TokenError::Malformed("no id_token in the token response".into())))?;
         let mut notes = Vec::new();
         let identity = crate::oidc::validate_id_token(
             ports,
@@ -87,6 +68,15 @@ impl<P: Ports> Gateway<P> {
         )
         .await?;
 
+        let mut identity = identity;
+        identity.scopes = tokens
+            .scope
+            .as_deref()
+            .unwrap_or_default()
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
         let id = SessionId::generate(ports);
         let expires_at = now.saturating_add(self.config.session_ttl_secs);
         let record = SessionRecord {
@@ -98,17 +88,11 @@ impl<P: Ports> Gateway<P> {
             created_at: now,
             expires_at,
         };
-        self.sessions
-            .save(ports, keys, ports, &id, &record, now)
-            .await?;
+        self.sessions.save(ports, keys, ports, &id, &record, now).await?;
 
         let mut set_cookies = cleanup_cookies(&cookies, Some(&tx.state), keys, now);
         set_cookies.push(SessionCookie { id, expires_at }.to_set_cookie(keys, ports, now));
         let location = format!("{}{}", self.config.public_origin(), tx.return_to);
-        Ok(SignedIn {
-            response: redirect(&location, &set_cookies),
-            sub: identity.sub,
-            notes,
-        })
+        Ok(SignedIn { response: redirect(&location, &set_cookies), sub: identity.sub, notes })
     }
 }

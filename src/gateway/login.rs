@@ -17,9 +17,7 @@ pub fn safe_return_path(public_url: &Url, candidate: &str) -> String {
     let plausible = candidate.starts_with('/')
         && !candidate.starts_with("//")
         && !candidate.contains('\\')
-        && !candidate
-            .chars()
-            .any(|c| c.is_control() || c.is_whitespace())
+        && !candidate.chars().any(|c| c.is_control() || c.is_whitespace())
         && !candidate.to_ascii_lowercase().starts_with("/%2f")
         && !candidate.to_ascii_lowercase().starts_with("/%5c");
     if !plausible {
@@ -42,10 +40,7 @@ impl<P: Ports> Gateway<P> {
         return_to: &str,
         mut set_cookies: Vec<String>,
     ) -> Result<http::Response<Vec<u8>>, GatewayError> {
-        let metadata = self
-            .provider
-            .metadata(ports, &self.config.provider.issuer)
-            .await?;
+        let metadata = self.provider.metadata(ports, &self.config.provider.issuer).await?;
         let return_to = safe_return_path(&self.config.public_url, return_to);
         let tx = LoginTransaction::begin(ports, ports.now_secs(), return_to);
         let url = build_authorize_url(&metadata, &self.config, &tx).map_err(|e| {

@@ -5,7 +5,7 @@
 
 use super::request::IncomingRequest;
 use super::respond::html_page;
-use super::{Decision, Gateway, log, respond};
+use super::{Decision, Gateway, log, respond_with};
 use crate::error::GatewayError;
 use crate::ports::Ports;
 use crate::session::SessionCookie;
@@ -19,20 +19,13 @@ impl<P: Ports> Gateway<P> {
                 "<form method=\"post\" action=\"{}\"><button type=\"submit\">Sign out</button></form>",
                 super::paths::LOGOUT
             );
-            return respond(
-                html_page(200, "Sign out?", &form, &[]),
-                log(req, "logout_confirm", Some(200)),
-            );
+            return respond_with(html_page(200, "Sign out?", &form, &[]), log(req, "logout_confirm", Some(200)));
         }
-        if let Some(origin) = req
-            .header("origin")
-            .filter(|o| *o != self.config.public_origin())
-        {
+        if let Some(origin) = req.header("origin").filter(|o| *o != self.config.public_origin()) {
             return self.refuse(req, GatewayError::CrossOrigin(origin.to_owned()), &[]);
         }
         let now = ports.now_secs();
-        if let Some(cookie) =
-            SessionCookie::from_cookie_header(&req.cookie_header(), &self.config.session_keys, now)
+        if let Some(cookie) = SessionCookie::from_cookie_header(&req.cookie_header(), &self.config.session_keys, now)
             && let Err(err) = self.sessions.delete(ports, &cookie.id).await
         {
             return self.refuse(req, GatewayError::Store(err), &[]);
@@ -43,6 +36,6 @@ impl<P: Ports> Gateway<P> {
             "<p>You are signed out of this site.</p><p><a href=\"/\">Sign in again</a></p>",
             &[clear_cookie(SESSION_COOKIE, "/")],
         );
-        respond(page, log(req, "signed_out", Some(200)))
+        respond_with(page, log(req, "signed_out", Some(200)))
     }
 }

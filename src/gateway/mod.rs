@@ -3,6 +3,7 @@
 //! One `Gateway` lives per isolate (built from the validated config on the first request) and
 //! keeps the provider metadata, signing keys and warm sessions in memory.
 
+mod bearer;
 mod callback;
 mod login;
 mod logout;
@@ -19,8 +20,11 @@ pub use request::{Decision, DecisionLog, ForwardPlan, IncomingRequest, MAX_HEADE
 
 use crate::config::{Config, ConfigErrors};
 use crate::error::GatewayError;
+use crate::jwt::{JwksCache, JwksCachePolicy};
 use crate::oidc::ProviderState;
+use crate::policy::{AuthMode, Route, normalise_path};
 use crate::ports::Ports;
+use crate::proxy::{Credential, origin_headers};
 use crate::session::cleanup_cookies;
 use crate::store::SessionStore;
 use respond::{error_response, json};
@@ -45,11 +49,8 @@ fn log(req: &IncomingRequest, reason: &'static str, status: Option<u16>) -> Deci
     }
 }
 
-fn respond(response: http::Response<Vec<u8>>, log: DecisionLog) -> Decision {
-    Decision {
-        outcome: Outcome::Respond(response),
-        log,
-    }
+fn respond_with(response: http::Response<Vec<u8>>, log: DecisionLog) -> Decision {
+    Decision { outcome: Outcome::Respond(response), log }
 }
 
 /// The answer to every request while the settings are invalid: a 500 page naming each bad
@@ -58,7 +59,7 @@ pub fn config_error_decision(errors: &ConfigErrors, req: &IncomingRequest) -> De
     let err = GatewayError::Config(errors.clone());
     let mut entry = log(req, err.reason(), Some(500));
     entry.detail = Some(errors.to_string());
-    respond(error_response(&err, req, "edgeguard", &[]), entry)
+    respond_with(error_response(&err, req, "edgeguard", &[]), entry)
 }
 
 /// The answer when the origin cannot be reached (the edge performs the origin fetch).
@@ -66,16 +67,16 @@ pub fn origin_failure_decision(req: &IncomingRequest, detail: String) -> Decisio
     let err = GatewayError::OriginUnreachable(detail);
     let mut entry = log(req, err.reason(), Some(err.status()));
     entry.detail = Some(err.to_string());
-    respond(error_response(&err, req, "edgeguard", &[]), entry)
+    respond_with(error_response(&err, req, "edgeguard", &[]), entry)
 }
 
 impl<P: Ports> Gateway<P> {
     pub fn new(config: Config) -> Self {
-        Self {
-            config,
-            provider: ProviderState::default(),
-            sessions: SessionStore::default(),
-        }
+        let policy = JwksCachePolicy {
+            unknown_kid_cooldown_secs: config.api.jwks_refetch_cooldown_secs,
+            ..JwksCachePolicy::default()
+        };
+        Self { config, provider: ProviderState::new(JwksCache::new(policy)), sessions: SessionStore::default() }
     }
 
     pub fn config(&self) -> &Config {
@@ -83,17 +84,13 @@ impl<P: Ports> Gateway<P> {
     }
 
     fn realm(&self) -> String {
-        self.config
-            .public_url
-            .host_str()
-            .unwrap_or("edgeguard")
-            .to_owned()
+        self.config.public_url.host_str().unwrap_or("edgeguard").to_owned()
     }
 
     fn refuse(&self, req: &IncomingRequest, err: GatewayError, set_cookies: &[String]) -> Decision {
         let mut entry = log(req, err.reason(), Some(err.status()));
         entry.detail = Some(err.to_string());
-        respond(error_response(&err, req, &self.realm(), set_cookies), entry)
+        respond_with(error_response(&err, req, &self.realm(), set_cookies), entry)
     }
 
     /// Decide what to do with one request. Never panics; every refusal is a [`GatewayError`].
@@ -103,28 +100,59 @@ impl<P: Ports> Gateway<P> {
             return self.refuse(req, GatewayError::HeadersTooLarge(size), &[]);
         }
         match req.path.as_str() {
-            paths::HEALTH => respond(
-                json(200, &serde_json::json!({ "status": "ok" })),
-                log(req, "health", Some(200)),
-            ),
+            paths::HEALTH => {
+                respond_with(json(200, &serde_json::json!({ "status": "ok" })), log(req, "health", Some(200)))
+            }
             paths::CALLBACK => self.callback(ports, req).await,
             paths::LOGIN => {
                 let rd = req
                     .query
                     .as_deref()
-                    .and_then(|q| {
-                        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "rd")
-                    })
+                    .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "rd"))
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_else(|| "/".into());
                 match self.start_login(ports, &rd, Vec::new()).await {
-                    Ok(response) => respond(response, log(req, "login_redirect", Some(302))),
+                    Ok(response) => respond_with(response, log(req, "login_redirect", Some(302))),
                     Err(err) => self.refuse(req, err, &[]),
                 }
             }
             paths::LOGOUT => self.logout(ports, req).await,
-            _ => self.protected(ports, req).await,
+            _ => self.route(ports, req).await,
         }
+    }
+
+    /// Pick the route for the path and authenticate as it says.
+    async fn route(&self, ports: &P, req: &IncomingRequest) -> Decision {
+        let Some(path) = normalise_path(&req.path) else {
+            return self.refuse(req, GatewayError::InvalidRequest("path_not_canonical"), &[]);
+        };
+        let Some(route) = self.config.routes.find(&path) else {
+            return self.refuse(req, GatewayError::RouteNotFound, &[]);
+        };
+        if route.cors_preflight && req.is_cors_preflight() {
+            return self.forward(req, route, &Credential::Anonymous, "cors_preflight_forwarded");
+        }
+        match route.auth {
+            AuthMode::Public => self.forward(req, route, &Credential::Anonymous, "public_forwarded"),
+            AuthMode::Session => self.session_route(ports, req, route).await,
+            AuthMode::Bearer => self.bearer_route(ports, req, route).await,
+            AuthMode::SessionOrBearer if bearer::presents_bearer(req) => self.bearer_route(ports, req, route).await,
+            AuthMode::SessionOrBearer => self.session_route(ports, req, route).await,
+        }
+    }
+
+    /// Send the request on to the route's origin with what `credential` vouches for.
+    fn forward(
+        &self,
+        req: &IncomingRequest,
+        route: &Route,
+        credential: &Credential<'_>,
+        reason: &'static str,
+    ) -> Decision {
+        let headers = origin_headers(&req.headers, credential, &self.config.public_url);
+        let base = route.origin.as_str().trim_end_matches('/');
+        let plan = ForwardPlan { url: format!("{base}{}", req.path_and_query()), headers };
+        Decision { outcome: Outcome::Forward(plan), log: log(req, reason, None) }
     }
 
     async fn callback(&self, ports: &P, req: &IncomingRequest) -> Decision {
@@ -133,7 +161,7 @@ impl<P: Ports> Gateway<P> {
                 let mut entry = log(req, "signed_in", Some(302));
                 entry.sub = Some(signed_in.sub);
                 entry.notes = signed_in.notes;
-                respond(signed_in.response, entry)
+                respond_with(signed_in.response, entry)
             }
             Err(err) => {
                 // Whatever went wrong, this flow is over: clear its transaction cookie so a
@@ -141,9 +169,7 @@ impl<P: Ports> Gateway<P> {
                 let state = req
                     .query
                     .as_deref()
-                    .and_then(|q| {
-                        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "state")
-                    })
+                    .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "state"))
                     .map(|(_, v)| v.into_owned());
                 let cleared = cleanup_cookies(
                     &req.cookie_header(),

@@ -23,12 +23,8 @@ impl IncomingRequest {
 
     /// All `Cookie` headers joined, as HTTP/2 may split them.
     pub fn cookie_header(&self) -> String {
-        let parts: Vec<&str> = self
-            .headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
+        let parts: Vec<&str> =
+            self.headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
         parts.join("; ")
     }
 
@@ -41,10 +37,15 @@ impl IncomingRequest {
     }
 
     pub fn header_bytes(&self) -> usize {
-        self.headers
-            .iter()
-            .map(|(n, v)| n.as_str().len() + v.len() + 4)
-            .sum()
+        self.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum()
+    }
+
+    /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`
+    /// (browsers send no credentials on these).
+    pub fn is_cors_preflight(&self) -> bool {
+        self.method == Method::OPTIONS
+            && self.headers.contains_key("origin")
+            && self.headers.contains_key("access-control-request-method")
     }
 
     /// A browser navigation may be redirected to sign in; anything else (fetch/XHR, API
@@ -55,9 +56,7 @@ impl IncomingRequest {
         }
         match self.header("sec-fetch-mode") {
             Some(mode) => mode.eq_ignore_ascii_case("navigate"),
-            None => self
-                .header("accept")
-                .is_some_and(|a| a.to_ascii_lowercase().contains("text/html")),
+            None => self.header("accept").is_some_and(|a| a.to_ascii_lowercase().contains("text/html")),
         }
     }
 }
@@ -111,31 +110,14 @@ mod tests {
         for (n, v) in headers {
             h.insert(*n, v.parse().unwrap());
         }
-        IncomingRequest {
-            method,
-            path: "/".into(),
-            query: None,
-            headers: h,
-        }
+        IncomingRequest { method, path: "/".into(), query: None, headers: h }
     }
 
     #[test]
     fn navigation_detection() {
         assert!(req(Method::GET, &[("sec-fetch-mode", "navigate")]).is_navigation());
-        assert!(
-            req(
-                Method::GET,
-                &[("accept", "text/html,application/xhtml+xml")]
-            )
-            .is_navigation()
-        );
-        assert!(
-            !req(
-                Method::GET,
-                &[("sec-fetch-mode", "cors"), ("accept", "text/html")]
-            )
-            .is_navigation()
-        );
+        assert!(req(Method::GET, &[("accept", "text/html,application/xhtml+xml")]).is_navigation());
+        assert!(!req(Method::GET, &[("sec-fetch-mode", "cors"), ("accept", "text/html")]).is_navigation());
         assert!(!req(Method::GET, &[("accept", "*/*")]).is_navigation());
         assert!(!req(Method::GET, &[("accept", "application/json")]).is_navigation());
         assert!(!req(Method::GET, &[]).is_navigation());

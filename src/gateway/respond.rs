@@ -41,12 +41,7 @@ pub fn escape_html(text: &str) -> String {
 }
 
 /// A small HTML page. `body_html` must already be escaped.
-pub fn html_page(
-    status: u16,
-    title: &str,
-    body_html: &str,
-    set_cookies: &[String],
-) -> Response<Vec<u8>> {
+pub fn html_page(status: u16, title: &str, body_html: &str, set_cookies: &[String]) -> Response<Vec<u8>> {
     let page = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>\
          <meta name=\"viewport\" content=\"width=device-width\"><style>body{{font-family:system-ui,sans-serif;\
@@ -71,10 +66,7 @@ pub fn redirect(location: &str, set_cookies: &[String]) -> Response<Vec<u8>> {
 }
 
 pub fn json(status: u16, value: &serde_json::Value) -> Response<Vec<u8>> {
-    finish(
-        base(status).header("content-type", "application/json"),
-        serde_json::to_vec(value).unwrap_or_default(),
-    )
+    finish(base(status).header("content-type", "application/json"), serde_json::to_vec(value).unwrap_or_default())
 }
 
 /// The answer for a refusal: HTML for browsers, JSON for everyone else; 401s carry an RFC 6750
@@ -87,10 +79,7 @@ pub fn error_response(
 ) -> Response<Vec<u8>> {
     let status = err.status();
     let message = err.public_message();
-    let wants_html = req
-        .header("accept")
-        .is_some_and(|a| a.contains("text/html"))
-        || req.is_navigation();
+    let wants_html = req.header("accept").is_some_and(|a| a.contains("text/html")) || req.is_navigation();
     let mut response = if wants_html {
         let title = match status {
             401 => "Sign-in required",
@@ -106,10 +95,7 @@ pub fn error_response(
         );
         html_page(status, title, &body, set_cookies)
     } else {
-        let mut r = json(
-            status,
-            &serde_json::json!({ "error": err.reason(), "error_description": message }),
-        );
+        let mut r = json(status, &serde_json::json!({ "error": err.reason(), "error_description": message }));
         for cookie in set_cookies {
             if let Ok(v) = http::HeaderValue::from_str(cookie) {
                 r.headers_mut().append("set-cookie", v);
@@ -117,8 +103,8 @@ pub fn error_response(
         }
         r
     };
-    if status == 401 {
-        let challenge = format!("Bearer realm=\"{realm}\"");
+    if let Some(params) = err.challenge() {
+        let challenge = format!("Bearer realm=\"{realm}\"{params}");
         if let Ok(v) = http::HeaderValue::from_str(&challenge) {
             response.headers_mut().insert("www-authenticate", v);
         }
@@ -132,9 +118,6 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(
-            escape_html("<a href='x'>&\""),
-            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;"
-        );
+        assert_eq!(escape_html("<a href='x'>&\""), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;");
     }
 }

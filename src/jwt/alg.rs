@@ -74,9 +74,7 @@ impl JwsAlgorithm {
 
     pub fn key_family(self) -> KeyFamily {
         match self {
-            Self::Rs256 | Self::Rs384 | Self::Rs512 | Self::Ps256 | Self::Ps384 | Self::Ps512 => {
-                KeyFamily::Rsa
-            }
+            Self::Rs256 | Self::Rs384 | Self::Rs512 | Self::Ps256 | Self::Ps384 | Self::Ps512 => KeyFamily::Rsa,
             Self::Es256 => KeyFamily::Ec("P-256"),
             Self::Es384 => KeyFamily::Ec("P-384"),
             Self::EdDsa => KeyFamily::Okp,
@@ -108,9 +106,6 @@ impl FromStr for JwsAlgorithm {
     type Err = UnsupportedAlgorithm;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|alg| alg.name() == s)
-            .ok_or_else(|| UnsupportedAlgorithm(s.to_owned()))
+        Self::ALL.into_iter().find(|alg| alg.name() == s).ok_or_else(|| UnsupportedAlgorithm(s.to_owned()))
     }
 }

@@ -130,7 +130,6 @@ struct State<K> {
 
 enum Plan<K> {
     Use(Rc<KeySet<K>>),
-    Fail(JwksError),
     Join(Shared<oneshot::Receiver<Outcome<K>>>),
     Lead,
 }
@@ -161,10 +160,7 @@ impl<K> JwksCache<K> {
             last_failure: None,
             unknown_kids: BTreeMap::new(),
         };
-        Self {
-            policy,
-            state: RefCell::new(state),
-        }
+        Self { policy, state: RefCell::new(state) }
     }
 
     pub fn policy(&self) -> &JwksCachePolicy {
@@ -172,11 +168,7 @@ impl<K> JwksCache<K> {
     }
 
     /// The keys for `jwks_uri`: cached while fresh, fetched (once, shared) otherwise.
-    pub async fn key_set<P: HttpClient + Clock>(
-        &self,
-        ports: &P,
-        jwks_uri: &str,
-    ) -> Result<KeyLookup<K>, JwtError> {
+    pub async fn key_set<P: HttpClient + Clock>(&self, ports: &P, jwks_uri: &str) -> Result<KeyLookup<K>, JwtError> {
         self.obtain(ports, jwks_uri, None).await
     }
 
@@ -201,7 +193,6 @@ impl<K> JwksCache<K> {
         for _ in 0..MAX_ATTEMPTS {
             let (outcome, led) = match self.plan(ports.now_millis(), uri, unknown_kid) {
                 Plan::Use(keys) => return Ok(KeyLookup { keys, event: None }),
-                Plan::Fail(e) => return Err(e.into()),
                 Plan::Join(shared) => (shared.await.unwrap_or(Err(JwksError::Abandoned)), false),
                 Plan::Lead => {
                     if unknown_kid.is_some() {
@@ -230,11 +221,7 @@ impl<K> JwksCache<K> {
         let st = self.state.borrow();
         let current = st.current.as_ref().filter(|c| c.uri == uri);
         let fresh = current.filter(|c| now < c.expires_at_ms);
-        let usable = current.filter(|c| {
-            now < c
-                .expires_at_ms
-                .saturating_add(ms(self.policy.max_stale_secs))
-        });
+        let usable = current.filter(|c| now < c.expires_at_ms.saturating_add(ms(self.policy.max_stale_secs)));
         let in_flight = st.in_flight.as_ref().filter(|f| f.uri == uri);
 
         match (unknown_kid, usable) {
@@ -252,10 +239,7 @@ impl<K> JwksCache<K> {
                     return Plan::Join(f.result.clone());
                 }
                 let cooldown = ms(self.policy.unknown_kid_cooldown_secs);
-                if st
-                    .last_kid_refetch_ms
-                    .is_some_and(|t| now < t.saturating_add(cooldown))
-                {
+                if st.last_kid_refetch_ms.is_some_and(|t| now < t.saturating_add(cooldown)) {
                     return Plan::Use(c.keys.clone());
                 }
             }
@@ -283,18 +267,11 @@ impl<K> JwksCache<K> {
             let mut st = self.state.borrow_mut();
             st.generation = st.generation.wrapping_add(1);
             let result = receiver.shared();
-            st.in_flight = Some(InFlight {
-                generation: st.generation,
-                uri: uri.to_owned(),
-                result,
-            });
+            st.in_flight = Some(InFlight { generation: st.generation, uri: uri.to_owned(), result });
             st.generation
         };
         // Dropped on completion or cancellation: either way the fetch is no longer in flight.
-        let guard = ClearInFlight {
-            state: &self.state,
-            generation,
-        };
+        let guard = ClearInFlight { state: &self.state, generation };
         let fetched = fetch(ports, uri, &self.policy).await;
         let now = ports.now_millis();
         let outcome = {
@@ -303,11 +280,7 @@ impl<K> JwksCache<K> {
                 Ok((jwks, ttl_secs)) => {
                     let keys = Rc::new(KeySet::new(jwks));
                     let expires_at_ms = now.saturating_add(ms(ttl_secs));
-                    st.current = Some(Current {
-                        uri: uri.to_owned(),
-                        keys: keys.clone(),
-                        expires_at_ms,
-                    });
+                    st.current = Some(Current { uri: uri.to_owned(), keys: keys.clone(), expires_at_ms });
                     st.last_failure = None;
                     st.unknown_kids.clear();
                     Ok(keys)
@@ -326,19 +299,10 @@ impl<K> JwksCache<K> {
 
     /// After a failed fetch: last-known-good keys if still usable, else the provider error.
     /// Only the leader reports the event, so one failed fetch makes one log line.
-    fn fall_back(
-        &self,
-        now: u64,
-        uri: &str,
-        error: JwksError,
-        led: bool,
-    ) -> Result<KeyLookup<K>, JwtError> {
+    fn fall_back(&self, now: u64, uri: &str, error: JwksError, led: bool) -> Result<KeyLookup<K>, JwtError> {
         let st = self.state.borrow();
         let max_stale = ms(self.policy.max_stale_secs);
-        let usable = st
-            .current
-            .as_ref()
-            .filter(|c| c.uri == uri && now < c.expires_at_ms.saturating_add(max_stale));
+        let usable = st.current.as_ref().filter(|c| c.uri == uri && now < c.expires_at_ms.saturating_add(max_stale));
         match usable {
             Some(c) => Ok(KeyLookup {
                 keys: c.keys.clone(),
@@ -370,10 +334,7 @@ struct ClearInFlight<'a, K> {
 impl<K> Drop for ClearInFlight<'_, K> {
     fn drop(&mut self) {
         if let Ok(mut st) = self.state.try_borrow_mut()
-            && st
-                .in_flight
-                .as_ref()
-                .is_some_and(|f| f.generation == self.generation)
+            && st.in_flight.as_ref().is_some_and(|f| f.generation == self.generation)
         {
             st.in_flight = None;
         }
@@ -381,11 +342,7 @@ impl<K> Drop for ClearInFlight<'_, K> {
 }
 
 /// GET the JWKS and parse it; returns the keys and their freshness lifetime in seconds.
-async fn fetch<P: HttpClient>(
-    ports: &P,
-    uri: &str,
-    policy: &JwksCachePolicy,
-) -> Result<(Jwks, u64), JwksError> {
+async fn fetch<P: HttpClient>(ports: &P, uri: &str, policy: &JwksCachePolicy) -> Result<(Jwks, u64), JwksError> {
     let request = http::Request::builder()
         .method(Method::GET)
         .uri(uri)

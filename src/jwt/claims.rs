@@ -70,12 +70,7 @@ impl ClaimRules {
     }
 
     /// Check the header `typ` and the claims at time `now` (Unix seconds).
-    pub fn validate(
-        &self,
-        header: &JwtHeader,
-        claims: &Map<String, Value>,
-        now: u64,
-    ) -> Result<(), JwtError> {
+    pub fn validate(&self, header: &JwtHeader, claims: &Map<String, Value>, now: u64) -> Result<(), JwtError> {
         self.check_type(header.typ.as_deref())?;
         self.check_issuer(claims)?;
         let audiences = self.check_audience(claims)?;
@@ -91,22 +86,14 @@ impl ClaimRules {
             let t = normalize_type(t);
             self.accepted_types.iter().any(|a| normalize_type(a) == t)
         });
-        if accepted {
-            Ok(())
-        } else {
-            Err(JwtError::TypeMismatch {
-                found: typ.map(log_snippet),
-            })
-        }
+        if accepted { Ok(()) } else { Err(JwtError::TypeMismatch { found: typ.map(log_snippet) }) }
     }
 
     fn check_issuer(&self, claims: &Map<String, Value>) -> Result<(), JwtError> {
         match claims.get("iss") {
             None => Err(JwtError::MissingClaim("iss")),
             Some(Value::String(iss)) if self.issuer.accepts(iss) => Ok(()),
-            Some(Value::String(iss)) => Err(JwtError::IssuerMismatch {
-                found: log_snippet(iss),
-            }),
+            Some(Value::String(iss)) => Err(JwtError::IssuerMismatch { found: log_snippet(iss) }),
             Some(_) => Err(JwtError::InvalidClaim("iss")),
         }
     }
@@ -119,10 +106,9 @@ impl ClaimRules {
         let names: Vec<&str> = match claims.get("aud") {
             None => return Err(JwtError::MissingClaim("aud")),
             Some(Value::String(one)) => vec![one.as_str()],
-            Some(Value::Array(many)) => many
-                .iter()
-                .map(|v| v.as_str().ok_or(JwtError::InvalidClaim("aud")))
-                .collect::<Result<_, _>>()?,
+            Some(Value::Array(many)) => {
+                many.iter().map(|v| v.as_str().ok_or(JwtError::InvalidClaim("aud"))).collect::<Result<_, _>>()?
+            }
             Some(_) => return Err(JwtError::InvalidClaim("aud")),
         };
         if names.iter().any(|n| self.audiences.iter().any(|a| a == n)) {
@@ -158,24 +144,15 @@ impl ClaimRules {
             }
         }
         if let Some(max_auth_age) = self.max_auth_age_secs {
-            let auth_time =
-                numeric_date(claims, "auth_time")?.ok_or(JwtError::MissingClaim("auth_time"))?;
-            if now
-                > auth_time
-                    .saturating_add(max_auth_age)
-                    .saturating_add(leeway)
-            {
+            let auth_time = numeric_date(claims, "auth_time")?.ok_or(JwtError::MissingClaim("auth_time"))?;
+            if now > auth_time.saturating_add(max_auth_age).saturating_add(leeway) {
                 return Err(JwtError::AuthTooOld { auth_time, now });
             }
         }
         Ok(())
     }
 
-    fn check_authorized_party(
-        &self,
-        claims: &Map<String, Value>,
-        audience_count: usize,
-    ) -> Result<(), JwtError> {
+    fn check_authorized_party(&self, claims: &Map<String, Value>, audience_count: usize) -> Result<(), JwtError> {
         let Some(client_id) = &self.authorized_party else {
             return Ok(());
         };
@@ -199,10 +176,7 @@ fn normalize_type(typ: &str) -> String {
 }
 
 /// A NumericDate claim (RFC 7519 §2): a non-negative JSON number, fractions truncated.
-pub(crate) fn numeric_date(
-    claims: &Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<u64>, JwtError> {
+pub(crate) fn numeric_date(claims: &Map<String, Value>, name: &'static str) -> Result<Option<u64>, JwtError> {
     let Some(value) = claims.get(name) else {
         return Ok(None);
     };

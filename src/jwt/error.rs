@@ -247,12 +247,8 @@ impl JwtError {
             | Self::KidAmbiguous
             | Self::KeyAlgMismatch(_)
             | Self::NoMatchingKey(_) => "The token's signing key is not recognized",
-            Self::SignatureMalformed(_) | Self::SignatureInvalid => {
-                "The token signature is invalid"
-            }
-            Self::KeyImport(_) | Self::Jwks(_) => {
-                "The identity provider's signing keys are unavailable"
-            }
+            Self::SignatureMalformed(_) | Self::SignatureInvalid => "The token signature is invalid",
+            Self::KeyImport(_) | Self::Jwks(_) => "The identity provider's signing keys are unavailable",
             Self::Crypto(_) | Self::AudienceNotConfigured => "The token could not be validated",
             Self::MissingClaim(_) => "The token lacks a required claim",
             Self::InvalidClaim(_) => "The token contains an invalid claim",
@@ -274,9 +270,7 @@ impl JwtError {
 pub(crate) fn log_snippet(s: &str) -> String {
     const MAX: usize = 64;
     match s.char_indices().nth(MAX) {
-        Some((cut, _)) => s
-            .get(..cut)
-            .map_or_else(String::new, |head| format!("{head}…")),
+        Some((cut, _)) => s.get(..cut).map_or_else(String::new, |head| format!("{head}…")),
         None => s.to_owned(),
     }
 }
@@ -289,21 +283,14 @@ mod tests {
     fn reasons_are_snake_case_and_descriptions_leak_nothing() {
         let samples = [
             JwtError::AlgNotAllowed("HS256-secret-ish".into()),
-            JwtError::IssuerMismatch {
-                found: "https://evil.example".into(),
-            },
-            JwtError::TypeMismatch {
-                found: Some("secret-typ".into()),
-            },
+            JwtError::IssuerMismatch { found: "https://evil.example".into() },
+            JwtError::TypeMismatch { found: Some("secret-typ".into()) },
             JwtError::TokenExpired { exp: 1, now: 2 },
             JwtError::Jwks(JwksError::Malformed("provider said x".into())),
         ];
         for e in samples {
             let reason = e.reason();
-            assert!(
-                reason.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
-                "{reason}"
-            );
+            assert!(reason.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{reason}");
             let d = e.description();
             for leak in ["HS256-secret-ish", "evil", "secret-typ", "provider said"] {
                 assert!(!d.contains(leak), "{d}");
@@ -318,10 +305,7 @@ mod tests {
         assert!(timeout.is_timeout());
         assert_eq!(timeout.reason(), "jwks_timeout");
         assert_eq!(JwtError::SignatureInvalid.class(), ErrorClass::Token);
-        assert_eq!(
-            JwtError::AudienceNotConfigured.class(),
-            ErrorClass::Internal
-        );
+        assert_eq!(JwtError::AudienceNotConfigured.class(), ErrorClass::Internal);
     }
 
     #[test]

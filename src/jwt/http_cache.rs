@@ -31,22 +31,14 @@ pub fn freshness_secs(headers: &HeaderMap, bounds: TtlBounds) -> u64 {
                 // RFC 9111 §4.2.1: with several max-age directives, the response is stale.
                 let parsed = arg.and_then(|a| a.parse::<u64>().ok()).unwrap_or(0);
                 max_age = Some(max_age.map_or(parsed, |m| m.min(parsed)));
-            } else if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache")
-            {
+            } else if name.eq_ignore_ascii_case("no-store") || name.eq_ignore_ascii_case("no-cache") {
                 no_cache = true;
             }
         }
     }
-    let age = headers
-        .get(AGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .unwrap_or(0);
-    let lifetime = if no_cache {
-        bounds.min_secs
-    } else {
-        max_age.map_or(bounds.default_secs, |m| m.saturating_sub(age))
-    };
+    let age = headers.get(AGE).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok()).unwrap_or(0);
+    let lifetime =
+        if no_cache { bounds.min_secs } else { max_age.map_or(bounds.default_secs, |m| m.saturating_sub(age)) };
     lifetime.clamp(bounds.min_secs, bounds.max_secs.max(bounds.min_secs))
 }
 
@@ -55,19 +47,12 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    const BOUNDS: TtlBounds = TtlBounds {
-        default_secs: 3600,
-        min_secs: 300,
-        max_secs: 86_400,
-    };
+    const BOUNDS: TtlBounds = TtlBounds { default_secs: 3600, min_secs: 300, max_secs: 86_400 };
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (name, value) in pairs {
-            map.append(
-                http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
-                value.parse().unwrap(),
-            );
+            map.append(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
         }
         map
     }
@@ -86,13 +71,7 @@ mod tests {
             (&[("cache-control", "no-cache, max-age=7200")], 300),
             (&[("cache-control", "max-age=abc")], 300),
             (&[("cache-control", "max-age=7200, max-age=1800")], 1800),
-            (
-                &[
-                    ("cache-control", "public"),
-                    ("cache-control", "max-age=5000"),
-                ],
-                5000,
-            ),
+            (&[("cache-control", "public"), ("cache-control", "max-age=5000")], 5000),
             (&[("cache-control", "s-maxage=60, must-revalidate")], 3600),
         ];
         for (pairs, want) in cases {

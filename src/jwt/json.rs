@@ -27,11 +27,7 @@ pub enum StrictJsonError {
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, StrictJsonError> {
     let duplicate = Cell::new(false);
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = StrictSeed {
-        duplicate: &duplicate,
-    }
-    .deserialize(&mut de)
-    .and_then(|value| de.end().map(|()| value));
+    let parsed = StrictSeed { duplicate: &duplicate }.deserialize(&mut de).and_then(|value| de.end().map(|()| value));
     match parsed {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(StrictJsonError::NotObject),
@@ -75,9 +71,7 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
     }
 
     fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom("non-finite number"))
+        Number::from_f64(v).map(Value::Number).ok_or_else(|| E::custom("non-finite number"))
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {

@@ -67,8 +67,7 @@ struct Document {
 impl Jwks {
     /// Parse a JWKS document (`{"keys":[...]}`), keeping only usable keys.
     pub fn parse(bytes: &[u8]) -> Result<Self, JwksError> {
-        let doc: Document =
-            serde_json::from_slice(bytes).map_err(|e| JwksError::Malformed(e.to_string()))?;
+        let doc: Document = serde_json::from_slice(bytes).map_err(|e| JwksError::Malformed(e.to_string()))?;
         let mut keys: Vec<UsableKey> = Vec::new();
         let mut skipped = 0;
         for value in doc.keys {
@@ -119,9 +118,7 @@ impl Jwks {
             (Some(i), None, _) => Ok(i),
             (Some(_), Some(_), Some(_)) => Err(JwtError::KidAmbiguous),
             (Some(_), Some(_), None) => Err(JwtError::KidRequired),
-            (None, _, Some(kid)) if self.contains_kid(kid) => {
-                Err(JwtError::KeyAlgMismatch(alg.name()))
-            }
+            (None, _, Some(kid)) if self.contains_kid(kid) => Err(JwtError::KeyAlgMismatch(alg.name())),
             (None, _, Some(_)) => Err(JwtError::KidUnknown),
             (None, _, None) => Err(JwtError::NoMatchingKey(alg.name())),
         }
@@ -133,11 +130,7 @@ fn usable(jwk: Jwk) -> Option<UsableKey> {
     if jwk.use_.as_deref().is_some_and(|u| u != "sig") {
         return None;
     }
-    if jwk
-        .key_ops
-        .as_ref()
-        .is_some_and(|ops| !ops.iter().any(|op| op == "verify"))
-    {
+    if jwk.key_ops.as_ref().is_some_and(|ops| !ops.iter().any(|op| op == "verify")) {
         return None;
     }
     let (family, signature_len) = match jwk.kty.as_str() {
@@ -156,12 +149,7 @@ fn usable(jwk: Jwk) -> Option<UsableKey> {
     if alg.is_some_and(|a| a.key_family() != family) {
         return None;
     }
-    Some(UsableKey {
-        jwk,
-        family,
-        alg,
-        signature_len,
-    })
+    Some(UsableKey { jwk, family, alg, signature_len })
 }
 
 /// The modulus length in bytes, if `n` and `e` are sound and the size is within bounds.
@@ -204,10 +192,7 @@ pub struct KeySet<K> {
 
 impl<K> KeySet<K> {
     pub fn new(jwks: Jwks) -> Self {
-        Self {
-            jwks,
-            imported: RefCell::new(BTreeMap::new()),
-        }
+        Self { jwks, imported: RefCell::new(BTreeMap::new()) }
     }
 
     pub fn jwks(&self) -> &Jwks {
@@ -236,10 +221,7 @@ impl<K> KeySet<K> {
         if let Some(imported) = cached {
             return Ok((imported, key.signature_len));
         }
-        let imported = verifier
-            .import_key(&key.jwk, header.alg)
-            .await
-            .map_err(JwtError::KeyImport)?;
+        let imported = verifier.import_key(&key.jwk, header.alg).await.map_err(JwtError::KeyImport)?;
         self.imported.borrow_mut().insert(slot, imported.clone());
         Ok((imported, key.signature_len))
     }

@@ -58,10 +58,7 @@ impl UnverifiedJwt {
     /// Parse a compact JWS, refusing anything structurally unsafe (see the module doc).
     pub fn parse(token: &str, max_len: usize) -> Result<Self, JwtError> {
         if token.len() > max_len {
-            return Err(JwtError::TokenTooLarge {
-                len: token.len(),
-                max: max_len,
-            });
+            return Err(JwtError::TokenTooLarge { len: token.len(), max: max_len });
         }
         // Six pieces are enough to tell JWS (3), JWE (5) and garbage apart.
         let segments: Vec<&str> = token.splitn(6, '.').collect();
@@ -81,17 +78,9 @@ impl UnverifiedJwt {
         let signature = decode_segment(signature_b64, "signature is not base64url")?;
 
         let signing_input_len = header_b64.len() + 1 + payload_b64.len();
-        let signing_input = token
-            .as_bytes()
-            .get(..signing_input_len)
-            .ok_or(JwtError::Malformed("signing input"))?
-            .to_vec();
-        Ok(Self {
-            header,
-            claims,
-            signing_input,
-            signature,
-        })
+        let signing_input =
+            token.as_bytes().get(..signing_input_len).ok_or(JwtError::Malformed("signing input"))?.to_vec();
+        Ok(Self { header, claims, signing_input, signature })
     }
 
     pub fn header(&self) -> &JwtHeader {
@@ -129,9 +118,7 @@ fn decode_segment(segment: &str, what: &'static str) -> Result<Vec<u8>, JwtError
     if segment.is_empty() {
         return Err(JwtError::Malformed("empty segment"));
     }
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .map_err(|_| JwtError::Malformed(what))
+    URL_SAFE_NO_PAD.decode(segment).map_err(|_| JwtError::Malformed(what))
 }
 
 fn json_object(bytes: &[u8], part: &'static str) -> Result<Map<String, Value>, JwtError> {
@@ -140,9 +127,7 @@ fn json_object(bytes: &[u8], part: &'static str) -> Result<Map<String, Value>, J
         StrictJsonError::Invalid | StrictJsonError::NotObject if part == "header" => {
             JwtError::Malformed("header is not a JSON object")
         }
-        StrictJsonError::Invalid | StrictJsonError::NotObject => {
-            JwtError::Malformed("payload is not a JSON object")
-        }
+        StrictJsonError::Invalid | StrictJsonError::NotObject => JwtError::Malformed("payload is not a JSON object"),
     })
 }
 
@@ -150,9 +135,9 @@ fn json_object(bytes: &[u8], part: &'static str) -> Result<Map<String, Value>, J
 /// (the classic attacks are `none` and HMAC), then extensions, then key references.
 fn check_header(header: &Map<String, Value>) -> Result<JwtHeader, JwtError> {
     let alg = match header.get("alg") {
-        Some(Value::String(name)) => name
-            .parse::<JwsAlgorithm>()
-            .map_err(|_| JwtError::AlgNotAllowed(log_snippet(name)))?,
+        Some(Value::String(name)) => {
+            name.parse::<JwsAlgorithm>().map_err(|_| JwtError::AlgNotAllowed(log_snippet(name)))?
+        }
         Some(_) => return Err(JwtError::Malformed("alg is not a string")),
         None => return Err(JwtError::Malformed("alg missing")),
     };
@@ -163,10 +148,7 @@ fn check_header(header: &Map<String, Value>) -> Result<JwtHeader, JwtError> {
     if header.contains_key("crit") {
         return Err(JwtError::CritUnsupported);
     }
-    if let Some(param) = EMBEDDED_KEY_PARAMS
-        .into_iter()
-        .find(|p| header.contains_key(*p))
-    {
+    if let Some(param) = EMBEDDED_KEY_PARAMS.into_iter().find(|p| header.contains_key(*p)) {
         return Err(JwtError::EmbeddedKeyRefused(param));
     }
     match header.get("b64") {
@@ -186,10 +168,7 @@ fn check_header(header: &Map<String, Value>) -> Result<JwtHeader, JwtError> {
     })
 }
 
-fn optional_string<'a>(
-    header: &'a Map<String, Value>,
-    name: &'static str,
-) -> Result<Option<&'a str>, JwtError> {
+fn optional_string<'a>(header: &'a Map<String, Value>, name: &'static str) -> Result<Option<&'a str>, JwtError> {
     match header.get(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),

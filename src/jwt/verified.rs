@@ -99,11 +99,7 @@ impl VerifiedJwt {
     /// Granted scopes: RFC 9068 `scope`, else Entra's `scp`; each may be a space-separated
     /// string or an array of strings.
     pub fn scopes(&self) -> Vec<&str> {
-        if self.claims.contains_key("scope") {
-            self.list("scope", true)
-        } else {
-            self.list("scp", true)
-        }
+        if self.claims.contains_key("scope") { self.list("scope", true) } else { self.list("scp", true) }
     }
 
     /// `roles` (array of strings, or one string).
@@ -139,15 +135,8 @@ mod tests {
     use serde_json::json;
 
     fn token(claims: Value) -> VerifiedJwt {
-        let header = JwtHeader {
-            alg: JwsAlgorithm::Rs256,
-            kid: None,
-            typ: None,
-            has_nonce: false,
-        };
-        let Value::Object(map) = claims else {
-            unreachable!()
-        };
+        let header = JwtHeader { alg: JwsAlgorithm::Rs256, kid: None, typ: None, has_nonce: false };
+        let Value::Object(map) = claims else { unreachable!() };
         VerifiedJwt::new(header, map)
     }
 
@@ -162,10 +151,7 @@ mod tests {
         assert_eq!(t.sub(), Some("u1"));
         assert_eq!(t.iss(), Some("https://idp"));
         assert_eq!(t.audiences(), ["a", "b"]);
-        assert_eq!(
-            (t.exp(), t.iat(), t.nbf(), t.auth_time()),
-            (Some(200), Some(100), Some(100), Some(90))
-        );
+        assert_eq!((t.exp(), t.iat(), t.nbf(), t.auth_time()), (Some(200), Some(100), Some(100), Some(90)));
         assert_eq!(
             (t.azp(), t.nonce(), t.client_id(), t.jti(), t.tid()),
             (Some("c"), Some("n"), Some("c"), Some("j"), Some("t"))

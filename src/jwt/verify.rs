@@ -33,19 +33,10 @@ pub async fn verify_signature<V: SignatureVerifier>(
     check_signature_shape(alg, token.signature())?;
     let (key, signature_len) = keys.key_for(verifier, token.header()).await?;
     if token.signature().len() != signature_len {
-        return Err(JwtError::SignatureMalformed(
-            "length does not match the key",
-        ));
+        return Err(JwtError::SignatureMalformed("length does not match the key"));
     }
-    let valid = verifier
-        .verify(&key, alg, token.signing_input(), token.signature())
-        .await
-        .map_err(JwtError::Crypto)?;
-    if valid {
-        Ok(())
-    } else {
-        Err(JwtError::SignatureInvalid)
-    }
+    let valid = verifier.verify(&key, alg, token.signing_input(), token.signature()).await.map_err(JwtError::Crypto)?;
+    if valid { Ok(()) } else { Err(JwtError::SignatureInvalid) }
 }
 
 /// Verify the signature, then the claims at `now` (Unix seconds).
@@ -59,10 +50,7 @@ pub async fn verify<V: SignatureVerifier>(
 ) -> Result<VerifiedJwt, JwtError> {
     verify_signature(verifier, keys, token, allowed_algs).await?;
     rules.validate(token.header(), token.unverified_claims(), now)?;
-    Ok(VerifiedJwt::new(
-        token.header().clone(),
-        token.unverified_claims().clone(),
-    ))
+    Ok(VerifiedJwt::new(token.header().clone(), token.unverified_claims().clone()))
 }
 
 /// The outcome of [`verify_with_cache`]: the verdict, plus key-cache events to log whatever the
@@ -94,10 +82,7 @@ where
     let first = match cache.key_set(ports, jwks_uri).await {
         Ok(lookup) => lookup,
         Err(e) => {
-            return Verification {
-                result: Err(e),
-                events,
-            };
+            return Verification { result: Err(e), events };
         }
     };
     events.extend(first.event);
@@ -108,10 +93,7 @@ where
     let second = match cache.refetch_for_unknown_kid(ports, jwks_uri, kid).await {
         Ok(lookup) => lookup,
         Err(e) => {
-            return Verification {
-                result: Err(e),
-                events,
-            };
+            return Verification { result: Err(e), events };
         }
     };
     events.extend(second.event);

@@ -54,8 +54,7 @@ mod tests {
 
     #[test]
     fn carries_every_required_parameter() {
-        let config =
-            crate::gateway::tests::config(&[("OIDC_RESOURCE", "https://api.example.test")]);
+        let config = crate::gateway::tests::config(&[("OIDC_RESOURCE", "https://api.example.test")]);
         let metadata = crate::gateway::tests::metadata("https://idp.example.com");
         let tx = LoginTransaction::begin(&FakeRng::new(1), 0, "/".into());
         let url = Url::parse(&build_authorize_url(&metadata, &config, &tx).unwrap()).unwrap();

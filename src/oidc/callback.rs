@@ -7,17 +7,9 @@ use url::form_urlencoded;
 pub enum AuthorizationResponse {
     /// Success: a code to exchange, the state to match, and the issuer if the provider
     /// identifies itself (RFC 9207; Azure AD does not).
-    Code {
-        code: String,
-        state: String,
-        iss: Option<String>,
-    },
+    Code { code: String, state: String, iss: Option<String> },
     /// The provider refused (e.g. `access_denied` when the user cancels).
-    Error {
-        error: String,
-        description: Option<String>,
-        state: Option<String>,
-    },
+    Error { error: String, description: Option<String>, state: Option<String> },
     /// Neither a code with a state nor an error: not a callback at all.
     Malformed,
 }
@@ -50,14 +42,8 @@ impl AuthorizationResponse {
             }
         }
         match (error, code, state) {
-            (Some(error), _, state) => Self::Error {
-                error,
-                description,
-                state,
-            },
-            (None, Some(code), Some(state)) if !code.is_empty() && !state.is_empty() => {
-                Self::Code { code, state, iss }
-            }
+            (Some(error), _, state) => Self::Error { error, description, state },
+            (None, Some(code), Some(state)) if !code.is_empty() && !state.is_empty() => Self::Code { code, state, iss },
             _ => Self::Malformed,
         }
     }
@@ -71,32 +57,14 @@ mod tests {
     fn reads_code_error_and_garbage() {
         assert_eq!(
             AuthorizationResponse::from_query("code=c&state=s&iss=https%3A%2F%2Fidp"),
-            AuthorizationResponse::Code {
-                code: "c".into(),
-                state: "s".into(),
-                iss: Some("https://idp".into())
-            }
+            AuthorizationResponse::Code { code: "c".into(), state: "s".into(), iss: Some("https://idp".into()) }
         );
         assert_eq!(
             AuthorizationResponse::from_query("error=access_denied&state=s"),
-            AuthorizationResponse::Error {
-                error: "access_denied".into(),
-                description: None,
-                state: Some("s".into())
-            }
+            AuthorizationResponse::Error { error: "access_denied".into(), description: None, state: Some("s".into()) }
         );
-        for bad in [
-            "",
-            "code=c",
-            "state=s",
-            "code=&state=s",
-            "code=a&code=b&state=s",
-        ] {
-            assert_eq!(
-                AuthorizationResponse::from_query(bad),
-                AuthorizationResponse::Malformed,
-                "{bad}"
-            );
+        for bad in ["", "code=c", "state=s", "code=&state=s", "code=a&code=b&state=s"] {
+            assert_eq!(AuthorizationResponse::from_query(bad), AuthorizationResponse::Malformed, "{bad}");
         }
     }
 }

@@ -41,15 +41,11 @@ pub enum DiscoveryError {
 /// Where the discovery document of `issuer` lives (OIDC Discovery §4: appended to the
 /// issuer's path, which matters for Entra's `/{tenant}/v2.0` issuers).
 pub fn discovery_url(issuer: &str) -> String {
-    format!(
-        "{}/.well-known/openid-configuration",
-        issuer.trim_end_matches('/')
-    )
+    format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/'))
 }
 
 fn acceptable_endpoint(value: &str) -> bool {
-    Url::parse(value)
-        .is_ok_and(|u| u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)))
+    Url::parse(value).is_ok_and(|u| u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)))
 }
 
 impl ProviderMetadata {
@@ -64,24 +60,15 @@ impl ProviderMetadata {
             });
         }
         let mut endpoints = vec![
-            (
-                "authorization_endpoint",
-                Some(&metadata.authorization_endpoint),
-            ),
+            ("authorization_endpoint", Some(&metadata.authorization_endpoint)),
             ("token_endpoint", Some(&metadata.token_endpoint)),
             ("jwks_uri", Some(&metadata.jwks_uri)),
         ];
-        endpoints.push((
-            "end_session_endpoint",
-            metadata.end_session_endpoint.as_ref(),
-        ));
+        endpoints.push(("end_session_endpoint", metadata.end_session_endpoint.as_ref()));
         endpoints.push(("revocation_endpoint", metadata.revocation_endpoint.as_ref()));
         for (name, value) in endpoints {
             if let Some(value) = value.filter(|v| !acceptable_endpoint(v)) {
-                return Err(DiscoveryError::BadEndpoint {
-                    name,
-                    value: value.clone(),
-                });
+                return Err(DiscoveryError::BadEndpoint { name, value: value.clone() });
             }
         }
         Ok(metadata)
@@ -91,10 +78,7 @@ impl ProviderMetadata {
     /// lists it, so sessions can be refreshed without a new sign-in.
     pub fn scopes_for(&self, configured: &[String]) -> Vec<String> {
         let mut scopes = configured.to_vec();
-        let offers_offline = self
-            .scopes_supported
-            .as_ref()
-            .is_some_and(|s| s.iter().any(|s| s == "offline_access"));
+        let offers_offline = self.scopes_supported.as_ref().is_some_and(|s| s.iter().any(|s| s == "offline_access"));
         if offers_offline && !scopes.iter().any(|s| s == "offline_access") {
             scopes.push("offline_access".to_owned());
         }
@@ -124,23 +108,13 @@ mod tests {
             discovery_url("https://login.microsoftonline.com/tid/v2.0"),
             "https://login.microsoftonline.com/tid/v2.0/.well-known/openid-configuration"
         );
-        assert_eq!(
-            discovery_url("https://idp/"),
-            "https://idp/.well-known/openid-configuration"
-        );
+        assert_eq!(discovery_url("https://idp/"), "https://idp/.well-known/openid-configuration");
     }
 
     #[test]
     fn issuer_must_match_exactly() {
-        assert!(
-            ProviderMetadata::parse(&doc("https://idp.example.com"), "https://idp.example.com")
-                .is_ok()
-        );
-        for other in [
-            "https://idp.example.com/",
-            "https://evil.example.com",
-            "https://IDP.example.com",
-        ] {
+        assert!(ProviderMetadata::parse(&doc("https://idp.example.com"), "https://idp.example.com").is_ok());
+        for other in ["https://idp.example.com/", "https://evil.example.com", "https://IDP.example.com"] {
             assert!(matches!(
                 ProviderMetadata::parse(&doc(other), "https://idp.example.com"),
                 Err(DiscoveryError::IssuerMismatch { .. })
@@ -150,26 +124,17 @@ mod tests {
 
     #[test]
     fn refuses_garbage_and_plain_http_endpoints() {
-        assert!(matches!(
-            ProviderMetadata::parse(b"<html>", "x"),
-            Err(DiscoveryError::Malformed(_))
-        ));
+        assert!(matches!(ProviderMetadata::parse(b"<html>", "x"), Err(DiscoveryError::Malformed(_))));
         let mut v: serde_json::Value = serde_json::from_slice(&doc("https://i")).unwrap();
         v["token_endpoint"] = json!("http://idp.example.com/token");
         let body = serde_json::to_vec(&v).unwrap();
-        assert!(matches!(
-            ProviderMetadata::parse(&body, "https://i"),
-            Err(DiscoveryError::BadEndpoint { .. })
-        ));
+        assert!(matches!(ProviderMetadata::parse(&body, "https://i"), Err(DiscoveryError::BadEndpoint { .. })));
     }
 
     #[test]
     fn adds_offline_access_when_offered() {
         let m = ProviderMetadata::parse(&doc("https://i"), "https://i").unwrap();
-        assert_eq!(
-            m.scopes_for(&["openid".into()]),
-            vec!["openid", "offline_access"]
-        );
+        assert_eq!(m.scopes_for(&["openid".into()]), vec!["openid", "offline_access"]);
         let mut m2 = m.clone();
         m2.scopes_supported = Some(vec!["openid".into()]);
         assert_eq!(m2.scopes_for(&["openid".into()]), vec!["openid"]);

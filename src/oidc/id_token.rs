@@ -6,8 +6,8 @@ use crate::config::ProviderConfig;
 use crate::encoding::{b64url, ct_eq};
 use crate::error::GatewayError;
 use crate::jwt::{
-    CacheEvent, ClaimRules, DEFAULT_MAX_TOKEN_LEN, ErrorClass, HashAlg, IssuerRule, JwksCache,
-    JwsAlgorithm, JwtError, UnverifiedJwt, verify_with_cache,
+    CacheEvent, ClaimRules, DEFAULT_MAX_TOKEN_LEN, ErrorClass, HashAlg, IssuerRule, JwksCache, JwsAlgorithm, JwtError,
+    UnverifiedJwt, verify_with_cache,
 };
 use crate::oidc::ProviderError;
 use crate::ports::Ports;
@@ -52,10 +52,7 @@ impl IdTokenError {
 }
 
 fn string_claim<'a>(claims: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
-    claims
-        .get(name)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
+    claims.get(name).and_then(Value::as_str).filter(|s| !s.is_empty())
 }
 
 /// The left half of the access token's hash, as `at_hash` carries it (OIDC Core §3.1.3.6).
@@ -95,10 +92,20 @@ pub fn check_id_token_claims(
     {
         return Err(IdTokenError::AtHashMismatch);
     }
+    let strings = |name: &str| -> Vec<String> {
+        match claims.get(name) {
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            _ => Vec::new(),
+        }
+    };
     Ok(Identity {
         sub: sub.to_owned(),
         email: string_claim(claims, "email").map(str::to_owned),
         name: string_claim(claims, "name").map(str::to_owned),
+        roles: strings("roles"),
+        groups: strings("groups"),
+        tenant: string_claim(claims, "tid").map(str::to_owned),
+        scopes: Vec::new(),
     })
 }
 
@@ -119,37 +126,17 @@ pub async fn validate_id_token<P: Ports>(
 ) -> Result<Identity, GatewayError> {
     let token_error = |e: JwtError| match e.class() {
         ErrorClass::Token => GatewayError::IdToken(IdTokenError::Jwt(e)),
-        ErrorClass::Provider | ErrorClass::Internal => {
-            GatewayError::Provider(ProviderError::Keys(e))
-        }
+        ErrorClass::Provider | ErrorClass::Internal => GatewayError::Provider(ProviderError::Keys(e)),
     };
     let token = UnverifiedJwt::parse(id_token, DEFAULT_MAX_TOKEN_LEN).map_err(token_error)?;
-    let mut rules = ClaimRules::new(
-        IssuerRule::Exact(provider.issuer.clone()),
-        vec![provider.client_id.clone()],
-    );
+    let mut rules = ClaimRules::new(IssuerRule::Exact(provider.issuer.clone()), vec![provider.client_id.clone()]);
     rules.leeway_secs = provider.clock_skew_secs;
     rules.require_iat = true;
     let now = ports.now_secs();
-    let verification = verify_with_cache(
-        ports,
-        keys,
-        jwks_uri,
-        &token,
-        &provider.allowed_algs,
-        &rules,
-        now,
-    )
-    .await;
+    let verification = verify_with_cache(ports, keys, jwks_uri, &token, &provider.allowed_algs, &rules, now).await;
     notes.extend(verification.events.iter().map(CacheEvent::reason));
     let verified = verification.result.map_err(token_error)?;
-    Ok(check_id_token_claims(
-        verified.claims(),
-        token.alg(),
-        &provider.client_id,
-        expected_nonce,
-        access_token,
-    )?)
+    Ok(check_id_token_claims(verified.claims(), token.alg(), &provider.client_id, expected_nonce, access_token)?)
 }
 
 #[cfg(test)]
@@ -159,12 +146,6 @@ mod tests {
     #[test]
     fn at_hash_matches_the_oidc_example() {
         // OIDC Core Appendix A.3: access token "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y".
-        assert_eq!(
-            at_hash(
-                "jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y",
-                HashAlg::Sha256
-            ),
-            "77QmUPtjPfzWtF2AnpK9RQ"
-        );
+        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", HashAlg::Sha256), "77QmUPtjPfzWtF2AnpK9RQ");
     }
 }

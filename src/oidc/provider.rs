@@ -37,9 +37,7 @@ impl ProviderError {
             ProviderError::DiscoveryUnreachable(_) | ProviderError::DiscoveryStatus(_) => {
                 "provider_discovery_unavailable"
             }
-            ProviderError::Discovery(DiscoveryError::IssuerMismatch { .. }) => {
-                "provider_discovery_issuer_mismatch"
-            }
+            ProviderError::Discovery(DiscoveryError::IssuerMismatch { .. }) => "provider_discovery_issuer_mismatch",
             ProviderError::Discovery(_) => "provider_discovery_invalid",
             ProviderError::Token(_) => "provider_token_endpoint_failed",
             ProviderError::Keys(_) => "provider_keys_unavailable",
@@ -66,16 +64,11 @@ pub struct ProviderState<K> {
     pub keys: JwksCache<K>,
 }
 
-impl<K> Default for ProviderState<K> {
-    fn default() -> Self {
-        Self {
-            metadata: RefCell::new(None),
-            keys: JwksCache::default(),
-        }
-    }
-}
-
 impl<K> ProviderState<K> {
+    pub fn new(keys: JwksCache<K>) -> Self {
+        Self { metadata: RefCell::new(None), keys }
+    }
+
     /// The discovery document, fetched when missing or older than an hour. A failed refresh
     /// keeps serving the last good document, so a provider blip does not stop sign-ins.
     pub async fn metadata(
@@ -84,12 +77,11 @@ impl<K> ProviderState<K> {
         issuer: &str,
     ) -> Result<Rc<ProviderMetadata>, ProviderError> {
         let now = ports.now_secs();
-        let cached = self.metadata.borrow().as_ref().map(|c| {
-            (
-                Rc::clone(&c.metadata),
-                now < c.fetched_at.saturating_add(METADATA_TTL_SECS),
-            )
-        });
+        let cached = self
+            .metadata
+            .borrow()
+            .as_ref()
+            .map(|c| (Rc::clone(&c.metadata), now < c.fetched_at.saturating_add(METADATA_TTL_SECS)));
         match cached {
             Some((metadata, true)) => Ok(metadata),
             Some((stale, false)) => Ok(self.fetch(ports, issuer, now).await.unwrap_or(stale)),
@@ -107,18 +99,12 @@ impl<K> ProviderState<K> {
             .header("accept", "application/json")
             .body(Vec::new())
             .map_err(|e| ProviderError::DiscoveryUnreachable(HttpError::Network(e.to_string())))?;
-        let response = ports
-            .send(request)
-            .await
-            .map_err(ProviderError::DiscoveryUnreachable)?;
+        let response = ports.send(request).await.map_err(ProviderError::DiscoveryUnreachable)?;
         if !response.status().is_success() {
             return Err(ProviderError::DiscoveryStatus(response.status().as_u16()));
         }
         let metadata = Rc::new(ProviderMetadata::parse(response.body(), issuer)?);
-        *self.metadata.borrow_mut() = Some(CachedMetadata {
-            metadata: Rc::clone(&metadata),
-            fetched_at: now,
-        });
+        *self.metadata.borrow_mut() = Some(CachedMetadata { metadata: Rc::clone(&metadata), fetched_at: now });
         Ok(metadata)
     }
 }

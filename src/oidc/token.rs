@@ -10,11 +10,7 @@ use url::form_urlencoded;
 /// A grant sent to the token endpoint.
 pub enum Grant<'a> {
     /// Authorization code with its PKCE verifier (RFC 7636 §4.5).
-    AuthorizationCode {
-        code: &'a str,
-        redirect_uri: &'a str,
-        pkce_verifier: &'a str,
-    },
+    AuthorizationCode { code: &'a str, redirect_uri: &'a str, pkce_verifier: &'a str },
     /// A refresh token for new tokens without a new sign-in (RFC 6749 §6).
     RefreshToken { refresh_token: &'a str },
 }
@@ -30,6 +26,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(default)]
     pub id_token: Option<String>,
+    /// Granted scopes, space-separated (RFC 6749 §5.1).
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -46,10 +45,7 @@ impl std::fmt::Debug for TokenResponse {
 pub enum TokenError {
     /// The provider refused the grant (RFC 6749 §5.2), e.g. `invalid_grant` for a used code.
     #[error("token endpoint refused the grant: {error}")]
-    Refused {
-        error: String,
-        description: Option<String>,
-    },
+    Refused { error: String, description: Option<String> },
     /// The provider failed (5xx or an unexpected status).
     #[error("token endpoint answered HTTP {0}")]
     ProviderStatus(u16),
@@ -73,19 +69,14 @@ pub fn build_token_request(
 ) -> Result<OutgoingRequest, http::Error> {
     let mut form = form_urlencoded::Serializer::new(String::new());
     match grant {
-        Grant::AuthorizationCode {
-            code,
-            redirect_uri,
-            pkce_verifier,
-        } => {
+        Grant::AuthorizationCode { code, redirect_uri, pkce_verifier } => {
             form.append_pair("grant_type", "authorization_code")
                 .append_pair("code", code)
                 .append_pair("redirect_uri", redirect_uri)
                 .append_pair("code_verifier", pkce_verifier);
         }
         Grant::RefreshToken { refresh_token } => {
-            form.append_pair("grant_type", "refresh_token")
-                .append_pair("refresh_token", refresh_token);
+            form.append_pair("grant_type", "refresh_token").append_pair("refresh_token", refresh_token);
         }
     }
     if let Some(resource) = &provider.resource {
@@ -97,11 +88,7 @@ pub fn build_token_request(
     match provider.auth_method {
         ClientAuthMethod::ClientSecretBasic => {
             // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-            let pair = format!(
-                "{}:{}",
-                form_encode(&provider.client_id),
-                form_encode(provider.client_secret.expose())
-            );
+            let pair = format!("{}:{}", form_encode(&provider.client_id), form_encode(provider.client_secret.expose()));
             let basic = base64::engine::general_purpose::STANDARD.encode(pair);
             builder = builder.header("authorization", format!("Basic {basic}"));
             form.append_pair("client_id", &provider.client_id);
@@ -122,19 +109,14 @@ struct ErrorBody {
 }
 
 /// Read the token endpoint's answer.
-pub fn parse_token_response(
-    result: Result<IncomingResponse, HttpError>,
-) -> Result<TokenResponse, TokenError> {
+pub fn parse_token_response(result: Result<IncomingResponse, HttpError>) -> Result<TokenResponse, TokenError> {
     let response = result.map_err(TokenError::Unreachable)?;
     let status = response.status();
     if status.is_success() {
-        let tokens: TokenResponse = serde_json::from_slice(response.body())
-            .map_err(|e| TokenError::Malformed(e.to_string()))?;
+        let tokens: TokenResponse =
+            serde_json::from_slice(response.body()).map_err(|e| TokenError::Malformed(e.to_string()))?;
         if !tokens.token_type.eq_ignore_ascii_case("bearer") {
-            return Err(TokenError::Malformed(format!(
-                "token_type {:?} is not Bearer",
-                tokens.token_type
-            )));
+            return Err(TokenError::Malformed(format!("token_type {:?} is not Bearer", tokens.token_type)));
         }
         if tokens.access_token.is_empty() {
             return Err(TokenError::Malformed("empty access_token".into()));
@@ -144,10 +126,7 @@ pub fn parse_token_response(
     if status.is_client_error()
         && let Ok(body) = serde_json::from_slice::<ErrorBody>(response.body())
     {
-        return Err(TokenError::Refused {
-            error: body.error,
-            description: body.error_description,
-        });
+        return Err(TokenError::Refused { error: body.error, description: body.error_description });
     }
     Err(TokenError::ProviderStatus(status.as_u16()))
 }
@@ -169,29 +148,17 @@ mod tests {
         form_urlencoded::parse(req.body()).into_owned().collect()
     }
 
-    const GRANT: Grant<'static> = Grant::AuthorizationCode {
-        code: "the-code",
-        redirect_uri: "https://gw/auth/callback",
-        pkce_verifier: "v",
-    };
+    const GRANT: Grant<'static> =
+        Grant::AuthorizationCode { code: "the-code", redirect_uri: "https://gw/auth/callback", pkce_verifier: "v" };
 
     #[test]
     fn basic_auth_form_encodes_credentials() {
-        let req = build_token_request(
-            "https://idp/token",
-            &provider(ClientAuthMethod::ClientSecretBasic),
-            &GRANT,
-        )
-        .unwrap();
+        let req =
+            build_token_request("https://idp/token", &provider(ClientAuthMethod::ClientSecretBasic), &GRANT).unwrap();
         assert_eq!(req.method(), http::Method::POST);
         let auth = req.headers()["authorization"].to_str().unwrap();
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(auth.trim_start_matches("Basic "))
-            .unwrap();
-        assert_eq!(
-            String::from_utf8(decoded).unwrap(),
-            "edgeguard:s3cr%3At%26x"
-        );
+        let decoded = base64::engine::general_purpose::STANDARD.decode(auth.trim_start_matches("Basic ")).unwrap();
+        assert_eq!(String::from_utf8(decoded).unwrap(), "edgeguard:s3cr%3At%26x");
         let form = body(&req);
         assert_eq!(form["grant_type"], "authorization_code");
         assert_eq!(form["code"], "the-code");
@@ -203,12 +170,8 @@ mod tests {
 
     #[test]
     fn post_auth_puts_credentials_in_the_body() {
-        let req = build_token_request(
-            "https://idp/token",
-            &provider(ClientAuthMethod::ClientSecretPost),
-            &GRANT,
-        )
-        .unwrap();
+        let req =
+            build_token_request("https://idp/token", &provider(ClientAuthMethod::ClientSecretPost), &GRANT).unwrap();
         assert!(req.headers().get("authorization").is_none());
         let form = body(&req);
         assert_eq!(form["client_id"], "edgeguard");
@@ -217,15 +180,9 @@ mod tests {
 
     #[test]
     fn refresh_grant_carries_the_refresh_token_and_resource() {
-        let grant = Grant::RefreshToken {
-            refresh_token: "rt-1",
-        };
-        let req = build_token_request(
-            "https://idp/token",
-            &provider(ClientAuthMethod::ClientSecretBasic),
-            &grant,
-        )
-        .unwrap();
+        let grant = Grant::RefreshToken { refresh_token: "rt-1" };
+        let req =
+            build_token_request("https://idp/token", &provider(ClientAuthMethod::ClientSecretBasic), &grant).unwrap();
         let form = body(&req);
         assert_eq!(form["grant_type"], "refresh_token");
         assert_eq!(form["refresh_token"], "rt-1");
@@ -242,22 +199,15 @@ mod tests {
         .unwrap();
         assert_eq!(ok.expires_in, Some(60));
         assert_eq!(
-            parse_token_response(Ok(json_response(400, &json!({"error": "invalid_grant"}))))
-                .unwrap_err(),
-            TokenError::Refused {
-                error: "invalid_grant".into(),
-                description: None
-            }
+            parse_token_response(Ok(json_response(400, &json!({"error": "invalid_grant"})))).unwrap_err(),
+            TokenError::Refused { error: "invalid_grant".into(), description: None }
         );
         assert_eq!(
             parse_token_response(Ok(json_response(503, &json!({})))).unwrap_err(),
             TokenError::ProviderStatus(503)
         );
         assert!(matches!(
-            parse_token_response(Ok(json_response(
-                200,
-                &json!({"access_token": "a", "token_type": "mac"})
-            ))),
+            parse_token_response(Ok(json_response(200, &json!({"access_token": "a", "token_type": "mac"})))),
             Err(TokenError::Malformed(_))
         ));
         assert!(matches!(
@@ -274,6 +224,7 @@ mod tests {
             expires_in: None,
             refresh_token: Some("secret-rt".into()),
             id_token: None,
+            scope: None,
         };
         assert!(!format!("{t:?}").contains("secret"));
     }

@@ -75,9 +75,7 @@ fn origin_cookies(header: &str) -> Option<String> {
 /// A header value the gateway sets, or `None` if the text cannot be a header value (then the
 /// header is left out rather than mangled).
 fn value(text: &str) -> Option<HeaderValue> {
-    HeaderValue::from_str(text)
-        .ok()
-        .filter(|_| text.bytes().all(|b| (0x20..0x7f).contains(&b)))
+    HeaderValue::from_str(text).ok().filter(|_| text.bytes().all(|b| (0x20..0x7f).contains(&b)))
 }
 
 /// Who the origin is told the caller is.
@@ -86,14 +84,18 @@ pub struct ForwardIdentity<'a> {
     pub email: Option<&'a str>,
 }
 
+/// What the gateway vouches for on the origin request.
+pub enum Credential<'a> {
+    /// An authenticated caller: `Authorization: Bearer <token>` and identity headers.
+    Authenticated { access_token: &'a str, identity: ForwardIdentity<'a> },
+    /// An unauthenticated route (public, CORS preflight): the client's own `Authorization`
+    /// passes through, identity headers never do.
+    Anonymous,
+}
+
 /// The headers for the origin request: the client's headers minus spoofable ones and the
-/// gateway's cookies, plus the bearer token and identity headers.
-pub fn origin_headers(
-    client: &HeaderMap,
-    access_token: &str,
-    identity: &ForwardIdentity<'_>,
-    public_url: &url::Url,
-) -> HeaderMap {
+/// gateway's cookies, plus what the credential says.
+pub fn origin_headers(client: &HeaderMap, credential: &Credential<'_>, public_url: &url::Url) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, value) in client {
         if name == http::header::COOKIE || is_stripped(name.as_str()) {
@@ -101,15 +103,8 @@ pub fn origin_headers(
         }
         headers.append(name.clone(), value.clone());
     }
-    let cookies: Vec<&str> = client
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if let Some(v) = origin_cookies(&cookies.join("; "))
-        .as_deref()
-        .and_then(value)
-    {
+    let cookies: Vec<&str> = client.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
+    if let Some(v) = origin_cookies(&cookies.join("; ")).as_deref().and_then(value) {
         headers.insert(http::header::COOKIE, v);
     }
     let set = |headers: &mut HeaderMap, name: &'static str, text: &str| {
@@ -117,14 +112,19 @@ pub fn origin_headers(
             headers.insert(HeaderName::from_static(name), v);
         }
     };
-    set(
-        &mut headers,
-        "authorization",
-        &format!("Bearer {access_token}"),
-    );
-    set(&mut headers, USER_HEADER, identity.subject);
-    if let Some(email) = identity.email {
-        set(&mut headers, EMAIL_HEADER, email);
+    match credential {
+        Credential::Authenticated { access_token, identity } => {
+            set(&mut headers, "authorization", &format!("Bearer {access_token}"));
+            set(&mut headers, USER_HEADER, identity.subject);
+            if let Some(email) = identity.email {
+                set(&mut headers, EMAIL_HEADER, email);
+            }
+        }
+        Credential::Anonymous => {
+            if let Some(authorization) = client.get(http::header::AUTHORIZATION) {
+                headers.insert(http::header::AUTHORIZATION, authorization.clone());
+            }
+        }
     }
     if let Some(host) = public_url.host_str() {
         let host = match public_url.port() {
@@ -144,10 +144,7 @@ mod tests {
     fn client(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (n, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(n.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
+            h.append(HeaderName::from_bytes(n.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
         }
         h
     }
@@ -171,19 +168,12 @@ mod tests {
             ("Cookie", "__Secure-edgeguard-tx-ab=x; lang=en"),
         ]);
         let url = url::Url::parse("https://gw.example.com").unwrap();
-        let out = origin_headers(
-            &h,
-            "the-at",
-            &ForwardIdentity {
-                subject: "alice",
-                email: Some("a@example.com"),
-            },
-            &url,
-        );
-        assert_eq!(
-            out.get_all("x-forwarded-user").iter().collect::<Vec<_>>(),
-            vec!["alice"]
-        );
+        let credential = Credential::Authenticated {
+            access_token: "the-at",
+            identity: ForwardIdentity { subject: "alice", email: Some("a@example.com") },
+        };
+        let out = origin_headers(&h, &credential, &url);
+        assert_eq!(out.get_all("x-forwarded-user").iter().collect::<Vec<_>>(), vec!["alice"]);
         assert_eq!(out["x-forwarded-email"], "a@example.com");
         assert_eq!(out["authorization"], "Bearer the-at");
         assert_eq!(out["x-forwarded-host"], "gw.example.com");
@@ -207,17 +197,23 @@ mod tests {
     fn drops_cookie_header_when_only_gateway_cookies_and_skips_unprintable_identity() {
         let h = client(&[("Cookie", "__Host-edgeguard=sealed")]);
         let url = url::Url::parse("http://127.0.0.1:8787").unwrap();
-        let out = origin_headers(
-            &h,
-            "at",
-            &ForwardIdentity {
-                subject: "al\u{e9}",
-                email: None,
-            },
-            &url,
-        );
+        let credential = Credential::Authenticated {
+            access_token: "at",
+            identity: ForwardIdentity { subject: "al\u{e9}", email: None },
+        };
+        let out = origin_headers(&h, &credential, &url);
         assert!(out.get("cookie").is_none());
         assert!(out.get("x-forwarded-user").is_none());
         assert_eq!(out["x-forwarded-host"], "127.0.0.1:8787");
+    }
+
+    #[test]
+    fn anonymous_routes_keep_the_client_authorization_but_never_identity() {
+        let h = client(&[("Authorization", "Basic abc"), ("X-Forwarded-User", "admin"), ("Remote-User", "admin")]);
+        let url = url::Url::parse("https://gw.example.com").unwrap();
+        let out = origin_headers(&h, &Credential::Anonymous, &url);
+        assert_eq!(out["authorization"], "Basic abc");
+        assert!(out.get("x-forwarded-user").is_none());
+        assert!(out.get("remote-user").is_none());
     }
 }

@@ -13,10 +13,7 @@ pub fn parse_cookie_header(header: &str) -> impl Iterator<Item = (&str, &str)> {
     header.split(';').filter_map(|pair| {
         let (name, value) = pair.split_once('=')?;
         let value = value.trim();
-        let value = value
-            .strip_prefix('"')
-            .and_then(|v| v.strip_suffix('"'))
-            .unwrap_or(value);
+        let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
         Some((name.trim(), value))
     })
 }
@@ -44,10 +41,7 @@ mod tests {
     #[test]
     fn parses_pairs_and_tolerates_spacing_and_quotes() {
         let pairs: Vec<_> = parse_cookie_header("a=1; b = \"two\";c=;junk; d=x=y").collect();
-        assert_eq!(
-            pairs,
-            vec![("a", "1"), ("b", "two"), ("c", ""), ("d", "x=y")]
-        );
+        assert_eq!(pairs, vec![("a", "1"), ("b", "two"), ("c", ""), ("d", "x=y")]);
     }
 
     #[test]
@@ -61,10 +55,7 @@ mod tests {
     #[test]
     fn set_cookie_has_every_attribute() {
         let c = set_cookie(SESSION_COOKIE, "v", "/", 60);
-        assert_eq!(
-            c,
-            "__Host-edgeguard=v; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Lax"
-        );
+        assert_eq!(c, "__Host-edgeguard=v; Path=/; Max-Age=60; HttpOnly; Secure; SameSite=Lax");
         assert!(clear_cookie(SESSION_COOKIE, "/").contains("Max-Age=0"));
     }
 }

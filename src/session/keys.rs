@@ -84,20 +84,11 @@ impl SessionKeys {
 
     /// Encrypt with the newest key. `aad` binds the value to its place (a cookie name, a KV
     /// key), so a sealed value moved elsewhere no longer opens. Returns `nonce || ciphertext`.
-    pub fn seal(
-        &self,
-        purpose: Purpose,
-        aad: &[u8],
-        plaintext: &[u8],
-        nonce: [u8; NONCE_LEN],
-    ) -> Vec<u8> {
+    pub fn seal(&self, purpose: Purpose, aad: &[u8], plaintext: &[u8], nonce: [u8; NONCE_LEN]) -> Vec<u8> {
         let Some(newest) = self.generations.first() else {
             return Vec::new();
         };
-        let payload = Payload {
-            msg: plaintext,
-            aad,
-        };
+        let payload = Payload { msg: plaintext, aad };
         match Self::cipher(newest, purpose).encrypt(Nonce::from_slice(&nonce), payload) {
             Ok(ciphertext) => [nonce.as_slice(), &ciphertext].concat(),
             // AES-GCM encryption only fails for inputs of gigabytes.
@@ -110,13 +101,8 @@ impl SessionKeys {
     pub fn open(&self, purpose: Purpose, aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
         let (nonce, ciphertext) = sealed.split_at_checked(NONCE_LEN)?;
         self.generations.iter().find_map(|generation| {
-            let payload = Payload {
-                msg: ciphertext,
-                aad,
-            };
-            Self::cipher(generation, purpose)
-                .decrypt(Nonce::from_slice(nonce), payload)
-                .ok()
+            let payload = Payload { msg: ciphertext, aad };
+            Self::cipher(generation, purpose).decrypt(Nonce::from_slice(nonce), payload).ok()
         })
     }
 }
@@ -132,10 +118,7 @@ mod tests {
     fn seals_and_opens() {
         let keys = SessionKeys::derive(&[NEW]);
         let sealed = keys.seal(Purpose::Cookie, b"name", b"hello", [7; NONCE_LEN]);
-        assert_eq!(
-            keys.open(Purpose::Cookie, b"name", &sealed).as_deref(),
-            Some(&b"hello"[..])
-        );
+        assert_eq!(keys.open(Purpose::Cookie, b"name", &sealed).as_deref(), Some(&b"hello"[..]));
     }
 
     #[test]
@@ -147,11 +130,7 @@ mod tests {
         for i in 0..sealed.len() {
             let mut bad = sealed.clone();
             bad[i] ^= 1;
-            assert_eq!(
-                keys.open(Purpose::Cookie, b"name", &bad),
-                None,
-                "flipped byte {i}"
-            );
+            assert_eq!(keys.open(Purpose::Cookie, b"name", &bad), None, "flipped byte {i}");
         }
         assert_eq!(keys.open(Purpose::Cookie, b"name", &sealed[..5]), None);
     }
@@ -170,9 +149,6 @@ mod tests {
 
     #[test]
     fn debug_is_redacted() {
-        assert_eq!(
-            format!("{:?}", SessionKeys::derive(&[NEW, OLD])),
-            "SessionKeys([redacted; 2])"
-        );
+        assert_eq!(format!("{:?}", SessionKeys::derive(&[NEW, OLD])), "SessionKeys([redacted; 2])");
     }
 }

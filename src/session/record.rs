@@ -43,32 +43,16 @@ impl SessionCookie {
         let mut plain = Vec::with_capacity(40);
         plain.extend_from_slice(&self.id.0);
         plain.extend_from_slice(&self.expires_at.to_be_bytes());
-        let sealed = keys.seal(
-            Purpose::Cookie,
-            SESSION_COOKIE.as_bytes(),
-            &plain,
-            random_nonce(rng),
-        );
-        cookie::set_cookie(
-            SESSION_COOKIE,
-            &b64url(&sealed),
-            "/",
-            self.expires_at.saturating_sub(now),
-        )
+        let sealed = keys.seal(Purpose::Cookie, SESSION_COOKIE.as_bytes(), &plain, random_nonce(rng));
+        cookie::set_cookie(SESSION_COOKIE, &b64url(&sealed), "/", self.expires_at.saturating_sub(now))
     }
 
     /// The first `__Host-edgeguard` cookie that opens and has not expired.
     pub fn from_cookie_header(header: &str, keys: &SessionKeys, now: u64) -> Option<Self> {
         cookie::parse_cookie_header(header)
-            .filter(|(name, value)| {
-                *name == SESSION_COOKIE && value.len() <= cookie::MAX_COOKIE_VALUE_LEN
-            })
+            .filter(|(name, value)| *name == SESSION_COOKIE && value.len() <= cookie::MAX_COOKIE_VALUE_LEN)
             .filter_map(|(_, value)| {
-                let plain = keys.open(
-                    Purpose::Cookie,
-                    SESSION_COOKIE.as_bytes(),
-                    &b64url_decode(value)?,
-                )?;
+                let plain = keys.open(Purpose::Cookie, SESSION_COOKIE.as_bytes(), &b64url_decode(value)?)?;
                 let (id, expiry) = plain.split_at_checked(32)?;
                 Some(SessionCookie {
                     id: SessionId(id.try_into().ok()?),
@@ -79,14 +63,38 @@ impl SessionCookie {
     }
 }
 
-/// Who signed in, as the origin will be told.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Who signed in, as the origin will be told, and what route policies may ask of them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Identity {
     pub sub: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// App roles from the ID token (`roles`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
+    /// Groups from the ID token (`groups`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// Tenant from the ID token (`tid`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Scopes granted with the access token (the token response's `scope`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+}
+
+impl Identity {
+    /// The view route requirements are checked against.
+    pub fn claims(&self) -> crate::policy::Claims<'_> {
+        crate::policy::Claims {
+            scopes: self.scopes.iter().map(String::as_str).collect(),
+            roles: self.roles.iter().map(String::as_str).collect(),
+            groups: self.groups.iter().map(String::as_str).collect(),
+            tenant: self.tenant.as_deref(),
+        }
+    }
 }
 
 /// The server-side session, encrypted at rest in KV.
@@ -118,12 +126,7 @@ impl SessionRecord {
     /// Encrypt for KV under `storage_key` (also the AAD, so records cannot be swapped).
     pub fn seal(&self, storage_key: &str, keys: &SessionKeys, rng: &impl Rng) -> Vec<u8> {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        keys.seal(
-            Purpose::Store,
-            storage_key.as_bytes(),
-            &json,
-            random_nonce(rng),
-        )
+        keys.seal(Purpose::Store, storage_key.as_bytes(), &json, random_nonce(rng))
     }
 
     pub fn open(sealed: &[u8], storage_key: &str, keys: &SessionKeys) -> Option<Self> {
@@ -144,65 +147,35 @@ mod tests {
     #[test]
     fn cookie_round_trip_and_expiry() {
         let rng = FakeRng::new(9);
-        let c = SessionCookie {
-            id: SessionId::generate(&rng),
-            expires_at: 2000,
-        };
+        let c = SessionCookie { id: SessionId::generate(&rng), expires_at: 2000 };
         let set = c.to_set_cookie(&keys(), &rng, 1000);
         assert!(set.starts_with("__Host-edgeguard="));
         assert!(set.contains("Path=/; Max-Age=1000; HttpOnly; Secure; SameSite=Lax"));
         // small: an id and an expiry, never tokens
         assert!(set.len() < 200, "{}", set.len());
         let header = set.split(';').next().unwrap();
-        assert_eq!(
-            SessionCookie::from_cookie_header(header, &keys(), 1999),
-            Some(c)
-        );
-        assert_eq!(
-            SessionCookie::from_cookie_header(header, &keys(), 2000),
-            None
-        );
+        assert_eq!(SessionCookie::from_cookie_header(header, &keys(), 1999), Some(c));
+        assert_eq!(SessionCookie::from_cookie_header(header, &keys(), 2000), None);
     }
 
     #[test]
     fn tampered_cookie_is_refused() {
         let rng = FakeRng::new(9);
-        let c = SessionCookie {
-            id: SessionId::generate(&rng),
-            expires_at: 2000,
-        };
+        let c = SessionCookie { id: SessionId::generate(&rng), expires_at: 2000 };
         let set = c.to_set_cookie(&keys(), &rng, 1000);
-        let value = set
-            .split(';')
-            .next()
-            .unwrap()
-            .trim_start_matches("__Host-edgeguard=");
+        let value = set.split(';').next().unwrap().trim_start_matches("__Host-edgeguard=");
         let mut chars: Vec<char> = value.chars().collect();
         chars[20] = if chars[20] == 'A' { 'B' } else { 'A' };
         let tampered: String = chars.into_iter().collect();
-        assert_eq!(
-            SessionCookie::from_cookie_header(
-                &format!("__Host-edgeguard={tampered}"),
-                &keys(),
-                1500
-            ),
-            None
-        );
-        assert_eq!(
-            SessionCookie::from_cookie_header("__Host-edgeguard=%%%", &keys(), 1500),
-            None
-        );
+        assert_eq!(SessionCookie::from_cookie_header(&format!("__Host-edgeguard={tampered}"), &keys(), 1500), None);
+        assert_eq!(SessionCookie::from_cookie_header("__Host-edgeguard=%%%", &keys(), 1500), None);
     }
 
     #[test]
     fn record_round_trip_is_bound_to_its_key() {
         let rng = FakeRng::new(5);
         let record = SessionRecord {
-            identity: Identity {
-                sub: "alice".into(),
-                email: None,
-                name: None,
-            },
+            identity: Identity { sub: "alice".into(), ..Default::default() },
             access_token: "at".into(),
             access_expires_at: Some(10),
             refresh_token: Some("rt".into()),
@@ -212,10 +185,7 @@ mod tests {
         };
         let sealed = record.seal("session:v1:a", &keys(), &rng);
         assert!(!String::from_utf8_lossy(&sealed).contains("rt"));
-        assert_eq!(
-            SessionRecord::open(&sealed, "session:v1:a", &keys()),
-            Some(record.clone())
-        );
+        assert_eq!(SessionRecord::open(&sealed, "session:v1:a", &keys()), Some(record.clone()));
         assert_eq!(SessionRecord::open(&sealed, "session:v1:b", &keys()), None);
         assert!(!format!("{record:?}").contains("\"rt\""));
     }

@@ -43,10 +43,7 @@ pub fn random_nonce(rng: &impl Rng) -> [u8; 12] {
 /// The cookie name that holds the transaction for `state`.
 pub fn cookie_name(state: &str) -> String {
     let digest = sha256(state.as_bytes());
-    format!(
-        "{TX_COOKIE_PREFIX}{}",
-        hex(digest.get(..8).unwrap_or_default())
-    )
+    format!("{TX_COOKIE_PREFIX}{}", hex(digest.get(..8).unwrap_or_default()))
 }
 
 impl LoginTransaction {
@@ -65,12 +62,7 @@ impl LoginTransaction {
         let name = cookie_name(&self.state);
         let json = serde_json::to_vec(self).unwrap_or_default();
         let sealed = keys.seal(Purpose::Cookie, name.as_bytes(), &json, random_nonce(rng));
-        cookie::set_cookie(
-            &name,
-            &b64url(&sealed),
-            crate::gateway::paths::CALLBACK,
-            TX_TTL_SECS,
-        )
+        cookie::set_cookie(&name, &b64url(&sealed), crate::gateway::paths::CALLBACK, TX_TTL_SECS)
     }
 
     fn open(name: &str, value: &str, keys: &SessionKeys) -> Option<Self> {
@@ -83,8 +75,7 @@ impl LoginTransaction {
     }
 
     fn is_live(&self, now: u64) -> bool {
-        now < self.created_at.saturating_add(TX_TTL_SECS)
-            && self.created_at <= now.saturating_add(60)
+        now < self.created_at.saturating_add(TX_TTL_SECS) && self.created_at <= now.saturating_add(60)
     }
 
     /// Find and open the transaction for the callback's `state`. `None` when there is none, it
@@ -100,12 +91,7 @@ impl LoginTransaction {
 
 /// `Set-Cookie` values that clear the finished transaction, expired or unreadable ones, and the
 /// oldest ones beyond [`MAX_PENDING_TX`], so transaction cookies cannot pile up.
-pub fn cleanup_cookies(
-    cookie_header: &str,
-    finished_state: Option<&str>,
-    keys: &SessionKeys,
-    now: u64,
-) -> Vec<String> {
+pub fn cleanup_cookies(cookie_header: &str, finished_state: Option<&str>, keys: &SessionKeys, now: u64) -> Vec<String> {
     let finished = finished_state.map(cookie_name);
     let mut clear = Vec::new();
     let mut live: Vec<(u64, String)> = Vec::new();
@@ -124,10 +110,7 @@ pub fn cleanup_cookies(
     clear.extend(live.into_iter().skip(MAX_PENDING_TX).map(|(_, name)| name));
     clear.sort();
     clear.dedup();
-    clear
-        .iter()
-        .map(|name| cookie::clear_cookie(name, crate::gateway::paths::CALLBACK))
-        .collect()
+    clear.iter().map(|name| cookie::clear_cookie(name, crate::gateway::paths::CALLBACK)).collect()
 }
 
 #[cfg(test)]
@@ -171,23 +154,10 @@ mod tests {
         let rng = FakeRng::new(3);
         let a = LoginTransaction::begin(&rng, 1000, "/a".into());
         let b = LoginTransaction::begin(&rng, 1001, "/b".into());
-        let header = format!(
-            "{}; {}",
-            header_for(&a.to_set_cookie(&keys(), &rng)),
-            header_for(&b.to_set_cookie(&keys(), &rng))
-        );
-        assert_eq!(
-            LoginTransaction::find(&header, &a.state, &keys(), 1100)
-                .unwrap()
-                .return_to,
-            "/a"
-        );
-        assert_eq!(
-            LoginTransaction::find(&header, &b.state, &keys(), 1100)
-                .unwrap()
-                .return_to,
-            "/b"
-        );
+        let header =
+            format!("{}; {}", header_for(&a.to_set_cookie(&keys(), &rng)), header_for(&b.to_set_cookie(&keys(), &rng)));
+        assert_eq!(LoginTransaction::find(&header, &a.state, &keys(), 1100).unwrap().return_to, "/a");
+        assert_eq!(LoginTransaction::find(&header, &b.state, &keys(), 1100).unwrap().return_to, "/b");
     }
 
     #[test]
@@ -206,15 +176,7 @@ mod tests {
         // finished one + garbage + the 2 oldest beyond the 5 newest of the remaining 7
         assert_eq!(cleared.len(), 4, "{cleared:?}");
         assert!(cleared.iter().all(|c| c.contains("Max-Age=0")));
-        assert!(
-            cleared
-                .iter()
-                .any(|c| c.starts_with(&cookie_name(&states[0])))
-        );
-        assert!(
-            !cleared
-                .iter()
-                .any(|c| c.starts_with(&cookie_name(&states[6])))
-        );
+        assert!(cleared.iter().any(|c| c.starts_with(&cookie_name(&states[0]))));
+        assert!(!cleared.iter().any(|c| c.starts_with(&cookie_name(&states[6]))));
     }
 }

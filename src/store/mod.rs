@@ -94,11 +94,7 @@ mod tests {
 
     fn record(expires_at: u64) -> SessionRecord {
         SessionRecord {
-            identity: Identity {
-                sub: "alice".into(),
-                email: Some("a@example.com".into()),
-                name: None,
-            },
+            identity: Identity { sub: "alice".into(), email: Some("a@example.com".into()), ..Default::default() },
             access_token: "at".into(),
             access_expires_at: None,
             refresh_token: Some("refresh-me".into()),
@@ -116,32 +112,19 @@ mod tests {
             let keys = SessionKeys::derive(&["a-test-secret-that-is-long-enough-0001"]);
             let store = SessionStore::default();
             let id = SessionId::generate(&rng);
-            store
-                .save(&kv, &keys, &rng, &id, &record(1000), 100)
-                .await
-                .unwrap();
+            store.save(&kv, &keys, &rng, &id, &record(1000), 100).await.unwrap();
             let (raw, ttl) = kv.entry(&id.storage_key()).unwrap();
             assert_eq!(ttl, 900);
             assert!(!String::from_utf8_lossy(&raw).contains("refresh-me"));
             let reads = kv.reads();
-            assert_eq!(
-                store.load(&kv, &keys, &id, 200).await.unwrap(),
-                Some(record(1000))
-            );
+            assert_eq!(store.load(&kv, &keys, &id, 200).await.unwrap(), Some(record(1000)));
             assert_eq!(kv.reads(), reads, "warm load must not read KV");
 
             // a cold isolate reads KV once, then is warm
             let cold = SessionStore::default();
-            assert_eq!(
-                cold.load(&kv, &keys, &id, 200).await.unwrap(),
-                Some(record(1000))
-            );
+            assert_eq!(cold.load(&kv, &keys, &id, 200).await.unwrap(), Some(record(1000)));
             assert_eq!(kv.reads(), reads + 1);
-            assert_eq!(
-                cold.load(&kv, &keys, &id, 1000).await.unwrap(),
-                None,
-                "expired"
-            );
+            assert_eq!(cold.load(&kv, &keys, &id, 1000).await.unwrap(), None, "expired");
         });
     }
 
@@ -153,10 +136,7 @@ mod tests {
             let keys = SessionKeys::derive(&["a-test-secret-that-is-long-enough-0001"]);
             let store = SessionStore::default();
             let id = SessionId::generate(&rng);
-            store
-                .save(&kv, &keys, &rng, &id, &record(110), 100)
-                .await
-                .unwrap();
+            store.save(&kv, &keys, &rng, &id, &record(110), 100).await.unwrap();
             assert_eq!(kv.entry(&id.storage_key()).unwrap().1, KV_MIN_TTL_SECS);
             store.delete(&kv, &id).await.unwrap();
             assert_eq!(store.load(&kv, &keys, &id, 101).await.unwrap(), None);

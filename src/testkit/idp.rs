@@ -23,12 +23,8 @@ impl Signer {
     pub fn new(kid: &str) -> Self {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .unwrap();
-        Self {
-            key,
-            kid: kid.to_owned(),
-        }
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng).unwrap();
+        Self { key, kid: kid.to_owned() }
     }
 
     pub fn jwk(&self) -> Value {
@@ -46,18 +42,12 @@ impl Signer {
             b64url(&serde_json::to_vec(header).unwrap()),
             b64url(&serde_json::to_vec(claims).unwrap())
         );
-        let sig = self
-            .key
-            .sign(&SystemRandom::new(), input.as_bytes())
-            .unwrap();
+        let sig = self.key.sign(&SystemRandom::new(), input.as_bytes()).unwrap();
         format!("{input}.{}", b64url(sig.as_ref()))
     }
 
     pub fn sign_claims(&self, claims: &Value) -> String {
-        self.sign(
-            &json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"}),
-            claims,
-        )
+        self.sign(&json!({"alg": "ES256", "kid": self.kid, "typ": "JWT"}), claims)
     }
 }
 
@@ -73,11 +63,7 @@ pub struct FakeIdp {
 
 impl FakeIdp {
     pub fn new() -> Rc<Self> {
-        Rc::new(Self {
-            signer: Signer::new(KID),
-            nonce: RefCell::new(String::new()),
-            token_answer: RefCell::new(None),
-        })
+        Rc::new(Self { signer: Signer::new(KID), nonce: RefCell::new(String::new()), token_answer: RefCell::new(None) })
     }
 
     /// Valid ID token claims for `nonce` at time `now`.

@@ -1,9 +1,7 @@
 //! In-memory ports for host tests: deterministic randomness, a settable clock, a KV map that
 //! counts reads, and a scripted HTTP client that records every request.
 
-use crate::ports::{
-    Clock, HttpClient, HttpError, IncomingResponse, KvError, KvStore, OutgoingRequest, Rng,
-};
+use crate::ports::{Clock, HttpClient, HttpError, IncomingResponse, KvError, KvStore, OutgoingRequest, Rng};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 
@@ -84,9 +82,7 @@ impl KvStore for FakeKv {
         if self.fail.get() {
             return Err(KvError("injected".into()));
         }
-        self.map
-            .borrow_mut()
-            .insert(key.to_owned(), (value.to_vec(), ttl_secs.max(60)));
+        self.map.borrow_mut().insert(key.to_owned(), (value.to_vec(), ttl_secs.max(60)));
         Ok(())
     }
     async fn delete(&self, key: &str) -> Result<(), KvError> {
@@ -104,20 +100,11 @@ pub struct FakeHttp {
 }
 
 impl FakeHttp {
-    pub fn new(
-        route: impl Fn(&OutgoingRequest) -> Result<IncomingResponse, HttpError> + 'static,
-    ) -> Self {
-        Self {
-            route: Box::new(route),
-            sent: RefCell::new(Vec::new()),
-        }
+    pub fn new(route: impl Fn(&OutgoingRequest) -> Result<IncomingResponse, HttpError> + 'static) -> Self {
+        Self { route: Box::new(route), sent: RefCell::new(Vec::new()) }
     }
     pub fn count(&self, path: &str) -> usize {
-        self.sent
-            .borrow()
-            .iter()
-            .filter(|r| r.uri().path() == path)
-            .count()
+        self.sent.borrow().iter().filter(|r| r.uri().path() == path).count()
     }
 }
 

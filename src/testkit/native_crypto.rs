@@ -4,12 +4,7 @@
 //!
 //! RSA test keys are PKCS#8 fixtures made once with `openssl genpkey` (ring cannot generate
 //! RSA keys); EC and Ed25519 keys are generated per test run.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -27,18 +22,10 @@ use serde_json::{Value, json};
 
 use super::FakeClock;
 use crate::jwt::{Jwk, JwsAlgorithm, KeyFamily};
-use crate::ports::{
-    Clock, CryptoError, HttpClient, HttpError, IncomingResponse, OutgoingRequest, SignatureVerifier,
-};
+use crate::ports::{Clock, CryptoError, HttpClient, HttpError, IncomingResponse, OutgoingRequest, SignatureVerifier};
 
-const RSA_A: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/keys/rsa2048-a.pk8"
-));
-const RSA_B: &[u8] = include_bytes!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/keys/rsa2048-b.pk8"
-));
+const RSA_A: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/rsa2048-a.pk8"));
+const RSA_B: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/rsa2048-b.pk8"));
 
 // ---------------------------------------------------------------------------------------------
 // Verifier
@@ -73,12 +60,8 @@ enum Material {
 }
 
 fn b64_member(value: &Option<String>, name: &str) -> Result<Vec<u8>, CryptoError> {
-    let text = value
-        .as_deref()
-        .ok_or_else(|| CryptoError(format!("{name} missing")))?;
-    URL_SAFE_NO_PAD
-        .decode(text)
-        .map_err(|_| CryptoError(format!("{name} not base64url")))
+    let text = value.as_deref().ok_or_else(|| CryptoError(format!("{name} missing")))?;
+    URL_SAFE_NO_PAD.decode(text).map_err(|_| CryptoError(format!("{name} not base64url")))
 }
 
 impl SignatureVerifier for NativeVerifier {
@@ -87,10 +70,9 @@ impl SignatureVerifier for NativeVerifier {
     async fn import_key(&self, jwk: &Jwk, alg: JwsAlgorithm) -> Result<NativeKey, CryptoError> {
         self.imports.set(self.imports.get() + 1);
         let material = match alg.key_family() {
-            KeyFamily::Rsa if jwk.kty == "RSA" => Material::Rsa {
-                n: b64_member(&jwk.n, "n")?,
-                e: b64_member(&jwk.e, "e")?,
-            },
+            KeyFamily::Rsa if jwk.kty == "RSA" => {
+                Material::Rsa { n: b64_member(&jwk.n, "n")?, e: b64_member(&jwk.e, "e")? }
+            }
             KeyFamily::Ec(crv) if jwk.kty == "EC" && jwk.crv.as_deref() == Some(crv) => {
                 let (x, y) = (b64_member(&jwk.x, "x")?, b64_member(&jwk.y, "y")?);
                 let size = if crv == "P-256" { 32 } else { 48 };
@@ -104,10 +86,7 @@ impl SignatureVerifier for NativeVerifier {
             }
             _ => return Err(CryptoError(format!("key does not fit {alg}"))),
         };
-        Ok(NativeKey {
-            alg,
-            material: Rc::new(material),
-        })
+        Ok(NativeKey { alg, material: Rc::new(material) })
     }
 
     async fn verify(
@@ -131,9 +110,7 @@ impl SignatureVerifier for NativeVerifier {
                     JwsAlgorithm::Ps512 => &signature::RSA_PSS_2048_8192_SHA512,
                     _ => return Err(CryptoError("RSA key with non-RSA alg".into())),
                 };
-                PublicKeyComponents { n, e }
-                    .verify(params, signing_input, sig)
-                    .is_ok()
+                PublicKeyComponents { n, e }.verify(params, signing_input, sig).is_ok()
             }
             (Material::Raw(raw), _) => {
                 let algorithm: &dyn signature::VerificationAlgorithm = match alg {
@@ -142,9 +119,7 @@ impl SignatureVerifier for NativeVerifier {
                     JwsAlgorithm::EdDsa => &signature::ED25519,
                     _ => return Err(CryptoError("raw key with RSA alg".into())),
                 };
-                signature::UnparsedPublicKey::new(algorithm, raw)
-                    .verify(signing_input, sig)
-                    .is_ok()
+                signature::UnparsedPublicKey::new(algorithm, raw).verify(signing_input, sig).is_ok()
             }
         };
         Ok(ok)
@@ -175,24 +150,15 @@ impl TestKey {
         Self::Rsa(RsaKeyPair::from_pkcs8(RSA_B).unwrap())
     }
     pub fn es256() -> Self {
-        Self::ec(
-            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
-            JwsAlgorithm::Es256,
-        )
+        Self::ec(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, JwsAlgorithm::Es256)
     }
     pub fn es384() -> Self {
-        Self::ec(
-            &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
-            JwsAlgorithm::Es384,
-        )
+        Self::ec(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, JwsAlgorithm::Es384)
     }
     fn ec(alg: &'static signature::EcdsaSigningAlgorithm, jws: JwsAlgorithm) -> Self {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
-        Self::Ec(
-            EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap(),
-            jws,
-        )
+        Self::Ec(EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap(), jws)
     }
     pub fn ed25519() -> Self {
         let pkcs8 = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new()).unwrap();
@@ -209,11 +175,7 @@ impl TestKey {
             Self::Ec(pair, alg) => {
                 let point = pair.public_key().as_ref();
                 let size = (point.len() - 1) / 2;
-                let crv = if *alg == JwsAlgorithm::Es256 {
-                    "P-256"
-                } else {
-                    "P-384"
-                };
+                let crv = if *alg == JwsAlgorithm::Es256 { "P-256" } else { "P-384" };
                 json!({"kty": "EC", "crv": crv, "x": b64(&point[1..=size]),
                        "y": b64(&point[size + 1..])})
             }
@@ -319,8 +281,7 @@ impl HttpClient for ScriptedHttp {
         self.calls.set(self.calls.get() + 1);
         YieldOnce(false).await;
         let next = self.script.borrow_mut().pop_front();
-        next.or_else(|| self.default.borrow().clone())
-            .unwrap_or(Err(HttpError::Network("no scripted answer".into())))
+        next.or_else(|| self.default.borrow().clone()).unwrap_or(Err(HttpError::Network("no scripted answer".into())))
     }
 }
 
@@ -342,11 +303,7 @@ pub struct TestPorts {
 
 impl TestPorts {
     pub fn at_secs(secs: u64) -> Self {
-        Self {
-            http: ScriptedHttp::default(),
-            clock: FakeClock::at_secs(secs),
-            crypto: NativeVerifier::default(),
-        }
+        Self { http: ScriptedHttp::default(), clock: FakeClock::at_secs(secs), crypto: NativeVerifier::default() }
     }
 }
 

@@ -34,19 +34,13 @@ fn minimal_settings_get_documented_defaults() {
     let config = parse(&settings(&[])).unwrap();
     assert_eq!(config.provider.issuer, "https://idp.example.com");
     assert_eq!(config.provider.scopes, vec!["openid", "profile", "email"]);
-    assert_eq!(
-        config.provider.auth_method,
-        ClientAuthMethod::ClientSecretBasic
-    );
+    assert_eq!(config.provider.auth_method, ClientAuthMethod::ClientSecretBasic);
     assert_eq!(config.provider.clock_skew_secs, 60);
     assert_eq!(config.provider.allowed_algs, JwsAlgorithm::ALL.to_vec());
     assert_eq!(config.provider.resource, None);
     assert_eq!(config.session_ttl_secs, 8 * 3600);
     assert!(config.api_path_prefixes.is_empty());
-    assert_eq!(
-        config.redirect_uri(),
-        "https://gw.example.com/auth/callback"
-    );
+    assert_eq!(config.redirect_uri(), "https://gw.example.com/auth/callback");
 }
 
 #[test]
@@ -79,16 +73,10 @@ fn every_problem_is_reported_at_once_with_a_fix() {
         ]
     );
     let text = errors.to_string();
-    assert!(
-        text.contains("OIDC_ISSUER: uses plain http on a non-loopback host"),
-        "{text}"
-    );
+    assert!(text.contains("OIDC_ISSUER: uses plain http on a non-loopback host"), "{text}");
     assert!(text.contains("OIDC_CLIENT_ID: is not set. Fix:"), "{text}");
     assert!(errors.0.iter().all(|e| !e.fix.is_empty()));
-    assert!(
-        !text.contains("short"),
-        "secrets never appear in errors: {text}"
-    );
+    assert!(!text.contains("short"), "secrets never appear in errors: {text}");
 }
 
 #[test]
@@ -105,15 +93,8 @@ fn loopback_http_is_allowed_for_local_demos() {
 
 #[test]
 fn scopes_always_start_with_openid_without_duplicates() {
-    let config = parse(&settings(&[(
-        "OIDC_SCOPES",
-        "email, openid email api://x/read",
-    )]))
-    .unwrap();
-    assert_eq!(
-        config.provider.scopes,
-        vec!["openid", "email", "api://x/read"]
-    );
+    let config = parse(&settings(&[("OIDC_SCOPES", "email, openid email api://x/read")])).unwrap();
+    assert_eq!(config.provider.scopes, vec!["openid", "email", "api://x/read"]);
 }
 
 #[test]
@@ -128,18 +109,9 @@ fn optional_settings_parse() {
         ("API_PATH_PREFIXES", "/api/, /graphql"),
     ]))
     .unwrap();
-    assert_eq!(
-        config.provider.auth_method,
-        ClientAuthMethod::ClientSecretPost
-    );
-    assert_eq!(
-        config.provider.resource.as_deref(),
-        Some("https://api.example.test")
-    );
-    assert_eq!(
-        config.provider.allowed_algs,
-        vec![JwsAlgorithm::Es256, JwsAlgorithm::Rs256]
-    );
+    assert_eq!(config.provider.auth_method, ClientAuthMethod::ClientSecretPost);
+    assert_eq!(config.provider.resource.as_deref(), Some("https://api.example.test"));
+    assert_eq!(config.provider.allowed_algs, vec![JwsAlgorithm::Es256, JwsAlgorithm::Rs256]);
     assert_eq!(config.provider.clock_skew_secs, 30);
     assert_eq!(config.session_ttl_secs, 3600);
     assert_eq!(config.api_path_prefixes, vec!["/api/", "/graphql"]);

@@ -1,9 +1,4 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use super::*;
 use crate::ports::HttpError;
@@ -77,10 +72,7 @@ fn max_age_is_respected_within_bounds() {
 #[test]
 fn unknown_kid_refetch_is_rate_limited() {
     let ports = TestPorts::at_secs(T0);
-    ports
-        .http
-        .then(ok(&["k1"], None))
-        .then(ok(&["k1", "k2"], None));
+    ports.http.then(ok(&["k1"], None)).then(ok(&["k1", "k2"], None));
     ports.http.always(ok(&["k1", "k2", "k3"], None));
     let cache = cache();
     get(&ports, &cache).unwrap();
@@ -151,16 +143,9 @@ fn concurrent_unknown_kids_share_one_refetch() {
     get(&ports, &cache).unwrap();
     ports.clock.advance_secs(10);
     let kids = ["k2", "x1", "x2", "x3", "k2"];
-    let results = block_on(join_all(
-        kids.iter()
-            .map(|kid| cache.refetch_for_unknown_kid(&ports, URI, kid)),
-    ));
+    let results = block_on(join_all(kids.iter().map(|kid| cache.refetch_for_unknown_kid(&ports, URI, kid))));
     assert_eq!(ports.http.calls(), 2);
-    assert!(
-        results
-            .iter()
-            .all(|r| r.as_ref().unwrap().keys.contains_kid("k2"))
-    );
+    assert!(results.iter().all(|r| r.as_ref().unwrap().keys.contains_kid("k2")));
 }
 
 #[test]
@@ -173,56 +158,24 @@ fn concurrent_failure_reports_once_and_keeps_last_known_good() {
     ports.clock.advance_secs(3600);
     let results = block_on(join_all((0..4).map(|_| cache.key_set(&ports, URI))));
     assert_eq!(ports.http.calls(), 2);
-    let events: Vec<_> = results
-        .iter()
-        .filter_map(|r| r.as_ref().unwrap().event.clone())
-        .collect();
-    assert_eq!(
-        events,
-        [CacheEvent::RefreshFailedUsingCached(JwksError::Http(
-            HttpError::Timeout
-        ))]
-    );
-    assert!(
-        results
-            .iter()
-            .all(|r| Rc::ptr_eq(&good.keys, &r.as_ref().unwrap().keys))
-    );
+    let events: Vec<_> = results.iter().filter_map(|r| r.as_ref().unwrap().event.clone()).collect();
+    assert_eq!(events, [CacheEvent::RefreshFailedUsingCached(JwksError::Http(HttpError::Timeout))]);
+    assert!(results.iter().all(|r| Rc::ptr_eq(&good.keys, &r.as_ref().unwrap().keys)));
 }
 
 #[test]
 fn failed_refresh_keeps_last_known_good_keys() {
     let failures: Vec<(&str, Answer, JwksError)> = vec![
-        (
-            "network",
-            Err(HttpError::Network("reset".into())),
-            JwksError::Http(HttpError::Network("reset".into())),
-        ),
-        (
-            "5xx",
-            jwks_response(502, b"bad gateway".to_vec(), None),
-            JwksError::Status(502),
-        ),
-        (
-            "garbage",
-            jwks_response(200, b"<html>".to_vec(), None),
-            JwksError::Malformed(String::new()),
-        ),
-        (
-            "empty set",
-            jwks_response(200, br#"{"keys":[]}"#.to_vec(), None),
-            JwksError::NoUsableKeys { skipped: 0 },
-        ),
+        ("network", Err(HttpError::Network("reset".into())), JwksError::Http(HttpError::Network("reset".into()))),
+        ("5xx", jwks_response(502, b"bad gateway".to_vec(), None), JwksError::Status(502)),
+        ("garbage", jwks_response(200, b"<html>".to_vec(), None), JwksError::Malformed(String::new())),
+        ("empty set", jwks_response(200, br#"{"keys":[]}"#.to_vec(), None), JwksError::NoUsableKeys { skipped: 0 }),
         (
             "only enc keys",
             jwks_response(200, br#"{"keys":[{"kty":"oct","k":"AA"}]}"#.to_vec(), None),
             JwksError::NoUsableKeys { skipped: 1 },
         ),
-        (
-            "too large",
-            jwks_response(200, vec![b' '; 256 * 1024 + 1], None),
-            JwksError::TooLarge(256 * 1024 + 1),
-        ),
+        ("too large", jwks_response(200, vec![b' '; 256 * 1024 + 1], None), JwksError::TooLarge(256 * 1024 + 1)),
     ];
     for (name, failure, want) in failures {
         let ports = TestPorts::at_secs(T0);
@@ -233,23 +186,15 @@ fn failed_refresh_keeps_last_known_good_keys() {
         ports.clock.advance_secs(600);
         let stale = get(&ports, &cache).unwrap();
         assert!(Rc::ptr_eq(&good.keys, &stale.keys), "{name}");
-        let Some(CacheEvent::RefreshFailedUsingCached(error)) = &stale.event else {
-            panic!("{name}")
-        };
-        assert_eq!(
-            stale.event.as_ref().unwrap().reason(),
-            "jwks_refresh_failed_using_cached"
-        );
+        let Some(CacheEvent::RefreshFailedUsingCached(error)) = &stale.event else { panic!("{name}") };
+        assert_eq!(stale.event.as_ref().unwrap().reason(), "jwks_refresh_failed_using_cached");
         match (error, &want) {
             (JwksError::Malformed(_), JwksError::Malformed(_)) => {}
             _ => assert_eq!(error, &want, "{name}"),
         }
         // Within the failure backoff: cached keys, no new attempt, no repeated event.
         let quiet = get(&ports, &cache).unwrap();
-        assert!(
-            quiet.event.is_none() && Rc::ptr_eq(&good.keys, &quiet.keys),
-            "{name}"
-        );
+        assert!(quiet.event.is_none() && Rc::ptr_eq(&good.keys, &quiet.keys), "{name}");
         assert_eq!(ports.http.calls(), 2, "{name}");
         // After it: another attempt.
         ports.clock.advance_secs(10);
@@ -261,10 +206,7 @@ fn failed_refresh_keeps_last_known_good_keys() {
 #[test]
 fn recovery_after_failure_replaces_the_keys() {
     let ports = TestPorts::at_secs(T0);
-    ports
-        .http
-        .then(ok(&["k1"], None))
-        .then(jwks_response(500, Vec::new(), None));
+    ports.http.then(ok(&["k1"], None)).then(jwks_response(500, Vec::new(), None));
     ports.http.always(ok(&["k2"], None));
     let cache = cache();
     get(&ports, &cache).unwrap();
@@ -304,10 +246,7 @@ fn last_known_good_keys_expire_after_max_stale() {
     ports.clock.advance_secs(3600 + 86_400 - 1);
     assert!(get(&ports, &cache).is_ok());
     ports.clock.advance_secs(11);
-    assert_eq!(
-        get(&ports, &cache).err().unwrap(),
-        JwtError::Jwks(JwksError::Status(500))
-    );
+    assert_eq!(get(&ports, &cache).err().unwrap(), JwtError::Jwks(JwksError::Status(500)));
 }
 
 #[test]

@@ -1,9 +1,4 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use super::*;
 use crate::testkit::native_crypto::{NativeVerifier, TestKey, b64, jwks_doc};
@@ -33,121 +28,49 @@ fn usable_keys_table() {
         ("rsa", rsa("a"), true),
         ("rsa use=sig", with(rsa("a"), "use", json!("sig")), true),
         ("rsa use=enc", with(rsa("a"), "use", json!("enc")), false),
-        (
-            "key_ops verify",
-            with(rsa("a"), "key_ops", json!(["verify"])),
-            true,
-        ),
-        (
-            "key_ops encrypt",
-            with(rsa("a"), "key_ops", json!(["encrypt", "wrapKey"])),
-            false,
-        ),
+        ("key_ops verify", with(rsa("a"), "key_ops", json!(["verify"])), true),
+        ("key_ops encrypt", with(rsa("a"), "key_ops", json!(["encrypt", "wrapKey"])), false),
         ("alg RS256", with(rsa("a"), "alg", json!("RS256")), true),
         ("alg PS512", with(rsa("a"), "alg", json!("PS512")), true),
-        (
-            "alg HS256 on RSA",
-            with(rsa("a"), "alg", json!("HS256")),
-            false,
-        ),
-        (
-            "alg RSA-OAEP",
-            with(rsa("a"), "alg", json!("RSA-OAEP")),
-            false,
-        ),
-        (
-            "alg ES256 on RSA",
-            with(rsa("a"), "alg", json!("ES256")),
-            false,
-        ),
+        ("alg HS256 on RSA", with(rsa("a"), "alg", json!("HS256")), false),
+        ("alg RSA-OAEP", with(rsa("a"), "alg", json!("RSA-OAEP")), false),
+        ("alg ES256 on RSA", with(rsa("a"), "alg", json!("ES256")), false),
         ("rsa 1024", rsa_bits(1024), false),
         ("rsa 2040", rsa_bits(2040), false),
         ("rsa 2048", rsa_bits(2048), true),
         ("rsa 16384", rsa_bits(16384), false),
         ("rsa e=0", with(rsa("a"), "e", json!("AA")), false),
-        (
-            "rsa n padded",
-            with(
-                rsa("a"),
-                "n",
-                json!(format!("{}=", rsa("a")["n"].as_str().unwrap())),
-            ),
-            false,
-        ),
+        ("rsa n padded", with(rsa("a"), "n", json!(format!("{}=", rsa("a")["n"].as_str().unwrap()))), false),
         ("rsa n missing", json!({"kty": "RSA", "e": "AQAB"}), false),
-        (
-            "oct",
-            json!({"kty": "oct", "k": "c2VjcmV0", "kid": "h"}),
-            false,
-        ),
+        ("oct", json!({"kty": "oct", "k": "c2VjcmV0", "kid": "h"}), false),
         ("unknown kty", json!({"kty": "PQC", "x": "AA"}), false),
         ("kid not a string", with(rsa("a"), "kid", json!(5)), false),
         ("ec p-256", ec.clone(), true),
-        (
-            "ec alg ES256",
-            with(ec.clone(), "alg", json!("ES256")),
-            true,
-        ),
-        (
-            "ec alg ES384 on P-256",
-            with(ec.clone(), "alg", json!("ES384")),
-            false,
-        ),
+        ("ec alg ES256", with(ec.clone(), "alg", json!("ES256")), true),
+        ("ec alg ES384 on P-256", with(ec.clone(), "alg", json!("ES384")), false),
         ("ec p-384", TestKey::es384().jwk("e3"), true),
         ("ec p-521", with(ec.clone(), "crv", json!("P-521")), false),
-        (
-            "ec short x",
-            with(ec.clone(), "x", json!(b64(&[1; 31]))),
-            false,
-        ),
-        (
-            "ec y missing",
-            json!({"kty": "EC", "crv": "P-256", "x": ec["x"]}),
-            false,
-        ),
+        ("ec short x", with(ec.clone(), "x", json!(b64(&[1; 31]))), false),
+        ("ec y missing", json!({"kty": "EC", "crv": "P-256", "x": ec["x"]}), false),
         ("ed25519", TestKey::ed25519().jwk("ed"), true),
-        (
-            "x25519",
-            json!({"kty": "OKP", "crv": "X25519", "x": b64(&[1; 32])}),
-            false,
-        ),
-        (
-            "ed25519 short",
-            json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&[1; 31])}),
-            false,
-        ),
+        ("x25519", json!({"kty": "OKP", "crv": "X25519", "x": b64(&[1; 32])}), false),
+        ("ed25519 short", json!({"kty": "OKP", "crv": "Ed25519", "x": b64(&[1; 31])}), false),
     ];
     for (name, jwk, want) in cases {
         let parsed = Jwks::parse(&jwks_doc(&[jwk]));
         assert_eq!(parsed.is_ok(), want, "{name}: {parsed:?}");
         if !want {
-            assert_eq!(
-                parsed.unwrap_err(),
-                JwksError::NoUsableKeys { skipped: 1 },
-                "{name}"
-            );
+            assert_eq!(parsed.unwrap_err(), JwksError::NoUsableKeys { skipped: 1 }, "{name}");
         }
     }
 }
 
 #[test]
 fn documents_table() {
-    assert!(matches!(
-        Jwks::parse(b"not json"),
-        Err(JwksError::Malformed(_))
-    ));
-    assert!(matches!(
-        Jwks::parse(br#"{"keys":5}"#),
-        Err(JwksError::Malformed(_))
-    ));
-    assert!(matches!(
-        Jwks::parse(br#"{"nokeys":[]}"#),
-        Err(JwksError::Malformed(_))
-    ));
-    assert_eq!(
-        Jwks::parse(br#"{"keys":[]}"#),
-        Err(JwksError::NoUsableKeys { skipped: 0 })
-    );
+    assert!(matches!(Jwks::parse(b"not json"), Err(JwksError::Malformed(_))));
+    assert!(matches!(Jwks::parse(br#"{"keys":5}"#), Err(JwksError::Malformed(_))));
+    assert!(matches!(Jwks::parse(br#"{"nokeys":[]}"#), Err(JwksError::Malformed(_))));
+    assert_eq!(Jwks::parse(br#"{"keys":[]}"#), Err(JwksError::NoUsableKeys { skipped: 0 }));
     let enc = with(TestKey::rsa_b().jwk("enc"), "use", json!("enc"));
     let set = Jwks::parse(&jwks_doc(&[rsa("a"), enc, rsa("a"), json!("junk")])).unwrap();
     assert_eq!(set.keys().len(), 1, "duplicate listing collapsed");
@@ -158,12 +81,7 @@ fn documents_table() {
 }
 
 fn header(alg: JwsAlgorithm, kid: Option<&str>) -> JwtHeader {
-    JwtHeader {
-        alg,
-        kid: kid.map(str::to_owned),
-        typ: None,
-        has_nonce: false,
-    }
+    JwtHeader { alg, kid: kid.map(str::to_owned), typ: None, has_nonce: false }
 }
 
 #[test]
@@ -182,19 +100,10 @@ fn key_selection_table() {
         (header(Rs256, Some("r1")), Ok(0)),
         (header(Ps384, Some("r1")), Ok(0)),
         (header(Rs256, Some("r2")), Ok(1)),
-        (
-            header(Ps256, Some("r2")),
-            Err(JwtError::KeyAlgMismatch("PS256")),
-        ),
-        (
-            header(Es256, Some("r1")),
-            Err(JwtError::KeyAlgMismatch("ES256")),
-        ),
+        (header(Ps256, Some("r2")), Err(JwtError::KeyAlgMismatch("PS256"))),
+        (header(Es256, Some("r1")), Err(JwtError::KeyAlgMismatch("ES256"))),
         (header(Es256, Some("e1")), Ok(2)),
-        (
-            header(Es384, Some("e1")),
-            Err(JwtError::KeyAlgMismatch("ES384")),
-        ),
+        (header(Es384, Some("e1")), Err(JwtError::KeyAlgMismatch("ES384"))),
         (header(Rs256, Some("nope")), Err(JwtError::KidUnknown)),
         (header(Rs256, Some("dup")), Err(JwtError::KidAmbiguous)),
         // The kid-less Ed25519 key is no fallback for a token that names a kid.
@@ -214,10 +123,7 @@ fn no_kid_with_exactly_one_fitting_key_is_accepted() {
     let set = Jwks::parse(&jwks_doc(&[rsa("")])).unwrap();
     assert_eq!(set.select(&header(JwsAlgorithm::Rs256, None)), Ok(0));
     let two = Jwks::parse(&jwks_doc(&[rsa(""), TestKey::rsa_b().jwk("")])).unwrap();
-    assert_eq!(
-        two.select(&header(JwsAlgorithm::Rs256, None)),
-        Err(JwtError::KidRequired)
-    );
+    assert_eq!(two.select(&header(JwsAlgorithm::Rs256, None)), Err(JwtError::KidRequired));
 }
 
 #[test]
@@ -234,10 +140,7 @@ fn imports_are_cached_per_key_and_algorithm() {
         assert_eq!(verifier.imports(), 2);
         assert_eq!(keys.imported_count(), 2);
         let unknown = header(JwsAlgorithm::Rs256, Some("zz"));
-        assert_eq!(
-            keys.key_for(&verifier, &unknown).await.unwrap_err(),
-            JwtError::KidUnknown
-        );
+        assert_eq!(keys.key_for(&verifier, &unknown).await.unwrap_err(), JwtError::KidUnknown);
         assert_eq!(verifier.imports(), 2);
     });
 }

@@ -1,9 +1,4 @@
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use super::*;
 use crate::testkit::native_crypto::b64;
@@ -13,12 +8,7 @@ const SIG: &[u8] = &[7; 256];
 
 /// A token from raw header and payload text with a dummy signature (parsing never checks it).
 fn raw(header: &str, payload: &str) -> String {
-    format!(
-        "{}.{}.{}",
-        b64(header.as_bytes()),
-        b64(payload.as_bytes()),
-        b64(SIG)
-    )
+    format!("{}.{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()), b64(SIG))
 }
 
 const PAYLOAD: &str = r#"{"iss":"https://idp.example","sub":"u1","aud":"api","exp":2000000000}"#;
@@ -41,12 +31,7 @@ fn well_formed_token_keeps_what_verification_needs() {
     let jwt = parse(&token).unwrap();
     assert_eq!(
         jwt.header(),
-        &JwtHeader {
-            alg: JwsAlgorithm::Rs256,
-            kid: Some("k1".into()),
-            typ: Some("at+jwt".into()),
-            has_nonce: true,
-        }
+        &JwtHeader { alg: JwsAlgorithm::Rs256, kid: Some("k1".into()), typ: Some("at+jwt".into()), has_nonce: true }
     );
     assert_eq!(jwt.kid(), Some("k1"));
     assert_eq!(jwt.unverified_claims()["sub"], json!("u1"));
@@ -70,28 +55,13 @@ fn header_attacks_are_refused_with_their_reason() {
         (r#"{"alg":""}"#, "alg_not_allowed"),
         (r#"{"alg":["RS256"]}"#, "malformed_token"),
         (r#"{"kid":"k"}"#, "malformed_token"),
-        (
-            r#"{"alg":"RS256","crit":["exp"],"exp":1}"#,
-            "crit_unsupported",
-        ),
+        (r#"{"alg":"RS256","crit":["exp"],"exp":1}"#, "crit_unsupported"),
         (r#"{"alg":"RS256","crit":[]}"#, "crit_unsupported"),
-        (
-            r#"{"alg":"RS256","jwk":{"kty":"RSA","n":"AQAB","e":"AQAB"}}"#,
-            "embedded_key_refused",
-        ),
-        (
-            r#"{"alg":"RS256","jku":"https://evil.example/jwks"}"#,
-            "embedded_key_refused",
-        ),
-        (
-            r#"{"alg":"RS256","x5u":"https://evil.example/cert"}"#,
-            "embedded_key_refused",
-        ),
+        (r#"{"alg":"RS256","jwk":{"kty":"RSA","n":"AQAB","e":"AQAB"}}"#, "embedded_key_refused"),
+        (r#"{"alg":"RS256","jku":"https://evil.example/jwks"}"#, "embedded_key_refused"),
+        (r#"{"alg":"RS256","x5u":"https://evil.example/cert"}"#, "embedded_key_refused"),
         (r#"{"alg":"RS256","x5c":["MIIB"]}"#, "embedded_key_refused"),
-        (
-            r#"{"alg":"RS256","b64":false}"#,
-            "unencoded_payload_unsupported",
-        ),
+        (r#"{"alg":"RS256","b64":false}"#, "unencoded_payload_unsupported"),
         (r#"{"alg":"RS256","b64":"no"}"#, "malformed_token"),
         (r#"{"alg":"RS256","cty":"JWT"}"#, "nested_jwt_unsupported"),
         (r#"{"alg":"RS256","enc":"A256GCM"}"#, "jwe_unsupported"),
@@ -99,14 +69,8 @@ fn header_attacks_are_refused_with_their_reason() {
         (r#"{"alg":"RS256","typ":null}"#, "malformed_token"),
         (r#"{"alg":"RS256","alg":"none"}"#, "duplicate_json_member"),
         (r#"{"alg":"none","alg":"RS256"}"#, "duplicate_json_member"),
-        (
-            r#"{"alg":"RS256","\u0061lg":"RS256"}"#,
-            "duplicate_json_member",
-        ),
-        (
-            r#"{"alg":"RS256","kid":"a","kid":"b"}"#,
-            "duplicate_json_member",
-        ),
+        (r#"{"alg":"RS256","\u0061lg":"RS256"}"#, "duplicate_json_member"),
+        (r#"{"alg":"RS256","kid":"a","kid":"b"}"#, "duplicate_json_member"),
         (r#"["alg","RS256"]"#, "malformed_token"),
         (r#"{"alg":"RS256""#, "malformed_token"),
     ];
@@ -121,10 +85,7 @@ fn payload_rules() {
     let cases: &[(&str, &str)] = &[
         (PAYLOAD, "ok"),
         (r#"{"sub":"alice","sub":"admin"}"#, "duplicate_json_member"),
-        (
-            r#"{"s\u0075b":"alice","sub":"admin"}"#,
-            "duplicate_json_member",
-        ),
+        (r#"{"s\u0075b":"alice","sub":"admin"}"#, "duplicate_json_member"),
         (r#"{"cnf":{"jkt":"a","jkt":"b"}}"#, "duplicate_json_member"),
         (r#"{"a":{"sub":"x"},"sub":"y"}"#, "ok"),
         ("[]", "malformed_token"),
@@ -176,10 +137,7 @@ fn segments_and_encoding() {
 #[test]
 fn alg_none_with_empty_signature_is_refused_for_its_alg() {
     let token = format!("{}.{}.", b64(br#"{"alg":"none"}"#), b64(PAYLOAD.as_bytes()));
-    assert_eq!(
-        parse(&token).unwrap_err(),
-        JwtError::AlgNotAllowed("none".into())
-    );
+    assert_eq!(parse(&token).unwrap_err(), JwtError::AlgNotAllowed("none".into()));
 }
 
 #[test]
@@ -188,27 +146,19 @@ fn size_bound_is_checked_first() {
     assert!(UnverifiedJwt::parse(&token, token.len()).is_ok());
     assert_eq!(
         UnverifiedJwt::parse(&token, token.len() - 1).unwrap_err(),
-        JwtError::TokenTooLarge {
-            len: token.len(),
-            max: token.len() - 1
-        }
+        JwtError::TokenTooLarge { len: token.len(), max: token.len() - 1 }
     );
     // Oversize garbage is refused for its size, not parsed.
     let huge = "A".repeat(DEFAULT_MAX_TOKEN_LEN + 1);
     assert_eq!(reason(&huge), "token_too_large");
     let big_claims = format!(r#"{{"pad":"{}"}}"#, "x".repeat(DEFAULT_MAX_TOKEN_LEN));
-    assert_eq!(
-        reason(&raw(r#"{"alg":"RS256"}"#, &big_claims)),
-        "token_too_large"
-    );
+    assert_eq!(reason(&raw(r#"{"alg":"RS256"}"#, &big_claims)), "token_too_large");
 }
 
 #[test]
 fn alg_in_error_is_truncated_for_logs() {
     let long_alg = "X".repeat(500);
     let err = parse(&raw(&format!(r#"{{"alg":"{long_alg}"}}"#), PAYLOAD)).unwrap_err();
-    let JwtError::AlgNotAllowed(logged) = err else {
-        panic!("{err:?}")
-    };
+    let JwtError::AlgNotAllowed(logged) = err else { panic!("{err:?}") };
     assert!(logged.len() < 80);
 }

@@ -1,19 +1,10 @@
 //! `verify_with_cache`: the gateway's entry point, end to end with a scripted provider.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use super::*;
-use crate::jwt::{
-    DEFAULT_MAX_TOKEN_LEN, ErrorClass, IssuerRule, JwksCache, JwksCachePolicy, JwksError,
-};
+use crate::jwt::{DEFAULT_MAX_TOKEN_LEN, ErrorClass, IssuerRule, JwksCache, JwksCachePolicy, JwksError};
 use crate::ports::Clock;
-use crate::testkit::native_crypto::{
-    NativeKey, TestKey, TestPorts, jwks_doc, jwks_response, sign_token,
-};
+use crate::testkit::native_crypto::{NativeKey, TestKey, TestPorts, jwks_doc, jwks_response, sign_token};
 use futures::executor::block_on;
 use serde_json::{Value, json};
 
@@ -32,36 +23,18 @@ fn rules() -> ClaimRules {
 
 fn verify_cached(ports: &TestPorts, cache: &JwksCache<NativeKey>, token: &str) -> Verification {
     let parsed = UnverifiedJwt::parse(token, DEFAULT_MAX_TOKEN_LEN).unwrap();
-    block_on(verify_with_cache(
-        ports,
-        cache,
-        JWKS_URI,
-        &parsed,
-        &JwsAlgorithm::ALL,
-        &rules(),
-        ports.now_secs(),
-    ))
+    block_on(verify_with_cache(ports, cache, JWKS_URI, &parsed, &JwsAlgorithm::ALL, &rules(), ports.now_secs()))
 }
 
 #[test]
 fn key_rotation_is_picked_up_through_one_refetch() {
     let (old, new) = (TestKey::rsa_a(), TestKey::rsa_b());
     let ports = TestPorts::at_secs(NOW);
-    ports
-        .http
-        .then(jwks_response(200, jwks_doc(&[old.jwk("k1")]), None));
-    ports.http.then(jwks_response(
-        200,
-        jwks_doc(&[old.jwk("k1"), new.jwk("k2")]),
-        None,
-    ));
+    ports.http.then(jwks_response(200, jwks_doc(&[old.jwk("k1")]), None));
+    ports.http.then(jwks_response(200, jwks_doc(&[old.jwk("k1"), new.jwk("k2")]), None));
     let cache = JwksCache::new(JwksCachePolicy::default());
 
-    let v = verify_cached(
-        &ports,
-        &cache,
-        &sign_token(&old, &json!({"alg": "RS256", "kid": "k1"}), &long_claims()),
-    );
+    let v = verify_cached(&ports, &cache, &sign_token(&old, &json!({"alg": "RS256", "kid": "k1"}), &long_claims()));
     assert!(v.result.is_ok() && v.events.is_empty());
     ports.clock.advance_secs(30);
     let rotated = sign_token(&new, &json!({"alg": "RS256", "kid": "k2"}), &long_claims());
@@ -74,20 +47,11 @@ fn key_rotation_is_picked_up_through_one_refetch() {
 fn forged_kids_cost_at_most_one_fetch_per_cooldown() {
     let key = TestKey::rsa_a();
     let ports = TestPorts::at_secs(NOW);
-    ports
-        .http
-        .always(jwks_response(200, jwks_doc(&[key.jwk("k1")]), None));
+    ports.http.always(jwks_response(200, jwks_doc(&[key.jwk("k1")]), None));
     let cache = JwksCache::new(JwksCachePolicy::default());
     let forged = |i: usize| {
-        let token = sign_token(
-            &key,
-            &json!({"alg": "RS256", "kid": format!("forged-{i}")}),
-            &long_claims(),
-        );
-        assert_eq!(
-            verify_cached(&ports, &cache, &token).result.unwrap_err(),
-            JwtError::KidUnknown
-        );
+        let token = sign_token(&key, &json!({"alg": "RS256", "kid": format!("forged-{i}")}), &long_claims());
+        assert_eq!(verify_cached(&ports, &cache, &token).result.unwrap_err(), JwtError::KidUnknown);
     };
     // The first request fetches, and its unknown kid earns one refetch; the other 49 fall in
     // that refetch's cooldown.
@@ -105,11 +69,7 @@ fn provider_down_without_cached_keys_is_a_provider_error() {
     let ports = TestPorts::at_secs(NOW);
     ports.http.always(jwks_response(503, Vec::new(), None));
     let cache = JwksCache::new(JwksCachePolicy::default());
-    let token = sign_token(
-        &TestKey::rsa_a(),
-        &json!({"alg": "RS256", "kid": "k1"}),
-        &long_claims(),
-    );
+    let token = sign_token(&TestKey::rsa_a(), &json!({"alg": "RS256", "kid": "k1"}), &long_claims());
     let err = verify_cached(&ports, &cache, &token).result.unwrap_err();
     assert_eq!(err, JwtError::Jwks(JwksError::Status(503)));
     assert_eq!(err.class(), ErrorClass::Provider);
@@ -120,11 +80,7 @@ fn provider_down_without_cached_keys_is_a_provider_error() {
 fn provider_down_with_cached_keys_verifies_and_reports() {
     let key = TestKey::rsa_a();
     let ports = TestPorts::at_secs(NOW);
-    ports.http.then(jwks_response(
-        200,
-        jwks_doc(&[key.jwk("k1")]),
-        Some("max-age=600"),
-    ));
+    ports.http.then(jwks_response(200, jwks_doc(&[key.jwk("k1")]), Some("max-age=600")));
     ports.http.always(jwks_response(500, Vec::new(), None));
     let cache = JwksCache::new(JwksCachePolicy::default());
     let token = sign_token(&key, &json!({"alg": "RS256", "kid": "k1"}), &long_claims());

@@ -1,12 +1,14 @@
 //! Flow tests of the whole pipeline with in-memory ports, a scripted provider and real
 //! signatures (ring). Each asserts what a browser or API client would notice.
 
+mod bearer;
+
 use super::*;
 use crate::jwt::Jwk;
 use crate::oidc::ProviderMetadata;
 use crate::ports::{
-    Clock, CryptoError, HttpClient, HttpError, IncomingResponse, KvError, KvStore, OutgoingRequest,
-    Rng, SignatureVerifier,
+    Clock, CryptoError, HttpClient, HttpError, IncomingResponse, KvError, KvStore, OutgoingRequest, Rng,
+    SignatureVerifier,
 };
 use crate::testkit::idp::{FakeIdp, ISSUER};
 use crate::testkit::native_crypto::NativeVerifier;
@@ -71,11 +73,7 @@ impl KvStore for TestPorts {
 }
 impl SignatureVerifier for TestPorts {
     type Key = <NativeVerifier as SignatureVerifier>::Key;
-    async fn import_key(
-        &self,
-        jwk: &Jwk,
-        alg: crate::jwt::JwsAlgorithm,
-    ) -> Result<Self::Key, CryptoError> {
+    async fn import_key(&self, jwk: &Jwk, alg: crate::jwt::JwsAlgorithm) -> Result<Self::Key, CryptoError> {
         self.crypto.import_key(jwk, alg).await
     }
     async fn verify(
@@ -114,11 +112,7 @@ fn world() -> World {
         rng: FakeRng::new(42),
         crypto: NativeVerifier::default(),
     };
-    World {
-        idp,
-        ports,
-        gateway: Gateway::new(config(&[])),
-    }
+    World { idp, ports, gateway: Gateway::new(config(&[])) }
 }
 
 fn request(method: Method, path_and_query: &str, headers: &[(&str, &str)]) -> IncomingRequest {
@@ -128,17 +122,9 @@ fn request(method: Method, path_and_query: &str, headers: &[(&str, &str)]) -> In
     };
     let mut map = HeaderMap::new();
     for (n, v) in headers {
-        map.append(
-            http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
-            v.parse().unwrap(),
-        );
+        map.append(http::HeaderName::from_bytes(n.as_bytes()).unwrap(), v.parse().unwrap());
     }
-    IncomingRequest {
-        method,
-        path,
-        query,
-        headers: map,
-    }
+    IncomingRequest { method, path, query, headers: map }
 }
 
 fn navigate(path: &str, cookie: &str) -> IncomingRequest {
@@ -157,11 +143,7 @@ fn response(decision: &Decision) -> &http::Response<Vec<u8>> {
 }
 
 fn set_cookies(r: &http::Response<Vec<u8>>) -> Vec<String> {
-    r.headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect()
+    r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect()
 }
 
 /// `name=value` pairs of the cookies a response sets (deletions excluded).
@@ -174,11 +156,7 @@ fn cookie_pairs(r: &http::Response<Vec<u8>>) -> Vec<String> {
 }
 
 fn query_of(location: &str) -> HashMap<String, String> {
-    url::Url::parse(location)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
+    url::Url::parse(location).unwrap().query_pairs().into_owned().collect()
 }
 
 /// Start a sign-in at `path`: returns the authorize URL's parameters and the tx cookie.
@@ -192,10 +170,7 @@ fn start(w: &World, path: &str) -> (HashMap<String, String>, String) {
 }
 
 fn callback(w: &World, query: &str, cookie: &str) -> Decision {
-    block_on(w.gateway.handle(
-        &w.ports,
-        &navigate(&format!("/auth/callback?{query}"), cookie),
-    ))
+    block_on(w.gateway.handle(&w.ports, &navigate(&format!("/auth/callback?{query}"), cookie)))
 }
 
 /// A complete sign-in; returns the session cookie pair.
@@ -204,10 +179,7 @@ fn sign_in(w: &World, path: &str) -> String {
     let d = callback(w, &format!("code=the-code&state={}", q["state"]), &tx);
     let r = response(&d);
     assert_eq!(r.status(), 302, "{}", String::from_utf8_lossy(r.body()));
-    assert_eq!(
-        r.headers()["location"],
-        format!("https://gw.example.com{path}")
-    );
+    assert_eq!(r.headers()["location"], format!("https://gw.example.com{path}"));
     let session = cookie_pairs(r);
     assert_eq!(session.len(), 1, "{session:?}");
     assert!(session[0].starts_with("__Host-edgeguard="));
@@ -232,25 +204,14 @@ fn unauthenticated_api_calls_get_401_with_a_challenge() {
     let w = world();
     for req in [
         request(Method::GET, "/data", &[("accept", "*/*")]),
-        request(
-            Method::GET,
-            "/api/items",
-            &[("sec-fetch-mode", "navigate"), ("accept", "text/html")],
-        ),
+        request(Method::GET, "/api/items", &[("sec-fetch-mode", "navigate"), ("accept", "text/html")]),
         request(Method::POST, "/form", &[("accept", "text/html")]),
-        request(
-            Method::GET,
-            "/x",
-            &[("sec-fetch-mode", "cors"), ("accept", "text/html")],
-        ),
+        request(Method::GET, "/x", &[("sec-fetch-mode", "cors"), ("accept", "text/html")]),
     ] {
         let d = block_on(w.gateway.handle(&w.ports, &req));
         let r = response(&d);
         assert_eq!(r.status(), 401, "{}", req.path);
-        assert_eq!(
-            r.headers()["www-authenticate"],
-            "Bearer realm=\"gw.example.com\""
-        );
+        assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"gw.example.com\"");
         assert_eq!(d.log.reason, "session_missing");
     }
 }
@@ -270,9 +231,7 @@ fn sign_in_then_requests_are_forwarded_with_bearer_and_identity() {
         ],
     );
     let d = block_on(w.gateway.handle(&w.ports, &req));
-    let Outcome::Forward(plan) = &d.outcome else {
-        panic!("not forwarded: {:?}", d.log)
-    };
+    let Outcome::Forward(plan) = &d.outcome else { panic!("not forwarded: {:?}", d.log) };
     assert_eq!(plan.url, "https://origin.internal/api/items?x=1");
     assert_eq!(plan.headers["authorization"], "Bearer access-token-1");
     assert_eq!(plan.headers["x-forwarded-user"], "alice");
@@ -296,12 +255,7 @@ fn expect_refused(w: &World, d: &Decision, status: u16, reason: &str) {
     let r = response(d);
     assert_eq!(r.status(), status, "{:?}", d.log);
     assert_eq!(d.log.reason, reason);
-    assert!(
-        cookie_pairs(r)
-            .iter()
-            .all(|c| !c.starts_with("__Host-edgeguard")),
-        "no session on refusal"
-    );
+    assert!(cookie_pairs(r).iter().all(|c| !c.starts_with("__Host-edgeguard")), "no session on refusal");
     assert_eq!(w.ports.kv.len(), 0, "no session record on refusal");
 }
 
@@ -331,14 +285,8 @@ fn id_token_claim_violations_are_refused() {
                 c.as_object_mut().unwrap().remove("nonce");
             }),
         ),
-        (
-            "issuer_mismatch",
-            Box::new(|c| c["iss"] = json!("https://evil.example.com")),
-        ),
-        (
-            "audience_mismatch",
-            Box::new(|c| c["aud"] = json!("someone-else")),
-        ),
+        ("issuer_mismatch", Box::new(|c| c["iss"] = json!("https://evil.example.com"))),
+        ("audience_mismatch", Box::new(|c| c["aud"] = json!("someone-else"))),
         (
             "azp_mismatch",
             Box::new(|c| {
@@ -346,10 +294,7 @@ fn id_token_claim_violations_are_refused() {
                 c["azp"] = json!("other");
             }),
         ),
-        (
-            "azp_missing",
-            Box::new(|c| c["aud"] = json!(["edgeguard", "other"])),
-        ),
+        ("azp_missing", Box::new(|c| c["aud"] = json!(["edgeguard", "other"]))),
         (
             "sub_missing",
             Box::new(|c| {
@@ -363,10 +308,7 @@ fn id_token_claim_violations_are_refused() {
             }),
         ),
         ("token_expired", Box::new(|c| c["exp"] = json!(NOW - 61))),
-        (
-            "token_not_yet_valid",
-            Box::new(|c| c["nbf"] = json!(NOW + 120)),
-        ),
+        ("token_not_yet_valid", Box::new(|c| c["nbf"] = json!(NOW + 120))),
         ("iat_in_future", Box::new(|c| c["iat"] = json!(NOW + 3600))),
     ];
     for (reason, edit) in cases {
@@ -408,8 +350,7 @@ fn forged_id_tokens_are_refused() {
 
     let (w, d) = callback_with_token(|idp, nonce| {
         let header = crate::encoding::b64url(br#"{"alg":"none","typ":"JWT"}"#);
-        let claims =
-            crate::encoding::b64url(&serde_json::to_vec(&idp.id_claims(nonce, NOW)).unwrap());
+        let claims = crate::encoding::b64url(&serde_json::to_vec(&idp.id_claims(nonce, NOW)).unwrap());
         format!("{header}.{claims}.")
     });
     expect_refused(&w, &d, 400, "alg_not_allowed");
@@ -425,75 +366,34 @@ fn forged_id_tokens_are_refused() {
 fn callback_without_matching_transaction_is_refused() {
     let w = world();
     let (q, tx) = start(&w, "/");
-    expect_refused(
-        &w,
-        &callback(&w, &format!("code=c&state={}", q["state"]), ""),
-        400,
-        "login_transaction_missing",
-    );
-    expect_refused(
-        &w,
-        &callback(&w, "code=c&state=forged", &tx),
-        400,
-        "state_mismatch",
-    );
+    expect_refused(&w, &callback(&w, &format!("code=c&state={}", q["state"]), ""), 400, "login_transaction_missing");
+    expect_refused(&w, &callback(&w, "code=c&state=forged", &tx), 400, "state_mismatch");
     expect_refused(&w, &callback(&w, "state=x", &tx), 400, "callback_malformed");
-    let d = callback(
-        &w,
-        &format!("error=access_denied&state={}", q["state"]),
-        &tx,
-    );
+    let d = callback(&w, &format!("error=access_denied&state={}", q["state"]), &tx);
     expect_refused(&w, &d, 403, "provider_denied");
-    assert!(set_cookies(response(&d)).iter().any(|c| {
-        c.starts_with(&tx.split('=').next().unwrap().to_string()) && c.contains("Max-Age=0")
-    }));
-    let d = callback(
-        &w,
-        &format!("code=c&state={}&iss=https%3A%2F%2Fevil.example", q["state"]),
-        &tx,
+    assert!(
+        set_cookies(response(&d))
+            .iter()
+            .any(|c| { c.starts_with(&tx.split('=').next().unwrap().to_string()) && c.contains("Max-Age=0") })
     );
+    let d = callback(&w, &format!("code=c&state={}&iss=https%3A%2F%2Fevil.example", q["state"]), &tx);
     expect_refused(&w, &d, 400, "callback_issuer_mismatch");
-    assert_eq!(
-        w.ports.http.count("/token"),
-        0,
-        "nothing is exchanged for a refused callback"
-    );
+    assert_eq!(w.ports.http.count("/token"), 0, "nothing is exchanged for a refused callback");
 }
 
 #[test]
 fn token_endpoint_refusal_is_4xx_and_outage_is_5xx() {
     let answers: Vec<(u16, &str, Result<IncomingResponse, HttpError>)> = vec![
-        (
-            400,
-            "code_rejected",
-            Ok(json_response(400, &json!({"error": "invalid_grant"}))),
-        ),
-        (
-            502,
-            "provider_token_endpoint_failed",
-            Ok(json_response(503, &json!({}))),
-        ),
-        (
-            502,
-            "provider_token_endpoint_failed",
-            Err(HttpError::Network("refused".into())),
-        ),
-        (
-            504,
-            "provider_token_endpoint_failed",
-            Err(HttpError::Timeout),
-        ),
+        (400, "code_rejected", Ok(json_response(400, &json!({"error": "invalid_grant"})))),
+        (502, "provider_token_endpoint_failed", Ok(json_response(503, &json!({})))),
+        (502, "provider_token_endpoint_failed", Err(HttpError::Network("refused".into()))),
+        (504, "provider_token_endpoint_failed", Err(HttpError::Timeout)),
     ];
     for (status, reason, answer) in answers {
         let w = world();
         *w.idp.token_answer.borrow_mut() = Some(Box::new(move |_| answer.clone()));
         let (q, tx) = start(&w, "/");
-        expect_refused(
-            &w,
-            &callback(&w, &format!("code=c&state={}", q["state"]), &tx),
-            status,
-            reason,
-        );
+        expect_refused(&w, &callback(&w, &format!("code=c&state={}", q["state"]), &tx), status, reason);
     }
 }
 
@@ -502,20 +402,11 @@ fn tampered_or_foreign_session_cookies_are_refused() {
     let w = world();
     let session = sign_in(&w, "/");
     let tampered = format!("{}A", session);
-    let d = block_on(w.gateway.handle(
-        &w.ports,
-        &request(Method::GET, "/x", &[("cookie", &tampered)]),
-    ));
+    let d = block_on(w.gateway.handle(&w.ports, &request(Method::GET, "/x", &[("cookie", &tampered)])));
     assert_eq!(response(&d).status(), 401);
     assert_eq!(d.log.reason, "session_cookie_invalid");
-    let other: Gateway<TestPorts> = Gateway::new(config(&[(
-        "SESSION_SECRET",
-        "another-secret-another-secret-0000",
-    )]));
-    let d = block_on(other.handle(
-        &w.ports,
-        &request(Method::GET, "/x", &[("cookie", &session)]),
-    ));
+    let other: Gateway<TestPorts> = Gateway::new(config(&[("SESSION_SECRET", "another-secret-another-secret-0000")]));
+    let d = block_on(other.handle(&w.ports, &request(Method::GET, "/x", &[("cookie", &session)])));
     assert_eq!(response(&d).status(), 401);
 }
 
@@ -523,36 +414,15 @@ fn tampered_or_foreign_session_cookies_are_refused() {
 fn logout_ends_the_session() {
     let w = world();
     let session = sign_in(&w, "/");
-    let d = block_on(w.gateway.handle(
-        &w.ports,
-        &request(Method::GET, "/auth/logout", &[("cookie", &session)]),
-    ));
+    let d = block_on(w.gateway.handle(&w.ports, &request(Method::GET, "/auth/logout", &[("cookie", &session)])));
     assert_eq!(response(&d).status(), 200, "GET only confirms");
-    let cross = request(
-        Method::POST,
-        "/auth/logout",
-        &[("cookie", &session), ("origin", "https://evil.example")],
-    );
-    assert_eq!(
-        response(&block_on(w.gateway.handle(&w.ports, &cross))).status(),
-        403
-    );
-    let post = request(
-        Method::POST,
-        "/auth/logout",
-        &[("cookie", &session), ("origin", "https://gw.example.com")],
-    );
+    let cross = request(Method::POST, "/auth/logout", &[("cookie", &session), ("origin", "https://evil.example")]);
+    assert_eq!(response(&block_on(w.gateway.handle(&w.ports, &cross))).status(), 403);
+    let post = request(Method::POST, "/auth/logout", &[("cookie", &session), ("origin", "https://gw.example.com")]);
     let d = block_on(w.gateway.handle(&w.ports, &post));
     assert_eq!(response(&d).status(), 200);
-    assert!(
-        set_cookies(response(&d))
-            .iter()
-            .any(|c| c.starts_with("__Host-edgeguard=;") && c.contains("Max-Age=0"))
-    );
-    let after = block_on(w.gateway.handle(
-        &w.ports,
-        &request(Method::GET, "/x", &[("cookie", &session)]),
-    ));
+    assert!(set_cookies(response(&d)).iter().any(|c| c.starts_with("__Host-edgeguard=;") && c.contains("Max-Age=0")));
+    let after = block_on(w.gateway.handle(&w.ports, &request(Method::GET, "/x", &[("cookie", &session)])));
     assert_eq!(response(&after).status(), 401);
     assert_eq!(after.log.reason, "session_unknown");
 }
@@ -560,24 +430,16 @@ fn logout_ends_the_session() {
 #[test]
 fn login_endpoint_never_redirects_off_site() {
     let w = world();
-    for (rd, expected) in [
-        ("%2Fdocs%3Fa%3D1", "/docs?a=1"),
-        ("%2F%2Fevil.example", "/"),
-        ("https%3A%2F%2Fevil.example", "/"),
-    ] {
-        let d = block_on(
-            w.gateway
-                .handle(&w.ports, &navigate(&format!("/auth/login?rd={rd}"), "")),
-        );
+    for (rd, expected) in
+        [("%2Fdocs%3Fa%3D1", "/docs?a=1"), ("%2F%2Fevil.example", "/"), ("https%3A%2F%2Fevil.example", "/")]
+    {
+        let d = block_on(w.gateway.handle(&w.ports, &navigate(&format!("/auth/login?rd={rd}"), "")));
         let r = response(&d);
         let q = query_of(r.headers()["location"].to_str().unwrap());
         *w.idp.nonce.borrow_mut() = q["nonce"].clone();
         let tx = cookie_pairs(r).join("; ");
         let done = callback(&w, &format!("code=c&state={}", q["state"]), &tx);
-        assert_eq!(
-            response(&done).headers()["location"],
-            format!("https://gw.example.com{expected}")
-        );
+        assert_eq!(response(&done).headers()["location"], format!("https://gw.example.com{expected}"));
     }
 }
 
@@ -585,31 +447,19 @@ fn login_endpoint_never_redirects_off_site() {
 fn oversized_headers_get_431() {
     let w = world();
     let big = "a".repeat(MAX_HEADER_BYTES);
-    let d = block_on(
-        w.gateway
-            .handle(&w.ports, &request(Method::GET, "/", &[("x-big", &big)])),
-    );
+    let d = block_on(w.gateway.handle(&w.ports, &request(Method::GET, "/", &[("x-big", &big)])));
     assert_eq!(response(&d).status(), 431);
 }
 
 #[test]
 fn invalid_configuration_names_every_setting() {
-    let errors = Config::from_settings(|name| {
-        (name == "OIDC_ISSUER").then(|| "http://idp.example.com".to_owned())
-    })
-    .unwrap_err();
+    let errors =
+        Config::from_settings(|name| (name == "OIDC_ISSUER").then(|| "http://idp.example.com".to_owned())).unwrap_err();
     let d = config_error_decision(&errors, &navigate("/", ""));
     let r = response(&d);
     assert_eq!(r.status(), 500);
     let body = String::from_utf8_lossy(r.body());
-    for name in [
-        "OIDC_ISSUER",
-        "OIDC_CLIENT_ID",
-        "OIDC_CLIENT_SECRET",
-        "PUBLIC_URL",
-        "ORIGIN_URL",
-        "SESSION_SECRET",
-    ] {
+    for name in ["OIDC_ISSUER", "OIDC_CLIENT_ID", "OIDC_CLIENT_SECRET", "PUBLIC_URL", "ORIGIN_URL", "SESSION_SECRET"] {
         assert!(body.contains(name), "{name} missing from {body}");
     }
 }

@@ -1,0 +1,96 @@
+//! Bearer routes (RFC 6750): the access token is verified at the edge with the provider's keys
+//! (RFC 9068 profile, RFC 8725 rules) and the route's requirements, then forwarded as is.
+
+use super::request::IncomingRequest;
+use super::{Decision, Gateway};
+use crate::error::GatewayError;
+use crate::jwt::{
+    ClaimRules, DEFAULT_MAX_TOKEN_LEN, IssuerRule, JwtError, UnverifiedJwt, VerifiedJwt, verify_with_cache,
+};
+use crate::policy::{Claims, Route};
+use crate::ports::Ports;
+use crate::proxy::{Credential, ForwardIdentity};
+
+/// Whether the request presents a bearer token (decides `session_or_bearer` routes).
+pub fn presents_bearer(req: &IncomingRequest) -> bool {
+    req.header("authorization")
+        .is_some_and(|v| v.len() >= 7 && v.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("bearer ")))
+}
+
+/// The token from `Authorization: Bearer <token>` (RFC 6750 §2.1).
+fn bearer_token(req: &IncomingRequest) -> Result<&str, GatewayError> {
+    let mut values = req.headers.get_all(http::header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return Err(match req.headers.contains_key(http::header::AUTHORIZATION) {
+            true => GatewayError::InvalidRequest("authorization_repeated"),
+            false => GatewayError::Unauthenticated("token_missing"),
+        });
+    };
+    if !presents_bearer(req) {
+        // Another scheme (Basic, ...) is no bearer credential at all.
+        return Err(GatewayError::Unauthenticated("token_missing"));
+    }
+    let token = value.to_str().ok().and_then(|v| v.get(7..)).map(str::trim).unwrap_or_default();
+    if token.is_empty() {
+        return Err(GatewayError::InvalidToken(JwtError::Malformed("empty bearer token")));
+    }
+    Ok(token)
+}
+
+impl<P: Ports> Gateway<P> {
+    /// Verify the bearer token against the provider's keys and the API rules.
+    pub(super) async fn verify_bearer(
+        &self,
+        ports: &P,
+        token: &str,
+    ) -> Result<(VerifiedJwt, Vec<&'static str>), GatewayError> {
+        let jwt = UnverifiedJwt::parse(token, DEFAULT_MAX_TOKEN_LEN).map_err(GatewayError::InvalidToken)?;
+        let metadata = self.provider.metadata(ports, &self.config.provider.issuer).await?;
+        let mut rules =
+            ClaimRules::new(IssuerRule::Exact(self.config.provider.issuer.clone()), self.config.api.audiences.clone());
+        rules.leeway_secs = self.config.provider.clock_skew_secs;
+        rules.accepted_types = self.config.api.token_types.clone();
+        let now = ports.now_secs();
+        let verification = verify_with_cache(
+            ports,
+            &self.provider.keys,
+            &metadata.jwks_uri,
+            &jwt,
+            &self.config.provider.allowed_algs,
+            &rules,
+            now,
+        )
+        .await;
+        let notes = verification.events.iter().map(|e| e.reason()).collect();
+        Ok((verification.result.map_err(GatewayError::InvalidToken)?, notes))
+    }
+
+    pub(super) async fn bearer_route(&self, ports: &P, req: &IncomingRequest, route: &Route) -> Decision {
+        let token = match bearer_token(req) {
+            Ok(token) => token,
+            Err(err) => return self.refuse(req, err, &[]),
+        };
+        let (verified, notes) = match self.verify_bearer(ports, token).await {
+            Ok(ok) => ok,
+            Err(err) => return self.refuse(req, err, &[]),
+        };
+        let claims = Claims {
+            scopes: verified.scopes(),
+            roles: verified.roles(),
+            groups: verified.groups(),
+            tenant: verified.tid(),
+        };
+        if let Err(unmet) = route.requirements.check(&claims) {
+            return self.refuse(req, GatewayError::InsufficientScope(unmet), &[]);
+        }
+        let Some(subject) = verified.sub().filter(|s| !s.is_empty()) else {
+            return self.refuse(req, GatewayError::InvalidToken(JwtError::MissingClaim("sub")), &[]);
+        };
+        let identity = ForwardIdentity { subject, email: verified.string("email") };
+        let credential = Credential::Authenticated { access_token: token, identity };
+        let mut decision = self.forward(req, route, &credential, "bearer_forwarded");
+        decision.log.sub = Some(subject.to_owned());
+        decision.log.notes = notes;
+        decision
+    }
+}

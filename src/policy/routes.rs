@@ -1,0 +1,216 @@
+//! The route table from the `ROUTES` setting.
+
+use super::Requirements;
+use serde::Deserialize;
+use url::Url;
+
+/// How a route authenticates callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// No authentication; identity headers are still stripped.
+    Public,
+    /// A browser session (sign-in redirect for navigations, 401 otherwise).
+    Session,
+    /// An `Authorization: Bearer` JWT access token.
+    Bearer,
+    /// A bearer token when one is presented, otherwise a session.
+    SessionOrBearer,
+}
+
+/// One route, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub prefix: String,
+    pub auth: AuthMode,
+    /// Where matching requests go; `ORIGIN_URL` unless the route names another.
+    pub origin: Url,
+    pub requirements: Requirements,
+    /// Let CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) through
+    /// without credentials, as browsers send none on them.
+    pub cors_preflight: bool,
+}
+
+/// The routes as written in `ROUTES`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    prefix: String,
+    #[serde(default)]
+    auth: Option<AuthMode>,
+    #[serde(default)]
+    origin: Option<String>,
+    #[serde(default)]
+    cors_preflight: bool,
+    #[serde(flatten)]
+    requirements: Requirements,
+}
+
+/// Every route, longest prefix first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+}
+
+/// Parse `ROUTES` (a JSON array). Returns every problem found, each prefixed with its place.
+pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTable, Vec<String>> {
+    let raw_routes: Vec<serde_json::Value> =
+        serde_json::from_str(raw).map_err(|e| vec![format!("is not a JSON array of routes ({e})")])?;
+    let mut errors = Vec::new();
+    let mut routes = Vec::new();
+    for (i, value) in raw_routes.into_iter().enumerate() {
+        let route: RawRoute = match serde_json::from_value(value) {
+            Ok(route) => route,
+            Err(e) => {
+                errors.push(format!("route {i}: {e}"));
+                continue;
+            }
+        };
+        if !route.prefix.starts_with('/') {
+            errors.push(format!("route {i}: prefix {:?} must start with /", route.prefix));
+        }
+        let origin = match (&route.origin, default_origin) {
+            (Some(raw), _) => match Url::parse(raw) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+                _ => {
+                    errors.push(format!("route {i}: origin {raw:?} is not an http(s) URL"));
+                    None
+                }
+            },
+            (None, Some(default)) => Some(default.clone()),
+            (None, None) => {
+                errors.push(format!("route {i}: names no origin and ORIGIN_URL is not set"));
+                None
+            }
+        };
+        if routes.iter().any(|r: &Route| r.prefix == route.prefix) {
+            errors.push(format!("route {i}: prefix {:?} is listed twice", route.prefix));
+        }
+        if let Some(origin) = origin {
+            routes.push(Route {
+                prefix: route.prefix,
+                auth: route.auth.unwrap_or(AuthMode::Session),
+                origin,
+                requirements: route.requirements,
+                cors_preflight: route.cors_preflight,
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+    Ok(RouteTable { routes })
+}
+
+/// Decode percent-escapes of unreserved characters (RFC 3986 §2.3) so that equivalent paths
+/// match the same route. `None` for paths no route should see: encoded `/`, `\` or NUL, or
+/// invalid escapes.
+pub fn normalise_path(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b == b'%' {
+            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok())?;
+            let decoded = u8::from_str_radix(hex, 16).ok()?;
+            match decoded {
+                b'/' | b'\\' | 0 => return None,
+                c if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') => out.push(c as char),
+                _ => {
+                    out.push('%');
+                    out.push_str(&hex.to_ascii_uppercase());
+                }
+            }
+            i += 3;
+        } else {
+            if b == b'\\' {
+                return None;
+            }
+            out.push(b as char);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+fn matches(prefix: &str, path: &str) -> bool {
+    match path.strip_prefix(prefix) {
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+impl RouteTable {
+    /// The route for a normalised path: the longest matching prefix.
+    pub fn find(&self, path: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| matches(&r.prefix, path))
+    }
+
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// The table when `ROUTES` is not set: everything needs a session and goes to `origin`.
+    pub fn everything_to(origin: Url) -> Self {
+        let route = Route {
+            prefix: "/".into(),
+            auth: AuthMode::Session,
+            origin,
+            requirements: Requirements::default(),
+            cors_preflight: false,
+        };
+        Self { routes: vec![route] }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin() -> Url {
+        Url::parse("https://origin.internal").unwrap()
+    }
+
+    #[test]
+    fn parses_and_matches_longest_prefix_on_segments() {
+        let table = parse_routes(
+            r#"[{"prefix":"/","auth":"public"},{"prefix":"/api","auth":"bearer","scopes":["read"]},
+                {"prefix":"/api/admin/","auth":"bearer","roles":["Admin"],"origin":"https://admin.internal"}]"#,
+            Some(&origin()),
+        )
+        .unwrap();
+        assert_eq!(table.find("/api/admin/x").unwrap().origin.as_str(), "https://admin.internal/");
+        assert_eq!(table.find("/api/items").unwrap().requirements.scopes, vec!["read"]);
+        assert_eq!(table.find("/api").unwrap().auth, AuthMode::Bearer);
+        assert_eq!(table.find("/apix").unwrap().auth, AuthMode::Public);
+        assert_eq!(table.find("/api/admin").unwrap().prefix, "/api", "/api/admin/ needs the slash");
+        let no_root = parse_routes(r#"[{"prefix":"/api/"}]"#, Some(&origin())).unwrap();
+        assert_eq!(no_root.find("/api/x").unwrap().auth, AuthMode::Session);
+        assert!(no_root.find("/other").is_none());
+    }
+
+    #[test]
+    fn reports_every_bad_route() {
+        let errors = parse_routes(
+            r#"[{"prefix":"api"},{"prefix":"/a","auth":"magic"},{"prefix":"/b","scopez":[]},
+                {"prefix":"/c","origin":"ftp://x"},{"prefix":"/d"},{"prefix":"/d"}]"#,
+            Some(&origin()),
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert!(parse_routes("{}", Some(&origin())).is_err());
+    }
+
+    #[test]
+    fn normalises_paths() {
+        assert_eq!(normalise_path("/%61pi/x").as_deref(), Some("/api/x"));
+        assert_eq!(normalise_path("/a%20b").as_deref(), Some("/a%20b"));
+        assert_eq!(normalise_path("/a%2fb"), None);
+        assert_eq!(normalise_path("/a%5Cb"), None);
+        assert_eq!(normalise_path("/a\\b"), None);
+        assert_eq!(normalise_path("/a%zz"), None);
+        assert_eq!(normalise_path("/a%2"), None);
+        assert_eq!(normalise_path("/a%00"), None);
+    }
+}
