@@ -6,6 +6,8 @@
 //   idp.setTokenHook(async (body, t, info) => { body.id_token = await t.resign(body.id_token, ({ payload }) => { payload.nonce = 'x'; }); });
 //   idp.counts() -> { authorization_code: 1, refresh_token: 0, ... }
 //   idp.rotateKeys({ graceful: true }); idp.setFault({ jwks: '500' }); idp.revokeAllGrants(); await idp.close();
+//   idp.setAccessTokenTtl(1); idp.issuedTokens(); idp.revocations();
+//   await idp.backchannelLogout({ sub, sid }); idp.backchannelLogouts(); idp.outgoing()
 //
 // Everything runs in the test's own Node process.
 
@@ -253,6 +255,9 @@ const PROVIDER_EVENTS_WITH_ERRORS = [
  * @param {number} [opts.clockTolerance] seconds, default 0
  * @param {object} [opts.users] extra/replacement demo users, shaped like USERS
  * @param {object[]} [opts.extraClients] more client metadata objects
+ * @param {string} [opts.backchannelLogoutUri] the client's backchannel_logout_uri (OpenID Connect Back-Channel
+ *   Logout 1.0); ID tokens then carry `sid`, and ending the IdP session POSTs a logout token there
+ * @param {boolean} [opts.backchannelLogoutSessionRequired] default true (the logout token carries `sid`)
  */
 export async function startIdp(opts = {}) {
   const host = opts.host ?? '127.0.0.1';
@@ -262,7 +267,8 @@ export async function startIdp(opts = {}) {
   const resourceScope = opts.resourceScope ?? 'openid profile email offline_access api.read';
   const users = { ...USERS, ...(opts.users ?? {}) };
   const ttlOpts = opts.ttl ?? {};
-  const accessTokenTTL = ttlOpts.AccessToken ?? 600;
+  // Changeable at run time (setAccessTokenTtl): applies to tokens issued afterwards.
+  let accessTokenTTL = ttlOpts.AccessToken ?? 600;
 
   const store = new TtlStore();
   const Adapter = adapterFactory(store);
@@ -271,6 +277,10 @@ export async function startIdp(opts = {}) {
   const counts = {};
   const tokenRequests = [];
   const errorLog = [];
+  const issued = [];
+  const revocationLog = [];
+  const backchannelLog = [];
+  const outgoingLog = [];
   let tokenHook = null;
   let discoveryHook = null;
   const faults = { discovery: null, jwks: null, token: null };
@@ -360,10 +370,14 @@ export async function startIdp(opts = {}) {
       response_types: ['code'],
       token_endpoint_auth_method: opts.tokenEndpointAuthMethod ?? 'client_secret_basic',
       id_token_signed_response_alg: opts.idTokenAlg ?? 'RS256',
+      ...(opts.backchannelLogoutUri ? {
+        backchannel_logout_uri: opts.backchannelLogoutUri,
+        backchannel_logout_session_required: opts.backchannelLogoutSessionRequired ?? true,
+      } : {}),
     };
     const ttl = {
-      AccessToken: accessTokenTTL,
-      ClientCredentials: ttlOpts.ClientCredentials ?? accessTokenTTL,
+      AccessToken: () => accessTokenTTL,
+      ClientCredentials: () => ttlOpts.ClientCredentials ?? accessTokenTTL,
       AuthorizationCode: ttlOpts.AuthorizationCode ?? 60,
       IdToken: ttlOpts.IdToken ?? 600,
       RefreshToken: ttlOpts.RefreshToken ?? 24 * 3600,
@@ -400,7 +414,20 @@ export async function startIdp(opts = {}) {
         clientCredentials: { enabled: true },
         introspection: { enabled: true },
         revocation: { enabled: true },
-        rpInitiatedLogout: { enabled: true },
+        rpInitiatedLogout: {
+          enabled: true,
+          logoutSource: async (ctx, form) => {
+            // The provider's form holds the xsrf field; the buttons refer to it (form="op.logoutForm").
+            ctx.body = page('Sign out?', `<p>Do you want to sign out of ${esc(ctx.host)}?</p>
+${form}
+<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
+<button type="submit" form="op.logoutForm">No, stay signed in</button>`);
+          },
+          postLogoutSuccessSource: async (ctx) => {
+            ctx.body = page('Signed out', '<p>You are signed out.</p>');
+          },
+        },
+        backchannelLogout: { enabled: true },
         resourceIndicators: {
           enabled: true,
           defaultResource: (_ctx, _client, oneOf) => oneOf ?? undefined,
@@ -410,7 +437,7 @@ export async function startIdp(opts = {}) {
             return {
               scope: resourceScope,
               audience: resource,
-              accessTokenTTL,
+              accessTokenTTL, // read per request: setAccessTokenTtl() applies at once
               accessTokenFormat: 'jwt',
               jwt: { sign: { alg: opts.accessTokenAlg ?? 'RS256' } },
             };
@@ -429,6 +456,21 @@ export async function startIdp(opts = {}) {
       }),
       rotateRefreshToken: true,
       ttl,
+      // oidc-provider refuses outgoing requests (back-channel logout) to loopback and private addresses;
+      // this provider and its relying party both live on loopback.
+      fetch: async (url, options) => {
+        const { dispatcher, ...rest } = options;
+        const entry = { url: String(url), method: rest.method ?? 'GET', body: rest.body ? String(rest.body) : undefined, at: Date.now() };
+        outgoingLog.push(entry);
+        try {
+          const res = await globalThis.fetch(url, rest);
+          entry.status = res.status;
+          return res;
+        } catch (err) {
+          entry.error = String(err?.cause ?? err);
+          throw err;
+        }
+      },
       renderError: (ctx, out) => {
         ctx.type = 'html';
         ctx.body = page('Sign-in error', Object.entries(out)
@@ -456,6 +498,12 @@ export async function startIdp(opts = {}) {
         if (ev === 'server_error' && debug()) console.error(e);
       });
     }
+    provider.on('backchannel.success', (_ctx, client, accountId, sid) => {
+      backchannelLog.push({ ok: true, clientId: client.clientId, sub: accountId, sid, at: Date.now() });
+    });
+    provider.on('backchannel.error', (_ctx, err, client, accountId, sid) => {
+      backchannelLog.push({ ok: false, clientId: client?.clientId, sub: accountId, sid, error: String(err?.message ?? err), at: Date.now() });
+    });
 
     // Discovery and token route post-processing: count successful grants, let a test rewrite answers.
     provider.use(async (ctx, next) => {
@@ -464,6 +512,19 @@ export async function startIdp(opts = {}) {
         const body = structuredClone(ctx.body);
         const out = await discoveryHook(body);
         ctx.body = out === undefined ? body : out;
+        return;
+      }
+      if (ctx.path === '/token/revocation' && ctx.method === 'POST') {
+        const params = { ...(ctx.oidc?.params ?? {}) };
+        const authz = ctx.get('authorization');
+        revocationLog.push({
+          status: ctx.status,
+          token: params.token,
+          tokenTypeHint: params.token_type_hint,
+          clientAuth: authz ? authz.split(' ')[0].toLowerCase() : (params.client_secret ? 'post' : 'none'),
+          error: ctx.body?.error,
+          at: Date.now(),
+        });
         return;
       }
       if (ctx.path !== '/token' || ctx.method !== 'POST') return;
@@ -484,6 +545,16 @@ export async function startIdp(opts = {}) {
         const out = await tokenHook(body, tools, { grantType, params, ctx });
         ctx.body = out === undefined ? body : out;
       }
+      const sent = ctx.body ?? {};
+      issued.push({
+        grantType,
+        access_token: sent.access_token,
+        refresh_token: sent.refresh_token,
+        id_token: sent.id_token,
+        expires_in: sent.expires_in,
+        scope: sent.scope,
+        at: Date.now(),
+      });
     });
 
     // Our own login and consent pages.
@@ -660,10 +731,42 @@ export async function startIdp(opts = {}) {
     tokenRequests() { return tokenRequests.map((r) => ({ ...r, params: { ...r.params } })); },
     /** Errors the provider reported (with error_detail). */
     errors() { return errorLog.slice(); },
+    /**
+     * Every successful token answer as sent (after the token hook), oldest first:
+     * { grantType, access_token, refresh_token, id_token, expires_in, scope, at }.
+     */
+    issuedTokens() { return issued.map((t) => ({ ...t })); },
+    /** Every revocation request (POST /token/revocation): { status, token, tokenTypeHint, clientAuth, error, at }. */
+    revocations() { return revocationLog.map((r) => ({ ...r })); },
+    /** Back-channel logout deliveries the provider made: { ok, clientId, sub, sid, error?, at }. */
+    backchannelLogouts() { return backchannelLog.map((r) => ({ ...r })); },
+    /** Outgoing HTTP requests the provider made (back-channel logout): { url, method, body, status?, error?, at }. */
+    outgoing() { return outgoingLog.map((r) => ({ ...r })); },
+    /** Seconds of life for access tokens issued from now on (the resource's JWTs and opaque ones). */
+    setAccessTokenTtl(seconds) { accessTokenTTL = seconds ?? ttlOpts.AccessToken ?? 600; },
+    /**
+     * Sends a back-channel logout token for (sub, sid) to the client's backchannel_logout_uri, as the provider
+     * does when its session ends. Resolves when the RP answered 200/204; rejects otherwise (error.response).
+     */
+    async backchannelLogout({ sub, sid, clientId: cid = clientId }) {
+      const client = await provider.Client.find(cid);
+      if (!client?.backchannelLogoutUri) throw new Error(`client ${cid} has no backchannel_logout_uri`);
+      try {
+        await client.backchannelLogout(sub, sid);
+        backchannelLog.push({ ok: true, clientId: cid, sub, sid, at: Date.now(), manual: true });
+      } catch (err) {
+        backchannelLog.push({ ok: false, clientId: cid, sub, sid, error: String(err?.message ?? err), at: Date.now(), manual: true });
+        throw err;
+      }
+    },
     resetCounts() {
       for (const k of Object.keys(counts)) delete counts[k];
       tokenRequests.length = 0;
       errorLog.length = 0;
+      issued.length = 0;
+      revocationLog.length = 0;
+      backchannelLog.length = 0;
+      outgoingLog.length = 0;
     },
     /**
      * graceful: new keys first, old keys still published (tokens already issued still verify).

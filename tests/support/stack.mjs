@@ -3,8 +3,14 @@
 //
 //   const s = await startStack({ vars: { OIDC_SCOPES: 'openid email' }, idp: { idTokenAlg: 'ES256' } });
 //   s.gw, s.idp, s.origin, s.worker; await s.close();
+//
+//   const s = await startStack({ kvPersist: true, backchannelLogout: true });
+//   await s.restartWorker({ secrets: { SESSION_SECRET: `${fresh},${s.secrets.SESSION_SECRET}` } }); // same port, same KV
 
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { freePort, startWorker, workerBuildMissing } from './worker.mjs';
 
 export { workerBuildMissing };
@@ -24,11 +30,16 @@ export const TX_COOKIE_PREFIX = '__Secure-edgeguard-tx-';
  * @param {Record<string,string|undefined>} [opts.secrets] Worker secrets to add/override (undefined removes one)
  * @param {boolean} [opts.resource] set OIDC_RESOURCE (default true)
  * @param {string} [opts.idpHost] default 'localhost'
+ * @param {boolean} [opts.kvPersist] keep KV in a temp folder (removed by close()), so restartWorker() keeps sessions
+ * @param {boolean} [opts.backchannelLogout] register `${gw}/auth/backchannel-logout` as the client's
+ *   backchannel_logout_uri at the IdP (ID tokens then carry `sid`)
  */
 export async function startStack(opts = {}) {
   // Loaded on first use so that skipped suites stay fast.
   const [{ startIdp }, { startOrigin }] = await Promise.all([import('./idp.mjs'), import('./origin.mjs')]);
   const started = [];
+  const kvDir = opts.kvPersist ? fs.mkdtempSync(path.join(os.tmpdir(), 'edgeguard-kv-')) : undefined;
+  const removeKvDir = () => { if (kvDir) fs.rmSync(kvDir, { recursive: true, force: true }); };
   try {
     const port = await freePort();
     const gw = `http://127.0.0.1:${port}`;
@@ -40,6 +51,7 @@ export async function startStack(opts = {}) {
       clientSecret,
       redirectUris: [`${gw}/auth/callback`],
       postLogoutRedirectUris: [gw, `${gw}/`, `${gw}/auth/logout`],
+      ...(opts.backchannelLogout ? { backchannelLogoutUri: `${gw}/auth/backchannel-logout` } : {}),
       ...(opts.idp ?? {}),
     });
     started.push(idp);
@@ -60,21 +72,41 @@ export async function startStack(opts = {}) {
     for (const o of [vars, secrets]) {
       for (const [k, v] of Object.entries(o)) if (v === undefined) delete o[k];
     }
-    const worker = await startWorker({ port, vars, secrets });
+    const worker = await startWorker({ port, vars, secrets, kvPersist: kvDir });
     started.push(worker);
-    return {
+    const stack = {
       gw,
       origin,
       idp,
       worker,
       vars,
       secrets,
+      kvDir,
+      /**
+       * Stops the Worker and starts a fresh one (new isolate, nothing cached in memory) on the same port,
+       * with vars/secrets merged over the current ones (undefined removes one). KV survives only with kvPersist.
+       */
+      async restartWorker({ vars: v = {}, secrets: sec = {} } = {}) {
+        await stack.worker.close();
+        const nextVars = { ...stack.vars, ...v };
+        const nextSecrets = { ...stack.secrets, ...sec };
+        for (const o of [nextVars, nextSecrets]) {
+          for (const [k, val] of Object.entries(o)) if (val === undefined) delete o[k];
+        }
+        stack.worker = await startWorker({ port, vars: nextVars, secrets: nextSecrets, kvPersist: kvDir });
+        stack.vars = nextVars;
+        stack.secrets = nextSecrets;
+        return stack.worker;
+      },
       async close() {
-        await Promise.allSettled([worker.close(), idp.close(), origin.close()]);
+        await Promise.allSettled([stack.worker.close(), idp.close(), origin.close()]);
+        removeKvDir();
       },
     };
+    return stack;
   } catch (err) {
     await Promise.allSettled(started.map((s) => s.close()));
+    removeKvDir();
     throw err;
   }
 }

@@ -5,6 +5,10 @@
 //   const worker = await startWorker({ vars, secrets, port });
 //   worker.url, await worker.dispatchFetch(url, init), worker.logs(), worker.reasons(),
 //   await worker.waitForLog((e) => e.json?.reason === 'state_mismatch'), await worker.close()
+//   await worker.sessionKeys()  // KV keys of the stored sessions (session:v1:...)
+//
+// With kvPersist: '/some/dir' the KV namespace lives on disk, so a second Worker started with the same
+// folder (after close(), e.g. with another SESSION_SECRET) sees the sessions of the first.
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -49,6 +53,7 @@ export async function freePort(host = '127.0.0.1') {
  * @param {string} [options.compatibilityDate] default 2025-09-01
  * @param {string[]} [options.compatibilityFlags]
  * @param {boolean} [options.echo] also print the Worker's output to stderr (default: when DEBUG is set)
+ * @param {string} [options.kvPersist] folder for the KV data (default: in memory, gone with the Worker)
  */
 export async function startWorker({
   vars = {},
@@ -60,6 +65,7 @@ export async function startWorker({
   compatibilityDate = '2025-09-01',
   compatibilityFlags = [],
   echo = Boolean(process.env.DEBUG),
+  kvPersist,
 } = {}) {
   const missing = workerBuildMissing(scriptPath);
   if (missing) throw new Error(missing);
@@ -102,6 +108,7 @@ export async function startWorker({
     compatibilityFlags,
     bindings: { ...vars, ...secrets },
     kvNamespaces: ['SESSIONS'],
+    ...(kvPersist ? { kvPersist } : {}),
     cf: false, // no network: don't fetch the Request.cf cache
     log: echo ? new Log(LogLevel.DEBUG) : new Log(LogLevel.WARN),
     handleRuntimeStdio(stdout, stderr) {
@@ -147,6 +154,21 @@ export async function startWorker({
         w.resolve = (e) => { clearTimeout(t); resolve(e); };
         waiters.add(w);
       });
+    },
+    /** The SESSIONS KV namespace, from outside the Worker (get/put/list/delete). */
+    kv() { return mf.getKVNamespace('SESSIONS'); },
+    /** Names of the KV keys under `prefix` (default the session records, session:v1:). */
+    async sessionKeys(prefix = 'session:v1:') {
+      const ns = await mf.getKVNamespace('SESSIONS');
+      const names = [];
+      let cursor;
+      do {
+        // eslint-disable-next-line no-await-in-loop
+        const page = await ns.list({ prefix, cursor });
+        names.push(...page.keys.map((k) => k.name));
+        cursor = page.list_complete ? undefined : page.cursor;
+      } while (cursor);
+      return names;
     },
     async close() { await mf.dispose(); },
   };
