@@ -65,6 +65,13 @@ pub enum GatewayError {
     /// No route matches the path (deny by default when `ROUTES` is set).
     #[error("no route for this path")]
     RouteNotFound,
+    /// The access token expired and could not be refreshed for now (provider or KV trouble);
+    /// the session is kept.
+    #[error("refresh unavailable: {0}")]
+    RefreshUnavailable(String),
+    /// A back-channel logout request the gateway refuses (OIDC Back-Channel Logout §2.8).
+    #[error("logout token rejected: {0}")]
+    LogoutTokenRejected(String),
 }
 
 impl From<TokenError> for GatewayError {
@@ -101,6 +108,8 @@ impl GatewayError {
             GatewayError::InvalidRequest(_) => 400,
             GatewayError::InsufficientScope(_) => 403,
             GatewayError::RouteNotFound => 404,
+            GatewayError::RefreshUnavailable(_) => 503,
+            GatewayError::LogoutTokenRejected(_) => 400,
             GatewayError::Store(_) => 503,
         }
     }
@@ -125,6 +134,8 @@ impl GatewayError {
             GatewayError::InvalidRequest(why) => why,
             GatewayError::InsufficientScope(unmet) => unmet.reason,
             GatewayError::RouteNotFound => "route_not_found",
+            GatewayError::RefreshUnavailable(_) => "refresh_unavailable",
+            GatewayError::LogoutTokenRejected(_) => "logout_token_rejected",
         }
     }
 
@@ -162,6 +173,18 @@ impl GatewayError {
             GatewayError::InvalidRequest(_) => "The request is malformed.".into(),
             GatewayError::InsufficientScope(_) => "You are signed in but not allowed to use this resource.".into(),
             GatewayError::RouteNotFound => "Not found.".into(),
+            GatewayError::RefreshUnavailable(_) => {
+                "Your session could not be renewed just now. Please try again in a few seconds.".into()
+            }
+            GatewayError::LogoutTokenRejected(_) => "invalid_request".into(),
+        }
+    }
+
+    /// Seconds a client should wait before retrying (`Retry-After`), for temporary refusals.
+    pub fn retry_after(&self) -> Option<u32> {
+        match self {
+            GatewayError::RefreshUnavailable(_) | GatewayError::Store(_) => Some(5),
+            _ => None,
         }
     }
 

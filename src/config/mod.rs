@@ -30,13 +30,15 @@ pub mod names {
     pub const ORIGIN_URL: &str = "ORIGIN_URL";
     pub const SESSION_SECRET: &str = "SESSION_SECRET";
     pub const SESSION_TTL: &str = "SESSION_TTL";
+    pub const SESSION_IDLE_TIMEOUT: &str = "SESSION_IDLE_TIMEOUT";
+    pub const POST_LOGOUT_REDIRECT_URL: &str = "POST_LOGOUT_REDIRECT_URL";
     pub const API_PATH_PREFIXES: &str = "API_PATH_PREFIXES";
     pub const ROUTES: &str = "ROUTES";
     pub const API_AUDIENCES: &str = "API_AUDIENCES";
     pub const API_TOKEN_TYPES: &str = "API_TOKEN_TYPES";
     pub const JWKS_REFETCH_COOLDOWN: &str = "JWKS_REFETCH_COOLDOWN";
 
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 19] = [
         OIDC_ISSUER,
         OIDC_CLIENT_ID,
         OIDC_CLIENT_SECRET,
@@ -49,6 +51,8 @@ pub mod names {
         ORIGIN_URL,
         SESSION_SECRET,
         SESSION_TTL,
+        SESSION_IDLE_TIMEOUT,
+        POST_LOGOUT_REDIRECT_URL,
         API_PATH_PREFIXES,
         ROUTES,
         API_AUDIENCES,
@@ -62,6 +66,7 @@ pub mod defaults {
     pub const SCOPES: &str = "openid profile email";
     pub const CLOCK_SKEW_SECS: u64 = 60;
     pub const SESSION_TTL_SECS: u64 = 8 * 3600;
+    pub const SESSION_IDLE_SECS: u64 = 3600;
     /// Longest clock skew accepted: more would make `exp` meaningless.
     pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
     /// Shortest secret accepted, in bytes of the setting (32 bytes of entropy at least).
@@ -110,10 +115,23 @@ pub struct Config {
     pub routes: RouteTable,
     /// How bearer access tokens are checked.
     pub api: ApiConfig,
-    pub session_keys: SessionKeys,
-    pub session_ttl_secs: u64,
+    pub session: SessionConfig,
     /// Paths that are APIs: an unauthenticated request there gets 401, never a redirect.
     pub api_path_prefixes: Vec<String>,
+}
+
+/// Browser sessions.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Cookie-sealing and KV-encryption keys, newest secret first.
+    pub keys: SessionKeys,
+    /// Absolute lifetime from sign-in.
+    pub ttl_secs: u64,
+    /// A session unused for this long ends.
+    pub idle_secs: u64,
+    /// Where the provider sends the browser after RP-initiated logout; without it, logout
+    /// ends at the gateway's own signed-out page.
+    pub post_logout_redirect_url: Option<Url>,
 }
 
 /// Bearer access-token rules (RFC 9068, RFC 8725 §3.8–3.11).

@@ -2,7 +2,10 @@
 
 use super::duration::parse_duration_secs;
 use super::url::{parse_base_url, parse_secure_url};
-use super::{ApiConfig, ClientAuthMethod, Config, ConfigErrors, ProviderConfig, Secret, SettingError, defaults, names};
+use super::{
+    ApiConfig, ClientAuthMethod, Config, ConfigErrors, ProviderConfig, Secret, SessionConfig, SettingError, defaults,
+    names,
+};
 use crate::jwt::JwsAlgorithm;
 use crate::policy::{AuthMode, RouteTable, parse_routes};
 use crate::session::SessionKeys;
@@ -36,15 +39,12 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
     let provider = provider(&mut c);
     let public_url = public_url(&mut c);
     let routes = routes(&mut c);
-    let session_keys = session_keys(&mut c);
-    let session_ttl_secs = duration(&mut c, names::SESSION_TTL, defaults::SESSION_TTL_SECS, 60, 30 * 86_400);
+    let session = session(&mut c);
     let api_path_prefixes = api_path_prefixes(&mut c);
     let api = api(&mut c, provider.as_ref(), routes.as_ref());
-    match (provider, public_url, routes, session_keys, session_ttl_secs, api) {
-        (Some(provider), Some(public_url), Some(routes), Some(session_keys), Some(session_ttl_secs), Some(api))
-            if c.errors.is_empty() =>
-        {
-            Ok(Config { provider, public_url, routes, api, session_keys, session_ttl_secs, api_path_prefixes })
+    match (provider, public_url, routes, session, api) {
+        (Some(provider), Some(public_url), Some(routes), Some(session), Some(api)) if c.errors.is_empty() => {
+            Ok(Config { provider, public_url, routes, api, session, api_path_prefixes })
         }
         _ => Err(ConfigErrors(c.errors)),
     }
@@ -231,6 +231,32 @@ fn session_keys(c: &mut Collector<'_>) -> Option<SessionKeys> {
         return None;
     }
     Some(SessionKeys::derive(&secrets))
+}
+
+fn session(c: &mut Collector<'_>) -> Option<SessionConfig> {
+    let keys = session_keys(c);
+    let ttl_secs = duration(c, names::SESSION_TTL, defaults::SESSION_TTL_SECS, 60, 30 * 86_400);
+    let idle_secs = duration(c, names::SESSION_IDLE_TIMEOUT, defaults::SESSION_IDLE_SECS, 60, 30 * 86_400);
+    let post_logout_redirect_url = match c.optional(names::POST_LOGOUT_REDIRECT_URL) {
+        None => Some(None),
+        Some(raw) => match parse_secure_url(&raw) {
+            Ok(url) => Some(Some(url)),
+            Err(problem) => {
+                c.fail(
+                    names::POST_LOGOUT_REDIRECT_URL,
+                    problem,
+                    "use the https URL registered at the provider as a post-logout redirect URI",
+                );
+                None
+            }
+        },
+    };
+    Some(SessionConfig {
+        keys: keys?,
+        ttl_secs: ttl_secs?,
+        idle_secs: idle_secs?,
+        post_logout_redirect_url: post_logout_redirect_url?,
+    })
 }
 
 fn duration(c: &mut Collector<'_>, setting: &'static str, default: u64, min: u64, max: u64) -> Option<u64> {

@@ -1,9 +1,11 @@
 //! Between workers-rs requests/responses and the core's `http` types, and the origin fetch.
 
-use crate::gateway::{ForwardPlan, IncomingRequest};
+use crate::gateway::{ForwardPlan, IncomingRequest, MAX_FORM_BYTES};
 use worker::{Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response, Result};
 
-pub fn incoming_request(req: &Request) -> Result<IncomingRequest> {
+/// The request as the core sees it. The body is read only for the gateway's own form
+/// endpoints, and only up to [`MAX_FORM_BYTES`]; other bodies stay streams for the origin.
+pub async fn incoming_request(req: &mut Request) -> Result<IncomingRequest> {
     let url = req.url()?;
     let method = http::Method::from_bytes(req.method().as_ref().as_bytes()).unwrap_or(http::Method::GET);
     let mut headers = http::HeaderMap::new();
@@ -14,7 +16,14 @@ pub fn incoming_request(req: &Request) -> Result<IncomingRequest> {
             headers.append(name, value);
         }
     }
-    Ok(IncomingRequest { method, path: url.path().to_owned(), query: url.query().map(str::to_owned), headers })
+    let path = url.path().to_owned();
+    let form = if IncomingRequest::wants_form(&method, &path) {
+        let bytes = req.bytes().await.unwrap_or_default();
+        Some(if bytes.len() > MAX_FORM_BYTES { Vec::new() } else { bytes })
+    } else {
+        None
+    };
+    Ok(IncomingRequest { method, path, query: url.query().map(str::to_owned), headers, form })
 }
 
 pub fn worker_headers(map: &http::HeaderMap) -> Result<Headers> {
@@ -49,5 +58,17 @@ pub async fn forward(req: Request, plan: ForwardPlan) -> Result<Response> {
         init.with_body(Some(body.into()));
     }
     let origin_request = Request::new_with_init(&plan.url, &init)?;
-    Fetch::Request(origin_request).send().await
+    let response = Fetch::Request(origin_request).send().await?;
+    if plan.set_cookies.is_empty() {
+        return Ok(response);
+    }
+    // A fetched response's headers are immutable: copy them to add the gateway's cookies.
+    let headers = Headers::new();
+    for (name, value) in response.headers().entries() {
+        headers.append(&name, &value)?;
+    }
+    for cookie in &plan.set_cookies {
+        headers.append("set-cookie", cookie)?;
+    }
+    Ok(response.with_headers(headers))
 }

@@ -70,8 +70,8 @@ fn state(env: &Env) -> State {
 }
 
 #[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let incoming = convert::incoming_request(&req)?;
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let incoming = convert::incoming_request(&mut req).await?;
     let state = state(&env);
     let decision = match state.as_ref() {
         Ok(gateway) => {

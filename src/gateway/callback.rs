@@ -23,7 +23,7 @@ impl<P: Ports> Gateway<P> {
     /// On failure the caller answers 4xx/5xx and clears the transaction cookie (`cleanup`).
     pub(super) async fn handle_callback(&self, ports: &P, req: &IncomingRequest) -> Result<SignedIn, GatewayError> {
         let now = ports.now_secs();
-        let keys = &self.config.session_keys;
+        let keys = &self.config.session.keys;
         let cookies = req.cookie_header();
         let (code, state, iss) = match AuthorizationResponse::from_query(req.query.as_deref().unwrap_or("")) {
             AuthorizationResponse::Code { code, state, iss } => (code, state, iss),
@@ -78,7 +78,7 @@ impl<P: Ports> Gateway<P> {
             .map(str::to_owned)
             .collect();
         let id = SessionId::generate(ports);
-        let expires_at = now.saturating_add(self.config.session_ttl_secs);
+        let expires_at = now.saturating_add(self.config.session.ttl_secs);
         let record = SessionRecord {
             identity: identity.clone(),
             access_token: tokens.access_token.clone(),
@@ -89,9 +89,11 @@ impl<P: Ports> Gateway<P> {
             expires_at,
         };
         self.sessions.save(ports, keys, ports, &id, &record, now).await?;
+        self.sessions.index(ports, &self.config.provider.issuer, &record, &id, now).await?;
 
         let mut set_cookies = cleanup_cookies(&cookies, Some(&tx.state), keys, now);
-        set_cookies.push(SessionCookie { id, expires_at }.to_set_cookie(keys, ports, now));
+        let idle_until = now.saturating_add(self.config.session.idle_secs).min(expires_at);
+        set_cookies.push(SessionCookie { id, expires_at, idle_until }.to_set_cookie(keys, ports, now));
         let location = format!("{}{}", self.config.public_origin(), tx.return_to);
         Ok(SignedIn { response: redirect(&location, &set_cookies), sub: identity.sub, notes })
     }

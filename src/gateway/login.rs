@@ -49,7 +49,7 @@ impl<P: Ports> Gateway<P> {
                 value: e.to_string(),
             })
         })?;
-        set_cookies.push(tx.to_set_cookie(&self.config.session_keys, ports));
+        set_cookies.push(tx.to_set_cookie(&self.config.session.keys, ports));
         Ok(redirect(&url, &set_cookies))
     }
 }

@@ -1,16 +1,19 @@
-//! Signing out: `GET /auth/logout` asks for confirmation, `POST /auth/logout` ends the session.
+//! Signing out: `GET /auth/logout` asks for confirmation, `POST /auth/logout` ends the session
+//! here and at the provider; `POST /auth/backchannel-logout` lets the provider end sessions.
 //!
 //! The POST is CSRF-safe twice over: the session cookie is SameSite=Lax (not sent on
 //! cross-site POSTs), and a present `Origin` must be the gateway's own.
 
 use super::request::IncomingRequest;
-use super::respond::html_page;
+use super::respond::{html_page, json, redirect};
 use super::{Decision, Gateway, log, respond_with};
 use crate::error::GatewayError;
+use crate::oidc::{build_end_session_url, build_revocation_request, validate_logout_token};
 use crate::ports::Ports;
 use crate::session::SessionCookie;
 use crate::session::cookie::{SESSION_COOKIE, clear_cookie};
 use http::Method;
+use url::form_urlencoded;
 
 impl<P: Ports> Gateway<P> {
     pub(super) async fn logout(&self, ports: &P, req: &IncomingRequest) -> Decision {
@@ -24,18 +27,103 @@ impl<P: Ports> Gateway<P> {
         if let Some(origin) = req.header("origin").filter(|o| *o != self.config.public_origin()) {
             return self.refuse(req, GatewayError::CrossOrigin(origin.to_owned()), &[]);
         }
-        let now = ports.now_secs();
-        if let Some(cookie) = SessionCookie::from_cookie_header(&req.cookie_header(), &self.config.session_keys, now)
-            && let Err(err) = self.sessions.delete(ports, &cookie.id).await
-        {
-            return self.refuse(req, GatewayError::Store(err), &[]);
+        let keys = &self.config.session.keys;
+        let mut notes = Vec::new();
+        let mut id_token = None;
+        if let Some(cookie) = SessionCookie::from_cookie_header(&req.cookie_header(), keys) {
+            let record = self.sessions.load(ports, keys, &cookie.id, ports.now_secs()).await.ok().flatten();
+            if let Err(err) = self.sessions.delete(ports, &cookie.id).await {
+                return self.refuse(req, GatewayError::Store(err), &[]);
+            }
+            if let Some(record) = record {
+                if let Some(refresh_token) = &record.refresh_token {
+                    notes.push(self.revoke(ports, refresh_token).await);
+                }
+                id_token = Some(record.id_token);
+            }
+        }
+        let cleared = [clear_cookie(SESSION_COOKIE, "/")];
+        if let (Some(id_token), Some(after)) = (id_token, &self.config.session.post_logout_redirect_url) {
+            let end_session = self.provider.metadata(ports, &self.config.provider.issuer).await.ok().and_then(|m| {
+                let endpoint = m.end_session_endpoint.as_deref()?;
+                build_end_session_url(endpoint, &id_token, after, &self.config.provider.client_id).ok()
+            });
+            if let Some(location) = end_session {
+                let mut entry = log(req, "signed_out", Some(302));
+                entry.notes = notes;
+                return respond_with(redirect(&location, &cleared), entry);
+            }
         }
         let page = html_page(
             200,
             "Signed out",
             "<p>You are signed out of this site.</p><p><a href=\"/\">Sign in again</a></p>",
-            &[clear_cookie(SESSION_COOKIE, "/")],
+            &cleared,
         );
-        respond_with(page, log(req, "signed_out", Some(200)))
+        let mut entry = log(req, "signed_out", Some(200));
+        entry.notes = notes;
+        respond_with(page, entry)
+    }
+
+    /// Revoke a refresh token at the provider, best effort: the session is gone either way.
+    async fn revoke(&self, ports: &P, refresh_token: &str) -> &'static str {
+        let Ok(metadata) = self.provider.metadata(ports, &self.config.provider.issuer).await else {
+            return "revocation_skipped_provider_unavailable";
+        };
+        let Some(endpoint) = metadata.revocation_endpoint.as_deref() else {
+            return "revocation_not_supported";
+        };
+        let Ok(request) = build_revocation_request(endpoint, &self.config.provider, refresh_token) else {
+            return "revocation_failed";
+        };
+        match ports.send(request).await {
+            Ok(response) if response.status().is_success() => "refresh_token_revoked",
+            _ => "revocation_failed",
+        }
+    }
+
+    /// OpenID Connect Back-Channel Logout 1.0 §2.5–2.8: end every session the logout token
+    /// names; 200 on success, 400 `invalid_request` for a token the gateway refuses.
+    pub(super) async fn backchannel_logout(&self, ports: &P, req: &IncomingRequest) -> Decision {
+        match self.end_sessions_for_logout_token(ports, req).await {
+            Ok(ended) => {
+                let mut entry = log(req, "backchannel_logout", Some(200));
+                entry.detail = Some(format!("{ended} session(s) ended"));
+                respond_with(json(200, &serde_json::json!({})), entry)
+            }
+            Err(err @ GatewayError::LogoutTokenRejected(_)) => {
+                let mut entry = log(req, err.reason(), Some(400));
+                entry.detail = Some(err.to_string());
+                let body =
+                    serde_json::json!({ "error": "invalid_request", "error_description": "invalid logout token" });
+                respond_with(json(400, &body), entry)
+            }
+            Err(err) => self.refuse(req, err, &[]),
+        }
+    }
+
+    async fn end_sessions_for_logout_token(&self, ports: &P, req: &IncomingRequest) -> Result<usize, GatewayError> {
+        let reject = |why: &str| GatewayError::LogoutTokenRejected(why.to_owned());
+        if req.method != Method::POST {
+            return Err(reject("method_not_post"));
+        }
+        let body = req.form.as_deref().unwrap_or_default();
+        let token = form_urlencoded::parse(body)
+            .find(|(name, _)| name == "logout_token")
+            .map(|(_, value)| value.into_owned())
+            .ok_or_else(|| reject("logout_token_missing"))?;
+        let metadata = self.provider.metadata(ports, &self.config.provider.issuer).await?;
+        let logout =
+            validate_logout_token(ports, &self.provider.keys, &metadata.jwks_uri, &token, &self.config.provider)
+                .await?;
+        let issuer = &self.config.provider.issuer;
+        if !self.sessions.first_use_of_jti(ports, issuer, &logout.jti).await? {
+            return Err(reject("jti_replayed"));
+        }
+        let sessions = self.sessions.sessions_for(ports, issuer, logout.sid.as_deref(), logout.sub.as_deref()).await?;
+        for key in &sessions {
+            self.sessions.delete_key(ports, key).await?;
+        }
+        Ok(sessions.len())
     }
 }

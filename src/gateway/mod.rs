@@ -8,6 +8,7 @@ mod callback;
 mod login;
 mod logout;
 pub mod paths;
+mod refresh;
 mod request;
 mod respond;
 mod session;
@@ -16,7 +17,7 @@ mod session;
 pub(crate) mod tests;
 
 pub use login::safe_return_path;
-pub use request::{Decision, DecisionLog, ForwardPlan, IncomingRequest, MAX_HEADER_BYTES, Outcome};
+pub use request::{Decision, DecisionLog, ForwardPlan, IncomingRequest, MAX_FORM_BYTES, MAX_HEADER_BYTES, Outcome};
 
 use crate::config::{Config, ConfigErrors};
 use crate::error::GatewayError;
@@ -34,6 +35,7 @@ pub struct Gateway<P: Ports> {
     config: Config,
     provider: ProviderState<P::Key>,
     sessions: SessionStore,
+    refreshing: refresh::Refreshing,
 }
 
 fn log(req: &IncomingRequest, reason: &'static str, status: Option<u16>) -> DecisionLog {
@@ -76,7 +78,12 @@ impl<P: Ports> Gateway<P> {
             unknown_kid_cooldown_secs: config.api.jwks_refetch_cooldown_secs,
             ..JwksCachePolicy::default()
         };
-        Self { config, provider: ProviderState::new(JwksCache::new(policy)), sessions: SessionStore::default() }
+        Self {
+            config,
+            provider: ProviderState::new(JwksCache::new(policy)),
+            sessions: SessionStore::default(),
+            refreshing: refresh::Refreshing::default(),
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -117,6 +124,7 @@ impl<P: Ports> Gateway<P> {
                 }
             }
             paths::LOGOUT => self.logout(ports, req).await,
+            paths::BACKCHANNEL_LOGOUT => self.backchannel_logout(ports, req).await,
             _ => self.route(ports, req).await,
         }
     }
@@ -151,7 +159,7 @@ impl<P: Ports> Gateway<P> {
     ) -> Decision {
         let headers = origin_headers(&req.headers, credential, &self.config.public_url);
         let base = route.origin.as_str().trim_end_matches('/');
-        let plan = ForwardPlan { url: format!("{base}{}", req.path_and_query()), headers };
+        let plan = ForwardPlan { url: format!("{base}{}", req.path_and_query()), headers, set_cookies: Vec::new() };
         Decision { outcome: Outcome::Forward(plan), log: log(req, reason, None) }
     }
 
@@ -174,7 +182,7 @@ impl<P: Ports> Gateway<P> {
                 let cleared = cleanup_cookies(
                     &req.cookie_header(),
                     state.as_deref(),
-                    &self.config.session_keys,
+                    &self.config.session.keys,
                     ports.now_secs(),
                 );
                 self.refuse(req, err, &cleared)

@@ -6,5 +6,8 @@ pub const CALLBACK: &str = "/auth/callback";
 pub const LOGIN: &str = "/auth/login";
 /// GET shows a confirmation page, POST signs out.
 pub const LOGOUT: &str = "/auth/logout";
+/// Where the provider POSTs logout tokens (register it as the client's
+/// `backchannel_logout_uri`).
+pub const BACKCHANNEL_LOGOUT: &str = "/auth/backchannel-logout";
 /// Liveness and configuration check.
 pub const HEALTH: &str = "/auth/health";

@@ -14,9 +14,20 @@ pub struct IncomingRequest {
     pub path: String,
     pub query: Option<String>,
     pub headers: HeaderMap,
+    /// The body, read by the edge only for the gateway's own form endpoints (see
+    /// [`IncomingRequest::wants_form`]); every other body streams to the origin untouched.
+    pub form: Option<Vec<u8>>,
 }
 
+/// Largest form body the gateway reads (a logout token is a few KB).
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
 impl IncomingRequest {
+    /// Whether the edge should read the body into [`IncomingRequest::form`].
+    pub fn wants_form(method: &Method, path: &str) -> bool {
+        *method == Method::POST && path == super::paths::BACKCHANNEL_LOGOUT
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -75,6 +86,8 @@ pub enum Outcome {
 pub struct ForwardPlan {
     pub url: String,
     pub headers: HeaderMap,
+    /// `Set-Cookie` values to add to the origin's answer (a re-sealed session cookie).
+    pub set_cookies: Vec<String>,
 }
 
 /// One structured log line per decision (never tokens, codes or secrets).
@@ -110,7 +123,7 @@ mod tests {
         for (n, v) in headers {
             h.insert(*n, v.parse().unwrap());
         }
-        IncomingRequest { method, path: "/".into(), query: None, headers: h }
+        IncomingRequest { method, path: "/".into(), query: None, headers: h, form: None }
     }
 
     #[test]

@@ -103,6 +103,9 @@ pub fn error_response(
         }
         r
     };
+    if let Some(secs) = err.retry_after() {
+        response.headers_mut().insert("retry-after", http::HeaderValue::from(secs));
+    }
     if let Some(params) = err.challenge() {
         let challenge = format!("Bearer realm=\"{realm}\"{params}");
         if let Ok(v) = http::HeaderValue::from_str(&challenge) {

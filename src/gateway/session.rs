@@ -1,6 +1,7 @@
-//! Session routes: a valid session is forwarded with its access token; anything else is sent to
-//! sign in (browser navigations) or answered 401 (everything else).
+//! Session routes: a valid session is forwarded with its access token (refreshed first when it
+//! is about to expire); anything else is sent to sign in (browser navigations) or answered 401.
 
+use super::refresh::{REFRESH_MARGIN_SECS, RefreshFailure};
 use super::request::IncomingRequest;
 use super::{Decision, Gateway, log};
 use crate::error::GatewayError;
@@ -10,32 +11,56 @@ use crate::proxy::{Credential, ForwardIdentity};
 use crate::session::cookie::{SESSION_COOKIE, clear_cookie};
 use crate::session::{SessionCookie, SessionRecord};
 
+/// A live session, and the re-sealed cookie to send back if its idle deadline moved.
+struct Live {
+    record: SessionRecord,
+    set_cookie: Option<String>,
+}
+
 impl<P: Ports> Gateway<P> {
-    /// The session behind the request's cookie, or why there is none.
+    /// The live session behind the request's cookie, or why there is none.
     async fn current_session(
         &self,
         ports: &P,
         req: &IncomingRequest,
-    ) -> Result<Result<SessionRecord, &'static str>, GatewayError> {
+    ) -> Result<Result<Live, &'static str>, GatewayError> {
         let now = ports.now_secs();
+        let keys = &self.config.session.keys;
         let cookies = req.cookie_header();
-        let Some(cookie) = SessionCookie::from_cookie_header(&cookies, &self.config.session_keys, now) else {
+        let Some(cookie) = SessionCookie::from_cookie_header(&cookies, keys) else {
             let presented = cookies.contains(SESSION_COOKIE);
             return Ok(Err(if presented { "session_cookie_invalid" } else { "session_missing" }));
         };
-        let Some(record) = self.sessions.load(ports, &self.config.session_keys, &cookie.id, now).await? else {
+        if let Some(why) = cookie.ended(now) {
+            return Ok(Err(why));
+        }
+        let Some(mut record) = self.sessions.load(ports, keys, &cookie.id, now).await? else {
             return Ok(Err("session_unknown"));
         };
-        if record.access_expires_at.is_some_and(|at| at <= now) {
-            return Ok(Err("access_token_expired"));
+        let expires_at = record.access_expires_at;
+        if expires_at.is_some_and(|at| at <= now.saturating_add(REFRESH_MARGIN_SECS)) {
+            if record.refresh_token.is_none() {
+                return Ok(Err("access_token_expired"));
+            }
+            match self.refresh_session(ports, &cookie.id, record.clone()).await {
+                Ok(refreshed) => record = refreshed,
+                Err(RefreshFailure::Rejected(_)) => {
+                    self.sessions.delete(ports, &cookie.id).await?;
+                    return Ok(Err("refresh_token_rejected"));
+                }
+                // Still valid for a moment: serve with it rather than fail.
+                Err(RefreshFailure::Unavailable(_)) if expires_at.is_some_and(|at| now < at) => {}
+                Err(RefreshFailure::Unavailable(detail)) => return Err(GatewayError::RefreshUnavailable(detail)),
+            }
         }
-        Ok(Ok(record))
+        let set_cookie = cookie.touched(now, self.config.session.idle_secs).map(|c| c.to_set_cookie(keys, ports, now));
+        Ok(Ok(Live { record, set_cookie }))
     }
 
     pub(super) async fn session_route(&self, ports: &P, req: &IncomingRequest, route: &Route) -> Decision {
         let why = match self.current_session(ports, req).await {
             Err(err) => return self.refuse(req, err, &[]),
-            Ok(Ok(record)) => {
+            Ok(Ok(Live { record, set_cookie })) => {
                 if let Err(unmet) = route.requirements.check(&record.identity.claims()) {
                     return self.refuse(req, GatewayError::InsufficientScope(unmet), &[]);
                 }
@@ -44,6 +69,9 @@ impl<P: Ports> Gateway<P> {
                 let credential = Credential::Authenticated { access_token: &record.access_token, identity };
                 let mut decision = self.forward(req, route, &credential, "forwarded");
                 decision.log.sub = Some(record.identity.sub.clone());
+                if let (super::Outcome::Forward(plan), Some(cookie)) = (&mut decision.outcome, set_cookie) {
+                    plan.set_cookies.push(cookie);
+                }
                 return decision;
             }
             Ok(Err(why)) => why,

@@ -105,6 +105,7 @@ pub fn check_id_token_claims(
         roles: strings("roles"),
         groups: strings("groups"),
         tenant: string_claim(claims, "tid").map(str::to_owned),
+        sid: string_claim(claims, "sid").map(str::to_owned),
         scopes: Vec::new(),
     })
 }

@@ -6,6 +6,7 @@ mod authorize;
 mod callback;
 mod discovery;
 mod id_token;
+mod logout;
 mod provider;
 mod token;
 
@@ -13,5 +14,8 @@ pub use authorize::{build_authorize_url, pkce_challenge};
 pub use callback::AuthorizationResponse;
 pub use discovery::{DiscoveryError, ProviderMetadata, discovery_url};
 pub use id_token::{IdTokenError, validate_id_token};
+pub use logout::{
+    BACKCHANNEL_LOGOUT_EVENT, LogoutRequest, build_end_session_url, build_revocation_request, validate_logout_token,
+};
 pub use provider::{ProviderError, ProviderState};
 pub use token::{Grant, TokenError, TokenResponse, build_token_request, parse_token_response};

@@ -82,7 +82,17 @@ pub fn build_token_request(
     if let Some(resource) = &provider.resource {
         form.append_pair("resource", resource);
     }
-    let mut builder = http::Request::post(token_endpoint)
+    client_authenticated_post(token_endpoint, provider, form)
+}
+
+/// A form POST to one of the provider's endpoints (token, revocation) with the configured
+/// client authentication added.
+pub fn client_authenticated_post(
+    endpoint: &str,
+    provider: &ProviderConfig,
+    mut form: form_urlencoded::Serializer<'_, String>,
+) -> Result<OutgoingRequest, http::Error> {
+    let mut builder = http::Request::post(endpoint)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json");
     match provider.auth_method {

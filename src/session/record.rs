@@ -31,35 +31,68 @@ impl SessionId {
     }
 }
 
-/// What the `__Host-edgeguard` cookie holds: the id and when the session ends for sure.
+/// What the `__Host-edgeguard` cookie holds: the id, when the session ends for sure, and when it
+/// ends if unused. Keeping the idle deadline in the cookie enforces idle timeouts with no KV
+/// write per request; the cookie is re-sealed only when the deadline moves far enough.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionCookie {
     pub id: SessionId,
     pub expires_at: u64,
+    pub idle_until: u64,
 }
 
 impl SessionCookie {
     pub fn to_set_cookie(&self, keys: &SessionKeys, rng: &impl Rng, now: u64) -> String {
-        let mut plain = Vec::with_capacity(40);
+        let mut plain = Vec::with_capacity(48);
         plain.extend_from_slice(&self.id.0);
         plain.extend_from_slice(&self.expires_at.to_be_bytes());
+        plain.extend_from_slice(&self.idle_until.to_be_bytes());
         let sealed = keys.seal(Purpose::Cookie, SESSION_COOKIE.as_bytes(), &plain, random_nonce(rng));
         cookie::set_cookie(SESSION_COOKIE, &b64url(&sealed), "/", self.expires_at.saturating_sub(now))
     }
 
-    /// The first `__Host-edgeguard` cookie that opens and has not expired.
-    pub fn from_cookie_header(header: &str, keys: &SessionKeys, now: u64) -> Option<Self> {
+    fn open(value: &str, keys: &SessionKeys) -> Option<Self> {
+        if value.len() > cookie::MAX_COOKIE_VALUE_LEN {
+            return None;
+        }
+        let plain = keys.open(Purpose::Cookie, SESSION_COOKIE.as_bytes(), &b64url_decode(value)?)?;
+        let (id, rest) = plain.split_at_checked(32)?;
+        let (expiry, idle) = rest.split_at_checked(8)?;
+        Some(SessionCookie {
+            id: SessionId(id.try_into().ok()?),
+            expires_at: u64::from_be_bytes(expiry.try_into().ok()?),
+            idle_until: u64::from_be_bytes(idle.try_into().ok()?),
+        })
+    }
+
+    /// The first `__Host-edgeguard` cookie that opens (whether or not it has expired: the
+    /// caller says why a session ended).
+    pub fn from_cookie_header(header: &str, keys: &SessionKeys) -> Option<Self> {
         cookie::parse_cookie_header(header)
-            .filter(|(name, value)| *name == SESSION_COOKIE && value.len() <= cookie::MAX_COOKIE_VALUE_LEN)
-            .filter_map(|(_, value)| {
-                let plain = keys.open(Purpose::Cookie, SESSION_COOKIE.as_bytes(), &b64url_decode(value)?)?;
-                let (id, expiry) = plain.split_at_checked(32)?;
-                Some(SessionCookie {
-                    id: SessionId(id.try_into().ok()?),
-                    expires_at: u64::from_be_bytes(expiry.try_into().ok()?),
-                })
-            })
-            .find(|c| now < c.expires_at)
+            .filter(|(name, _)| *name == SESSION_COOKIE)
+            .find_map(|(_, value)| Self::open(value, keys))
+    }
+
+    /// Why this session is over at `now`, if it is.
+    pub fn ended(&self, now: u64) -> Option<&'static str> {
+        if now >= self.expires_at {
+            Some("session_expired")
+        } else if now >= self.idle_until {
+            Some("session_idle_timeout")
+        } else {
+            None
+        }
+    }
+
+    /// The cookie with its idle deadline moved to `now + idle_secs`, when at least half of the
+    /// idle period has passed since it was last moved (so it is re-set rarely, not per request).
+    pub fn touched(&self, now: u64, idle_secs: u64) -> Option<Self> {
+        let remaining = self.idle_until.saturating_sub(now);
+        (remaining < idle_secs / 2).then(|| SessionCookie {
+            id: self.id.clone(),
+            expires_at: self.expires_at,
+            idle_until: now.saturating_add(idle_secs).min(self.expires_at),
+        })
     }
 }
 
@@ -80,6 +113,9 @@ pub struct Identity {
     /// Tenant from the ID token (`tid`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// The provider's session id (`sid`), for back-channel logout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
     /// Scopes granted with the access token (the token response's `scope`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,
@@ -107,6 +143,7 @@ pub struct SessionRecord {
     pub refresh_token: Option<String>,
     /// Kept for RP-initiated logout (`id_token_hint`).
     pub id_token: String,
+
     pub created_at: u64,
     pub expires_at: u64,
 }
@@ -145,30 +182,45 @@ mod tests {
     }
 
     #[test]
-    fn cookie_round_trip_and_expiry() {
+    fn cookie_round_trip_expiry_and_idle() {
         let rng = FakeRng::new(9);
-        let c = SessionCookie { id: SessionId::generate(&rng), expires_at: 2000 };
+        let c = SessionCookie { id: SessionId::generate(&rng), expires_at: 2000, idle_until: 1600 };
         let set = c.to_set_cookie(&keys(), &rng, 1000);
         assert!(set.starts_with("__Host-edgeguard="));
         assert!(set.contains("Path=/; Max-Age=1000; HttpOnly; Secure; SameSite=Lax"));
-        // small: an id and an expiry, never tokens
-        assert!(set.len() < 200, "{}", set.len());
+        // small: an id and two deadlines, never tokens
+        assert!(set.len() < 220, "{}", set.len());
         let header = set.split(';').next().unwrap();
-        assert_eq!(SessionCookie::from_cookie_header(header, &keys(), 1999), Some(c));
-        assert_eq!(SessionCookie::from_cookie_header(header, &keys(), 2000), None);
+        let opened = SessionCookie::from_cookie_header(header, &keys()).unwrap();
+        assert_eq!(opened, c);
+        assert_eq!(opened.ended(1599), None);
+        assert_eq!(opened.ended(1600), Some("session_idle_timeout"));
+        assert_eq!(opened.ended(2000), Some("session_expired"));
+    }
+
+    #[test]
+    fn idle_deadline_moves_rarely_and_never_past_expiry() {
+        let rng = FakeRng::new(9);
+        let c = SessionCookie { id: SessionId::generate(&rng), expires_at: 10_000, idle_until: 1600 };
+        assert_eq!(c.touched(1000, 600), None, "600 s left of 600: nothing to do");
+        assert_eq!(c.touched(1200, 600), None, "400 s left: still more than half");
+        assert_eq!(c.touched(1400, 600).unwrap().idle_until, 2000);
+        assert_eq!(c.touched(1400, 600).unwrap().id, c.id);
+        let near_end = SessionCookie { idle_until: 9_900, ..c };
+        assert_eq!(near_end.touched(9_800, 600).unwrap().idle_until, 10_000);
     }
 
     #[test]
     fn tampered_cookie_is_refused() {
         let rng = FakeRng::new(9);
-        let c = SessionCookie { id: SessionId::generate(&rng), expires_at: 2000 };
+        let c = SessionCookie { id: SessionId::generate(&rng), expires_at: 2000, idle_until: 2000 };
         let set = c.to_set_cookie(&keys(), &rng, 1000);
         let value = set.split(';').next().unwrap().trim_start_matches("__Host-edgeguard=");
         let mut chars: Vec<char> = value.chars().collect();
         chars[20] = if chars[20] == 'A' { 'B' } else { 'A' };
         let tampered: String = chars.into_iter().collect();
-        assert_eq!(SessionCookie::from_cookie_header(&format!("__Host-edgeguard={tampered}"), &keys(), 1500), None);
-        assert_eq!(SessionCookie::from_cookie_header("__Host-edgeguard=%%%", &keys(), 1500), None);
+        assert_eq!(SessionCookie::from_cookie_header(&format!("__Host-edgeguard={tampered}"), &keys()), None);
+        assert_eq!(SessionCookie::from_cookie_header("__Host-edgeguard=%%%", &keys()), None);
     }
 
     #[test]

@@ -1,31 +1,56 @@
 //! Session records in Workers KV, encrypted, with a warm copy in isolate memory.
 //!
 //! KV key schema (also in README):
-//! - `session:v1:<hex sha256(session id)>` → AES-GCM(record JSON), TTL = remaining lifetime.
+//! - `session:v1:<hex sha256(session id)>` → AES-GCM(record JSON); TTL = remaining lifetime.
+//! - `refresh-grace:v1:<hex sha256(refresh token)>` → AES-GCM(tokens that replaced it); 120 s.
+//! - `session-by-sid:v1:<hex sha256(iss, sid)>` and `session-by-sub:v1:<hex sha256(iss, sub)>`
+//!   → JSON list of session keys, for back-channel logout; TTL = session lifetime.
+//! - `logout-jti:v1:<hex sha256(iss, jti)>` → replay guard for logout tokens; 10 min.
 //!
-//! The warm copy means a signed-in request on a warm isolate reads no KV at all; a cold isolate
-//! reads once. KV is eventually consistent (about 60 s across locations), so a record written
-//! here may be unseen elsewhere for that long.
+//! The warm copy means a signed-in request on a warm isolate reads no KV; it is re-read every
+//! [`WARM_REVALIDATE_SECS`] so a session ended elsewhere (logout in another isolate,
+//! back-channel logout) stops working here too. KV itself is eventually consistent: about 60 s
+//! across locations.
 
+use crate::encoding::{hex, sha256};
 use crate::ports::{KvError, KvStore, Rng};
-use crate::session::{SessionId, SessionKeys, SessionRecord};
+use crate::session::{Purpose, SessionId, SessionKeys, SessionRecord, random_nonce};
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 /// How many sessions one isolate keeps warm before it forgets the oldest half.
 const WARM_CAPACITY: usize = 10_000;
+/// How long a warm copy is trusted before KV is asked again.
+pub const WARM_REVALIDATE_SECS: u64 = 30;
 /// KV refuses TTLs under 60 s.
 pub const KV_MIN_TTL_SECS: u64 = 60;
+/// How long a refresh result is kept for requests still holding the refresh token it replaced.
+pub const GRACE_TTL_SECS: u64 = 120;
+/// How long a logout token's `jti` is remembered (logout tokens older than this are refused).
+pub const JTI_TTL_SECS: u64 = 600;
+
+/// Tokens that replaced a refresh token, for requests that still hold the old one.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshGrace {
+    pub access_token: String,
+    pub access_expires_at: Option<u64>,
+    pub refresh_token: Option<String>,
+}
+
+fn keyed(prefix: &str, parts: &[&str]) -> String {
+    format!("{prefix}:v1:{}", hex(&sha256(parts.join("\0").as_bytes())))
+}
 
 /// The session store for one isolate.
 #[derive(Default)]
 pub struct SessionStore {
-    warm: RefCell<HashMap<String, SessionRecord>>,
+    warm: RefCell<HashMap<String, (SessionRecord, u64)>>,
 }
 
 impl SessionStore {
-    /// The record for `id`, from memory if warm, else from KV. `Ok(None)` for unknown, expired,
-    /// or unreadable records (sealed under a secret no longer configured).
+    /// The record for `id`, from memory if warm and recent, else from KV. `Ok(None)` for
+    /// unknown, expired, or unreadable records (sealed under a secret no longer configured).
     pub async fn load(
         &self,
         kv: &impl KvStore,
@@ -36,12 +61,15 @@ impl SessionStore {
         let key = id.storage_key();
         let warm = self.warm.borrow().get(&key).cloned();
         let record = match warm {
-            Some(record) => Some(record),
-            None => {
+            Some((record, loaded_at)) if now < loaded_at.saturating_add(WARM_REVALIDATE_SECS) => Some(record),
+            _ => {
                 let sealed = kv.get(&key).await?;
                 let record = sealed.and_then(|s| SessionRecord::open(&s, &key, keys));
-                if let Some(record) = &record {
-                    self.remember(key.clone(), record.clone());
+                match &record {
+                    Some(record) => self.remember(key, record.clone(), now),
+                    None => {
+                        self.warm.borrow_mut().remove(&key);
+                    }
                 }
                 record
             }
@@ -61,20 +89,23 @@ impl SessionStore {
     ) -> Result<(), KvError> {
         let key = id.storage_key();
         let sealed = record.seal(&key, keys, rng);
-        let ttl = record.expires_at.saturating_sub(now).max(KV_MIN_TTL_SECS);
-        kv.put(&key, &sealed, ttl).await?;
-        self.remember(key, record.clone());
+        kv.put(&key, &sealed, ttl(record.expires_at, now)).await?;
+        self.remember(key, record.clone(), now);
         Ok(())
+    }
+
+    /// Forget a session (by its storage key) here and in KV.
+    pub async fn delete_key(&self, kv: &impl KvStore, key: &str) -> Result<(), KvError> {
+        self.warm.borrow_mut().remove(key);
+        kv.delete(key).await
     }
 
     /// Forget the session here and in KV.
     pub async fn delete(&self, kv: &impl KvStore, id: &SessionId) -> Result<(), KvError> {
-        let key = id.storage_key();
-        self.warm.borrow_mut().remove(&key);
-        kv.delete(&key).await
+        self.delete_key(kv, &id.storage_key()).await
     }
 
-    fn remember(&self, key: String, record: SessionRecord) {
+    fn remember(&self, key: String, record: SessionRecord, now: u64) {
         let mut warm = self.warm.borrow_mut();
         if warm.len() >= WARM_CAPACITY {
             let drop: Vec<String> = warm.keys().take(WARM_CAPACITY / 2).cloned().collect();
@@ -82,8 +113,100 @@ impl SessionStore {
                 warm.remove(&k);
             }
         }
-        warm.insert(key, record);
+        warm.insert(key, (record, now));
     }
+
+    /// The tokens that replaced `refresh_token`, if another request refreshed it recently.
+    pub async fn grace(
+        &self,
+        kv: &impl KvStore,
+        keys: &SessionKeys,
+        refresh_token: &str,
+    ) -> Result<Option<RefreshGrace>, KvError> {
+        let key = keyed("refresh-grace", &[refresh_token]);
+        let Some(sealed) = kv.get(&key).await? else {
+            return Ok(None);
+        };
+        let plain = keys.open(Purpose::Store, key.as_bytes(), &sealed);
+        Ok(plain.and_then(|p| serde_json::from_slice(&p).ok()))
+    }
+
+    /// Remember what replaced `old_refresh_token`, briefly, for requests still holding it.
+    pub async fn save_grace(
+        &self,
+        kv: &impl KvStore,
+        keys: &SessionKeys,
+        rng: &impl Rng,
+        old_refresh_token: &str,
+        grace: &RefreshGrace,
+    ) -> Result<(), KvError> {
+        let key = keyed("refresh-grace", &[old_refresh_token]);
+        let json = serde_json::to_vec(grace).unwrap_or_default();
+        let sealed = keys.seal(Purpose::Store, key.as_bytes(), &json, random_nonce(rng));
+        kv.put(&key, &sealed, GRACE_TTL_SECS).await
+    }
+
+    /// Index a new session under the provider's `sid` and the user's `sub`, so back-channel
+    /// logout can find it.
+    pub async fn index(
+        &self,
+        kv: &impl KvStore,
+        issuer: &str,
+        record: &SessionRecord,
+        id: &SessionId,
+        now: u64,
+    ) -> Result<(), KvError> {
+        let session_key = id.storage_key();
+        let mut indexes = vec![keyed("session-by-sub", &[issuer, &record.identity.sub])];
+        if let Some(sid) = &record.identity.sid {
+            indexes.push(keyed("session-by-sid", &[issuer, sid]));
+        }
+        for index in indexes {
+            let mut sessions = read_list(kv, &index).await?;
+            if !sessions.contains(&session_key) {
+                sessions.push(session_key.clone());
+            }
+            let json = serde_json::to_vec(&sessions).unwrap_or_default();
+            kv.put(&index, &json, ttl(record.expires_at, now)).await?;
+        }
+        Ok(())
+    }
+
+    /// The storage keys of the sessions a back-channel logout names.
+    pub async fn sessions_for(
+        &self,
+        kv: &impl KvStore,
+        issuer: &str,
+        sid: Option<&str>,
+        sub: Option<&str>,
+    ) -> Result<Vec<String>, KvError> {
+        let index = match (sid, sub) {
+            (Some(sid), _) => keyed("session-by-sid", &[issuer, sid]),
+            (None, Some(sub)) => keyed("session-by-sub", &[issuer, sub]),
+            (None, None) => return Ok(Vec::new()),
+        };
+        let sessions = read_list(kv, &index).await?;
+        kv.delete(&index).await?;
+        Ok(sessions)
+    }
+
+    /// Record a logout token's `jti`; `false` if it was seen already (a replay).
+    pub async fn first_use_of_jti(&self, kv: &impl KvStore, issuer: &str, jti: &str) -> Result<bool, KvError> {
+        let key = keyed("logout-jti", &[issuer, jti]);
+        if kv.get(&key).await?.is_some() {
+            return Ok(false);
+        }
+        kv.put(&key, b"1", JTI_TTL_SECS).await?;
+        Ok(true)
+    }
+}
+
+fn ttl(expires_at: u64, now: u64) -> u64 {
+    expires_at.saturating_sub(now).max(KV_MIN_TTL_SECS)
+}
+
+async fn read_list(kv: &impl KvStore, key: &str) -> Result<Vec<String>, KvError> {
+    Ok(kv.get(key).await?.and_then(|raw| serde_json::from_slice(&raw).ok()).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -91,6 +214,8 @@ mod tests {
     use super::*;
     use crate::session::Identity;
     use crate::testkit::{FakeKv, FakeRng, block_on};
+
+    const SECRET: &str = "a-test-secret-that-is-long-enough-0001";
 
     fn record(expires_at: u64) -> SessionRecord {
         SessionRecord {
@@ -112,9 +237,9 @@ mod tests {
             let keys = SessionKeys::derive(&["a-test-secret-that-is-long-enough-0001"]);
             let store = SessionStore::default();
             let id = SessionId::generate(&rng);
-            store.save(&kv, &keys, &rng, &id, &record(1000), 100).await.unwrap();
+            store.save(&kv, &keys, &rng, &id, &record(1000), 200).await.unwrap();
             let (raw, ttl) = kv.entry(&id.storage_key()).unwrap();
-            assert_eq!(ttl, 900);
+            assert_eq!(ttl, 800);
             assert!(!String::from_utf8_lossy(&raw).contains("refresh-me"));
             let reads = kv.reads();
             assert_eq!(store.load(&kv, &keys, &id, 200).await.unwrap(), Some(record(1000)));
@@ -125,6 +250,11 @@ mod tests {
             assert_eq!(cold.load(&kv, &keys, &id, 200).await.unwrap(), Some(record(1000)));
             assert_eq!(kv.reads(), reads + 1);
             assert_eq!(cold.load(&kv, &keys, &id, 1000).await.unwrap(), None, "expired");
+
+            // a session deleted elsewhere stops working here once the warm copy is re-checked
+            kv.delete(&id.storage_key()).await.unwrap();
+            assert!(store.load(&kv, &keys, &id, 200 + WARM_REVALIDATE_SECS - 1).await.unwrap().is_some());
+            assert_eq!(store.load(&kv, &keys, &id, 200 + WARM_REVALIDATE_SECS).await.unwrap(), None);
         });
     }
 
@@ -141,6 +271,50 @@ mod tests {
             store.delete(&kv, &id).await.unwrap();
             assert_eq!(store.load(&kv, &keys, &id, 101).await.unwrap(), None);
             assert!(kv.entry(&id.storage_key()).is_none());
+        });
+    }
+
+    #[test]
+    fn grace_records_are_encrypted_and_keyed_by_the_old_token() {
+        block_on(async {
+            let (kv, rng, keys, store) =
+                (FakeKv::default(), FakeRng::new(3), SessionKeys::derive(&[SECRET]), SessionStore::default());
+            let grace = RefreshGrace {
+                access_token: "at-2".into(),
+                access_expires_at: Some(5),
+                refresh_token: Some("rt-2".into()),
+            };
+            store.save_grace(&kv, &keys, &rng, "rt-1", &grace).await.unwrap();
+            assert!(store.grace(&kv, &keys, "rt-1").await.unwrap() == Some(grace));
+            assert!(store.grace(&kv, &keys, "rt-2").await.unwrap().is_none());
+            assert_eq!(kv.len(), 1);
+            let (raw, ttl) = kv.entry(&keyed("refresh-grace", &["rt-1"])).unwrap();
+            assert_eq!(ttl, GRACE_TTL_SECS);
+            assert!(!String::from_utf8_lossy(&raw).contains("rt-2"));
+        });
+    }
+
+    #[test]
+    fn sessions_are_found_by_sid_or_sub_and_jtis_only_once() {
+        block_on(async {
+            let (kv, rng, store) = (FakeKv::default(), FakeRng::new(4), SessionStore::default());
+            let mut with_sid = record(1000);
+            with_sid.identity.sid = Some("sid-1".into());
+            let (a, b) = (SessionId::generate(&rng), SessionId::generate(&rng));
+            store.index(&kv, "https://idp", &with_sid, &a, 0).await.unwrap();
+            store.index(&kv, "https://idp", &record(1000), &b, 0).await.unwrap();
+            assert_eq!(
+                store.sessions_for(&kv, "https://idp", Some("sid-1"), None).await.unwrap(),
+                vec![a.storage_key()]
+            );
+            assert_eq!(
+                store.sessions_for(&kv, "https://idp", None, Some("alice")).await.unwrap(),
+                vec![a.storage_key(), b.storage_key()]
+            );
+            assert!(store.sessions_for(&kv, "https://other", None, Some("alice")).await.unwrap().is_empty());
+            assert!(store.first_use_of_jti(&kv, "https://idp", "j1").await.unwrap());
+            assert!(!store.first_use_of_jti(&kv, "https://idp", "j1").await.unwrap());
+            assert!(store.first_use_of_jti(&kv, "https://other", "j1").await.unwrap());
         });
     }
 }

@@ -51,6 +51,11 @@ impl Signer {
     }
 }
 
+/// A form field of a request body.
+fn form(req: &OutgoingRequest, name: &str) -> String {
+    url::form_urlencoded::parse(req.body()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned()).unwrap_or_default()
+}
+
 /// What the fake token endpoint answers with, given the nonce from the authorize request.
 pub type TokenAnswer = Box<dyn Fn(&str) -> Result<IncomingResponse, HttpError>>;
 
@@ -59,11 +64,24 @@ pub struct FakeIdp {
     /// The nonce of the latest authorization request the test saw (set by the test).
     pub nonce: RefCell<String>,
     pub token_answer: RefCell<Option<TokenAnswer>>,
+    /// Answers refresh grants instead of the rotating default, when set.
+    pub refresh_answer: RefCell<Option<TokenAnswer>>,
+    /// Refresh tokens presented so far, in order.
+    pub refreshes: RefCell<Vec<String>>,
+    /// Tokens revoked so far.
+    pub revoked: RefCell<Vec<String>>,
 }
 
 impl FakeIdp {
     pub fn new() -> Rc<Self> {
-        Rc::new(Self { signer: Signer::new(KID), nonce: RefCell::new(String::new()), token_answer: RefCell::new(None) })
+        Rc::new(Self {
+            signer: Signer::new(KID),
+            nonce: RefCell::new(String::new()),
+            token_answer: RefCell::new(None),
+            refresh_answer: RefCell::new(None),
+            refreshes: RefCell::new(Vec::new()),
+            revoked: RefCell::new(Vec::new()),
+        })
     }
 
     /// Valid ID token claims for `nonce` at time `now`.
@@ -93,10 +111,31 @@ impl FakeIdp {
                         "authorization_endpoint": format!("{ISSUER}/authorize"),
                         "token_endpoint": format!("{ISSUER}/token"),
                         "jwks_uri": format!("{ISSUER}/jwks"),
+                        "revocation_endpoint": format!("{ISSUER}/revoke"),
+                        "end_session_endpoint": format!("{ISSUER}/session/end"),
                         "scopes_supported": ["openid", "profile", "email", "offline_access"],
                     }),
                 )),
                 "/jwks" => Ok(json_response(200, &json!({"keys": [idp.signer.jwk()]}))),
+                "/revoke" => {
+                    idp.revoked.borrow_mut().push(form(req, "token"));
+                    Ok(json_response(200, &json!({})))
+                }
+                "/token" if form(req, "grant_type") == "refresh_token" => {
+                    let presented = form(req, "refresh_token");
+                    idp.refreshes.borrow_mut().push(presented.clone());
+                    if let Some(answer) = idp.refresh_answer.borrow().as_ref() {
+                        return answer(&presented);
+                    }
+                    let n = idp.refreshes.borrow().len();
+                    Ok(json_response(
+                        200,
+                        &json!({
+                            "access_token": format!("access-token-{}", n + 1), "token_type": "Bearer",
+                            "expires_in": 3600, "refresh_token": format!("refresh-token-{}", n + 1),
+                        }),
+                    ))
+                }
                 "/token" => {
                     let nonce = idp.nonce.borrow().clone();
                     if let Some(answer) = idp.token_answer.borrow().as_ref() {

@@ -10,6 +10,27 @@ pub use futures::executor::block_on;
 pub mod idp;
 pub mod native_crypto;
 
+/// A future that is pending once, so concurrent callers really overlap under `join`.
+struct YieldOnce(bool);
+
+impl std::future::Future for YieldOnce {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}
+
+/// Give way once, as a real subrequest would.
+pub async fn yield_once() {
+    YieldOnce(false).await
+}
+
 /// Deterministic bytes (xorshift), different per seed.
 pub struct FakeRng(Cell<u64>);
 
@@ -110,6 +131,7 @@ impl FakeHttp {
 
 impl HttpClient for FakeHttp {
     async fn send(&self, request: OutgoingRequest) -> Result<IncomingResponse, HttpError> {
+        yield_once().await;
         let answer = (self.route)(&request);
         self.sent.borrow_mut().push(request);
         answer

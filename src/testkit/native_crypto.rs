@@ -8,10 +8,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -234,22 +231,6 @@ pub fn jwks_doc(keys: &[Value]) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------------
 // Ports
 
-/// A future that is pending once, so concurrent callers really overlap under `join`.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
 type Answer = Result<IncomingResponse, HttpError>;
 
 /// An HTTP client that answers from a script (then repeats a default), counting requests.
@@ -279,7 +260,7 @@ impl ScriptedHttp {
 impl HttpClient for ScriptedHttp {
     async fn send(&self, _request: OutgoingRequest) -> Answer {
         self.calls.set(self.calls.get() + 1);
-        YieldOnce(false).await;
+        super::yield_once().await;
         let next = self.script.borrow_mut().pop_front();
         next.or_else(|| self.default.borrow().clone()).unwrap_or(Err(HttpError::Network("no scripted answer".into())))
     }

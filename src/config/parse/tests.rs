@@ -38,7 +38,7 @@ fn minimal_settings_get_documented_defaults() {
     assert_eq!(config.provider.clock_skew_secs, 60);
     assert_eq!(config.provider.allowed_algs, JwsAlgorithm::ALL.to_vec());
     assert_eq!(config.provider.resource, None);
-    assert_eq!(config.session_ttl_secs, 8 * 3600);
+    assert_eq!(config.session.ttl_secs, 8 * 3600);
     assert!(config.api_path_prefixes.is_empty());
     assert_eq!(config.redirect_uri(), "https://gw.example.com/auth/callback");
 }
@@ -113,7 +113,7 @@ fn optional_settings_parse() {
     assert_eq!(config.provider.resource.as_deref(), Some("https://api.example.test"));
     assert_eq!(config.provider.allowed_algs, vec![JwsAlgorithm::Es256, JwsAlgorithm::Rs256]);
     assert_eq!(config.provider.clock_skew_secs, 30);
-    assert_eq!(config.session_ttl_secs, 3600);
+    assert_eq!(config.session.ttl_secs, 3600);
     assert_eq!(config.api_path_prefixes, vec!["/api/", "/graphql"]);
 }
 

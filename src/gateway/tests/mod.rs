@@ -2,6 +2,7 @@
 //! signatures (ring). Each asserts what a browser or API client would notice.
 
 mod bearer;
+mod sessions;
 
 use super::*;
 use crate::jwt::Jwk;
@@ -19,6 +20,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 pub const NOW: u64 = 1_700_000_000;
+
+/// A change to a token's claims, for table-driven tests.
+type Edit = Box<dyn Fn(&mut serde_json::Value)>;
 
 /// A valid configuration with `overrides`.
 pub fn config(overrides: &[(&str, &str)]) -> Config {
@@ -124,7 +128,7 @@ fn request(method: Method, path_and_query: &str, headers: &[(&str, &str)]) -> In
     for (n, v) in headers {
         map.append(http::HeaderName::from_bytes(n.as_bytes()).unwrap(), v.parse().unwrap());
     }
-    IncomingRequest { method, path, query, headers: map }
+    IncomingRequest { method, path, query, headers: map, form: None }
 }
 
 fn navigate(path: &str, cookie: &str) -> IncomingRequest {
@@ -276,7 +280,6 @@ fn callback_with_claims(edit: impl Fn(&mut serde_json::Value) + 'static) -> (Wor
 
 #[test]
 fn id_token_claim_violations_are_refused() {
-    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
     let cases: Vec<(&str, Edit)> = vec![
         ("nonce_mismatch", Box::new(|c| c["nonce"] = json!("other"))),
         (

@@ -1,0 +1,238 @@
+//! Sessions over time: refresh (coalesced, with grace records), failures, idle timeout, secret
+//! rotation, logout and back-channel logout. Time moves with the fake clock, never by sleeping.
+
+use super::*;
+use futures::future::join_all;
+
+fn world_with(overrides: &[(&str, &str)]) -> World {
+    let mut w = world();
+    w.gateway = Gateway::new(config(overrides));
+    w
+}
+
+/// Long idle timeout so only the access token's expiry matters.
+fn refresh_world() -> World {
+    world_with(&[("SESSION_IDLE_TIMEOUT", "8h")])
+}
+
+fn api_get(w: &World, gateway: &Gateway<TestPorts>, session: &str) -> Decision {
+    block_on(
+        gateway
+            .handle(&w.ports, &request(Method::GET, "/api/x", &[("cookie", session), ("accept", "application/json")])),
+    )
+}
+
+fn forwarded_token(d: &Decision) -> String {
+    match &d.outcome {
+        Outcome::Forward(plan) => plan.headers["authorization"].to_str().unwrap().to_owned(),
+        Outcome::Respond(r) => panic!("not forwarded: {} {:?}", r.status(), d.log),
+    }
+}
+
+#[test]
+fn an_expiring_access_token_is_refreshed_transparently() {
+    let w = refresh_world();
+    let session = sign_in(&w, "/");
+    w.ports.clock.advance_secs(3600 - 29);
+    let d = api_get(&w, &w.gateway, &session);
+    assert_eq!(forwarded_token(&d), "Bearer access-token-2");
+    assert_eq!(*w.idp.refreshes.borrow(), vec!["refresh-token-1"]);
+    let Outcome::Forward(plan) = &d.outcome else { unreachable!() };
+    assert!(plan.set_cookies.is_empty(), "a refresh does not change the cookie");
+    // Again later: the rotated refresh token is the one presented.
+    w.ports.clock.advance_secs(3600);
+    assert_eq!(forwarded_token(&api_get(&w, &w.gateway, &session)), "Bearer access-token-3");
+    assert_eq!(*w.idp.refreshes.borrow(), vec!["refresh-token-1", "refresh-token-2"]);
+}
+
+#[test]
+fn parallel_requests_on_an_expired_session_refresh_once() {
+    let w = refresh_world();
+    let session = sign_in(&w, "/");
+    w.ports.clock.advance_secs(3600);
+    let requests: Vec<_> = (0..20)
+        .map(|_| request(Method::GET, "/api/x", &[("cookie", session.as_str()), ("accept", "application/json")]))
+        .collect();
+    let decisions = block_on(join_all(requests.iter().map(|r| w.gateway.handle(&w.ports, r))));
+    assert_eq!(w.idp.refreshes.borrow().len(), 1, "exactly one refresh grant");
+    for d in &decisions {
+        assert_eq!(forwarded_token(d), "Bearer access-token-2");
+    }
+    assert_eq!(forwarded_token(&api_get(&w, &w.gateway, &session)), "Bearer access-token-2");
+}
+
+#[test]
+fn another_isolate_with_the_old_refresh_token_uses_the_grace_record() {
+    let w = refresh_world();
+    let session = sign_in(&w, "/");
+    let other: Gateway<TestPorts> = Gateway::new(config(&[("SESSION_IDLE_TIMEOUT", "8h")]));
+    // The other isolate warms up with the original record...
+    assert_eq!(forwarded_token(&api_get(&w, &other, &session)), "Bearer access-token-1");
+    w.ports.clock.advance_secs(3600);
+    // ...this isolate refreshes...
+    assert_eq!(forwarded_token(&api_get(&w, &w.gateway, &session)), "Bearer access-token-2");
+    // ...and the other, still holding refresh-token-1 in memory, must not present it again.
+    assert_eq!(forwarded_token(&api_get(&w, &other, &session)), "Bearer access-token-2");
+    assert_eq!(w.idp.refreshes.borrow().len(), 1);
+}
+
+#[test]
+fn a_rejected_refresh_token_ends_the_session_cleanly() {
+    let w = refresh_world();
+    let session = sign_in(&w, "/");
+    *w.idp.refresh_answer.borrow_mut() = Some(Box::new(|_| Ok(json_response(400, &json!({"error": "invalid_grant"})))));
+    w.ports.clock.advance_secs(3600);
+    let d = api_get(&w, &w.gateway, &session);
+    assert_eq!(response(&d).status(), 401);
+    assert_eq!(d.log.reason, "refresh_token_rejected");
+    // The session is gone: a browser gets one redirect to sign in, not a loop of refreshes.
+    let d = block_on(w.gateway.handle(&w.ports, &navigate("/page", &session)));
+    assert_eq!(response(&d).status(), 302);
+    assert_eq!(d.log.detail.as_deref(), Some("session_unknown"));
+    assert_eq!(w.idp.refreshes.borrow().len(), 1);
+}
+
+#[test]
+fn provider_trouble_during_refresh_keeps_the_session() {
+    let w = refresh_world();
+    let session = sign_in(&w, "/");
+    *w.idp.refresh_answer.borrow_mut() = Some(Box::new(|_| Ok(json_response(503, &json!({})))));
+    // Inside the margin but not yet expired: served with the current token.
+    w.ports.clock.advance_secs(3600 - 10);
+    assert_eq!(forwarded_token(&api_get(&w, &w.gateway, &session)), "Bearer access-token-1");
+    // Expired: 503 with Retry-After, and the session survives.
+    w.ports.clock.advance_secs(20);
+    let d = api_get(&w, &w.gateway, &session);
+    assert_eq!(response(&d).status(), 503);
+    assert_eq!(response(&d).headers()["retry-after"], "5");
+    *w.idp.refresh_answer.borrow_mut() = None;
+    assert!(forwarded_token(&api_get(&w, &w.gateway, &session)).starts_with("Bearer access-token-"));
+}
+
+#[test]
+fn idle_sessions_end_and_active_ones_are_extended_rarely() {
+    let w = world_with(&[("SESSION_IDLE_TIMEOUT", "10m")]);
+    let session = sign_in(&w, "/");
+    w.ports.clock.advance_secs(200);
+    let Outcome::Forward(plan) = api_get(&w, &w.gateway, &session).outcome else { panic!() };
+    assert!(plan.set_cookies.is_empty(), "not re-set while more than half the idle time is left");
+    w.ports.clock.advance_secs(200);
+    let Outcome::Forward(plan) = api_get(&w, &w.gateway, &session).outcome else { panic!() };
+    assert_eq!(plan.set_cookies.len(), 1, "re-set once past half");
+    let renewed = plan.set_cookies[0].split(';').next().unwrap().to_owned();
+    // The old cookie idles out at +600 s; the renewed one lives until +400+600.
+    w.ports.clock.advance_secs(300);
+    assert_eq!(api_get(&w, &w.gateway, &session).log.reason, "session_idle_timeout");
+    assert!(matches!(api_get(&w, &w.gateway, &renewed).outcome, Outcome::Forward(_)));
+}
+
+#[test]
+fn secret_rotation_keeps_old_sessions_and_seals_new_ones_with_the_new_secret() {
+    const OLD: &str = "old-secret-old-secret-old-secret-0001";
+    const NEW: &str = "new-secret-new-secret-new-secret-0001";
+    let mut w = world_with(&[("SESSION_SECRET", OLD)]);
+    let old_session = sign_in(&w, "/");
+    let both = format!("{NEW},{OLD}");
+    w.gateway = Gateway::new(config(&[("SESSION_SECRET", &both)]));
+    assert!(matches!(api_get(&w, &w.gateway, &old_session).outcome, Outcome::Forward(_)), "old cookie and record open");
+    let new_session = sign_in(&w, "/");
+    w.gateway = Gateway::new(config(&[("SESSION_SECRET", NEW)]));
+    assert!(matches!(api_get(&w, &w.gateway, &new_session).outcome, Outcome::Forward(_)), "sealed with the new secret");
+    assert_eq!(api_get(&w, &w.gateway, &old_session).log.reason, "session_cookie_invalid");
+}
+
+fn logout(w: &World, session: &str) -> Decision {
+    let req = request(Method::POST, "/auth/logout", &[("cookie", session), ("origin", "https://gw.example.com")]);
+    block_on(w.gateway.handle(&w.ports, &req))
+}
+
+#[test]
+fn logout_revokes_the_refresh_token_and_can_end_the_provider_session() {
+    let w = world();
+    let session = sign_in(&w, "/");
+    let d = logout(&w, &session);
+    assert_eq!(response(&d).status(), 200);
+    assert_eq!(*w.idp.revoked.borrow(), vec!["refresh-token-1"]);
+    assert_eq!(d.log.notes, vec!["refresh_token_revoked"]);
+    assert_eq!(api_get(&w, &w.gateway, &session).log.reason, "session_unknown");
+
+    let w = world_with(&[("POST_LOGOUT_REDIRECT_URL", "https://gw.example.com/bye")]);
+    let session = sign_in(&w, "/");
+    let d = logout(&w, &session);
+    let location = response(&d).headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with("https://idp.example.com/session/end?"), "{location}");
+    let q = query_of(&location);
+    assert_eq!(q["post_logout_redirect_uri"], "https://gw.example.com/bye");
+    assert_eq!(q["client_id"], "edgeguard");
+    assert_eq!(q["id_token_hint"].split('.').count(), 3);
+}
+
+fn logout_token(w: &World, edit: impl Fn(&mut serde_json::Value)) -> String {
+    let mut claims = json!({
+        "iss": ISSUER, "aud": "edgeguard", "iat": NOW, "exp": NOW + 120, "jti": "jti-1", "sub": "alice",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    });
+    edit(&mut claims);
+    w.idp.signer.sign(&json!({"alg": "ES256", "kid": w.idp.signer.kid, "typ": "logout+jwt"}), &claims)
+}
+
+fn backchannel(w: &World, token: &str) -> Decision {
+    let mut req =
+        request(Method::POST, "/auth/backchannel-logout", &[("content-type", "application/x-www-form-urlencoded")]);
+    req.form = Some(format!("logout_token={token}").into_bytes());
+    block_on(w.gateway.handle(&w.ports, &req))
+}
+
+#[test]
+fn backchannel_logout_ends_the_users_sessions_once() {
+    let w = world();
+    let first = sign_in(&w, "/");
+    let second = sign_in(&w, "/");
+    let d = backchannel(&w, &logout_token(&w, |_| {}));
+    assert_eq!(response(&d).status(), 200, "{:?}", d.log);
+    assert_eq!(response(&d).headers()["cache-control"], "no-store");
+    assert_eq!(d.log.detail.as_deref(), Some("2 session(s) ended"));
+    for session in [&first, &second] {
+        assert_eq!(api_get(&w, &w.gateway, session).log.reason, "session_unknown");
+    }
+    let replay = backchannel(&w, &logout_token(&w, |_| {}));
+    assert_eq!((response(&replay).status().as_u16(), replay.log.reason), (400, "logout_token_rejected"));
+}
+
+#[test]
+fn bad_logout_tokens_are_refused() {
+    let cases: Vec<(&str, Edit)> = vec![
+        ("nonce", Box::new(|c| c["nonce"] = json!("n"))),
+        (
+            "no events",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("events");
+            }),
+        ),
+        ("wrong event", Box::new(|c| c["events"] = json!({"urn:other": {}}))),
+        (
+            "no sid or sub",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("sub");
+            }),
+        ),
+        (
+            "no jti",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("jti");
+            }),
+        ),
+        ("wrong aud", Box::new(|c| c["aud"] = json!("someone-else"))),
+        ("old", Box::new(|c| c["iat"] = json!(NOW - 3600))),
+    ];
+    for (name, edit) in cases {
+        let w = world();
+        let session = sign_in(&w, "/");
+        let d = backchannel(&w, &logout_token(&w, edit));
+        assert_eq!(response(&d).status(), 400, "{name}: {:?}", d.log);
+        assert!(matches!(api_get(&w, &w.gateway, &session).outcome, Outcome::Forward(_)), "{name}: session kept");
+    }
+    let w = world();
+    let d = backchannel(&w, "not-a-token");
+    assert_eq!(response(&d).status(), 400);
+}
