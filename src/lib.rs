@@ -4,6 +4,7 @@
 //! traits in [`ports`], so `cargo test` runs every protocol rule on the host. `edge` adapts those
 //! ports to workers-rs and is the only runtime-specific module.
 
+mod coalesce;
 pub mod config;
 mod encoding;
 pub mod error;

@@ -72,6 +72,9 @@ pub trait Clock {
     fn now_secs(&self) -> u64 {
         self.now_millis() / 1000
     }
+    /// Wait about `millis` on this request's own timer (used only to wait for work another
+    /// request in the isolate is doing).
+    async fn sleep(&self, millis: u64);
 }
 
 /// Cryptographically secure randomness as an input.

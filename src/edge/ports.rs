@@ -84,6 +84,10 @@ impl Clock for EdgePorts {
     fn now_millis(&self) -> u64 {
         js_sys::Date::now() as u64
     }
+
+    async fn sleep(&self, millis: u64) {
+        Delay::from(Duration::from_millis(millis)).await
+    }
 }
 
 impl Rng for EdgePorts {

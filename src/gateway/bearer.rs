@@ -9,12 +9,13 @@ use crate::jwt::{
 };
 use crate::policy::{Claims, Route};
 use crate::ports::Ports;
-use crate::proxy::{Credential, ForwardIdentity};
+use crate::proxy::{Credential, ForwardIdentity, is_header_safe};
 
-/// Whether the request presents a bearer token (decides `session_or_bearer` routes).
+/// Whether the request uses the Bearer scheme (decides `session_or_bearer` routes). A bare
+/// `Bearer` with no token counts: the client tried, and gets `invalid_token`.
 pub fn presents_bearer(req: &IncomingRequest) -> bool {
     req.header("authorization")
-        .is_some_and(|v| v.len() >= 7 && v.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("bearer ")))
+        .is_some_and(|v| v.split_ascii_whitespace().next().is_some_and(|s| s.eq_ignore_ascii_case("bearer")))
 }
 
 /// The token from `Authorization: Bearer <token>` (RFC 6750 §2.1).
@@ -30,7 +31,7 @@ fn bearer_token(req: &IncomingRequest) -> Result<&str, GatewayError> {
         // Another scheme (Basic, ...) is no bearer credential at all.
         return Err(GatewayError::Unauthenticated("token_missing"));
     }
-    let token = value.to_str().ok().and_then(|v| v.get(7..)).map(str::trim).unwrap_or_default();
+    let token = value.to_str().ok().and_then(|v| v.get(6..)).map(str::trim).unwrap_or_default();
     if token.is_empty() {
         return Err(GatewayError::InvalidToken(JwtError::Malformed("empty bearer token")));
     }
@@ -86,6 +87,11 @@ impl<P: Ports> Gateway<P> {
         let Some(subject) = verified.sub().filter(|s| !s.is_empty()) else {
             return self.refuse(req, GatewayError::InvalidToken(JwtError::MissingClaim("sub")), &[]);
         };
+        // The origin is told who is calling; a subject that cannot travel in a header is refused
+        // rather than forwarded without an identity.
+        if !is_header_safe(subject) {
+            return self.refuse(req, GatewayError::InvalidToken(JwtError::InvalidClaim("sub")), &[]);
+        }
         let identity = ForwardIdentity { subject, email: verified.string("email") };
         let credential = Credential::Authenticated { access_token: token, identity };
         let mut decision = self.forward(req, route, &credential, "bearer_forwarded");

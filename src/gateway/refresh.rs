@@ -4,20 +4,18 @@
 //! when a used one comes back (RFC 9700 §4.14.2), so two requests refreshing one session at
 //! once would end it. Two defences:
 //! - in the isolate, concurrent refreshes of one session are coalesced: one request leads,
-//!   the others wait for its result;
+//!   the others wait for its result ([`Coalescer`]);
 //! - across isolates, the leader leaves a short-lived grace record "old refresh token → new
 //!   tokens" in KV, which another isolate holding the old token uses instead of the provider.
 //!   KV is eventually consistent, so this narrows the race rather than closing it; a Durable
 //!   Object per session would close it (see README, "Consistency").
 
 use super::Gateway;
+use crate::coalesce::Coalescer;
 use crate::oidc::{Grant, TokenError, build_token_request, parse_token_response};
 use crate::ports::Ports;
 use crate::session::{SessionId, SessionRecord};
 use crate::store::RefreshGrace;
-use futures::channel::oneshot;
-use std::cell::RefCell;
-use std::collections::HashMap;
 
 /// Refresh when the access token expires within this many seconds.
 pub const REFRESH_MARGIN_SECS: u64 = 30;
@@ -32,27 +30,11 @@ pub enum RefreshFailure {
     Unavailable(String),
 }
 
-type Waiters = Vec<oneshot::Sender<Result<SessionRecord, RefreshFailure>>>;
-
 /// Refreshes in progress in this isolate, by session storage key.
-#[derive(Default)]
-pub struct Refreshing(RefCell<HashMap<String, Waiters>>);
-
-/// Removes the in-flight entry however the leading request ends; if it was cancelled, its
-/// waiters see their channel close and report the refresh as unavailable.
-struct LeadGuard<'a> {
-    refreshing: &'a Refreshing,
-    key: String,
-}
-
-impl Drop for LeadGuard<'_> {
-    fn drop(&mut self) {
-        self.refreshing.0.borrow_mut().remove(&self.key);
-    }
-}
+pub type Refreshing = Coalescer<Result<SessionRecord, RefreshFailure>>;
 
 impl<P: Ports> Gateway<P> {
-    /// New tokens for the session, coalesced with any refresh of it already under way here.
+    /// New tokens for the session, shared with any refresh of it already under way here.
     pub(super) async fn refresh_session(
         &self,
         ports: &P,
@@ -60,31 +42,7 @@ impl<P: Ports> Gateway<P> {
         record: SessionRecord,
     ) -> Result<SessionRecord, RefreshFailure> {
         let key = id.storage_key();
-        let waiting = {
-            let mut in_flight = self.refreshing.0.borrow_mut();
-            match in_flight.get_mut(&key) {
-                Some(waiters) => {
-                    let (sender, receiver) = oneshot::channel();
-                    waiters.push(sender);
-                    Some(receiver)
-                }
-                None => {
-                    in_flight.insert(key.clone(), Vec::new());
-                    None
-                }
-            }
-        };
-        if let Some(receiver) = waiting {
-            return receiver.await.unwrap_or_else(|_| Err(RefreshFailure::Unavailable("refresh abandoned".into())));
-        }
-        let guard = LeadGuard { refreshing: &self.refreshing, key };
-        let result = self.lead_refresh(ports, id, record).await;
-        let waiters = self.refreshing.0.borrow_mut().remove(&guard.key).unwrap_or_default();
-        drop(guard);
-        for waiter in waiters {
-            let _ = waiter.send(result.clone());
-        }
-        result
+        self.refreshing.run(ports, &key, || self.lead_refresh(ports, id, record)).await.0
     }
 
     async fn lead_refresh(

@@ -9,9 +9,9 @@
 //!   after a fetch must still be found at once);
 //!   kids still unknown after a refetch are remembered (until the next successful fetch, or
 //!   5 min) so a flood of forged kids costs no fetches;
-//! - concurrent callers share one fetch: the leader publishes its result through a
-//!   `oneshot` channel that waiters hold as a `Shared` future. If the leader's request is
-//!   cancelled mid-fetch, waiters see the channel close and one of them leads a new fetch;
+//! - concurrent callers share one fetch ([`Coalescer`]: waiters poll on their own timer, as
+//!   workerd cancels requests that wait on another request's promise). If the leader's
+//!   request is cancelled mid-fetch, a waiter leads a new fetch;
 //! - a failed refresh (network, non-200, garbage, no usable keys) keeps the last-known-good
 //!   keys — for at most `max_stale_secs` past their expiry — and reports
 //!   [`CacheEvent::RefreshFailedUsingCached`]; with nothing cached the failure is a
@@ -27,8 +27,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use futures::channel::oneshot;
-use futures::future::{FutureExt, Shared};
+use crate::coalesce::Coalescer;
 use http::header::ACCEPT;
 use http::{Method, StatusCode};
 
@@ -37,8 +36,6 @@ use super::http_cache::{TtlBounds, freshness_secs};
 use super::keys::{Jwks, KeySet};
 use crate::ports::{Clock, HttpClient};
 
-/// How many times a caller re-plans after a shared fetch was abandoned by its leader.
-const MAX_ATTEMPTS: usize = 3;
 /// Longer kids are not remembered as unknown (they stay rate-limited by the cooldown).
 const MAX_REMEMBERED_KID_LEN: usize = 256;
 
@@ -105,12 +102,6 @@ pub struct KeyLookup<K> {
 
 type Outcome<K> = Result<Rc<KeySet<K>>, JwksError>;
 
-struct InFlight<K> {
-    generation: u64,
-    uri: String,
-    result: Shared<oneshot::Receiver<Outcome<K>>>,
-}
-
 struct Current<K> {
     uri: String,
     keys: Rc<KeySet<K>>,
@@ -119,8 +110,6 @@ struct Current<K> {
 
 struct State<K> {
     current: Option<Current<K>>,
-    in_flight: Option<InFlight<K>>,
-    generation: u64,
     /// When an unknown `kid` last caused a fetch: the cooldown counts from there, not from
     /// scheduled fetches, so a key rotated in right after a fetch is still found at once.
     last_kid_refetch_ms: Option<u64>,
@@ -130,14 +119,15 @@ struct State<K> {
 
 enum Plan<K> {
     Use(Rc<KeySet<K>>),
-    Join(Shared<oneshot::Receiver<Outcome<K>>>),
-    Lead,
+    /// Fetch, or join the fetch under way.
+    Fetch,
 }
 
 /// One issuer's JWKS, shared by every request the isolate serves.
 pub struct JwksCache<K> {
     policy: JwksCachePolicy,
     state: RefCell<State<K>>,
+    fetches: Coalescer<Outcome<K>>,
 }
 
 fn ms(secs: u64) -> u64 {
@@ -152,15 +142,9 @@ impl<K> Default for JwksCache<K> {
 
 impl<K> JwksCache<K> {
     pub fn new(policy: JwksCachePolicy) -> Self {
-        let state = State {
-            current: None,
-            in_flight: None,
-            generation: 0,
-            last_kid_refetch_ms: None,
-            last_failure: None,
-            unknown_kids: BTreeMap::new(),
-        };
-        Self { policy, state: RefCell::new(state) }
+        let state =
+            State { current: None, last_kid_refetch_ms: None, last_failure: None, unknown_kids: BTreeMap::new() };
+        Self { policy, state: RefCell::new(state), fetches: Coalescer::default() }
     }
 
     pub fn policy(&self) -> &JwksCachePolicy {
@@ -190,30 +174,28 @@ impl<K> JwksCache<K> {
         uri: &str,
         unknown_kid: Option<&str>,
     ) -> Result<KeyLookup<K>, JwtError> {
-        for _ in 0..MAX_ATTEMPTS {
-            let (outcome, led) = match self.plan(ports.now_millis(), uri, unknown_kid) {
-                Plan::Use(keys) => return Ok(KeyLookup { keys, event: None }),
-                Plan::Join(shared) => (shared.await.unwrap_or(Err(JwksError::Abandoned)), false),
-                Plan::Lead => {
-                    if unknown_kid.is_some() {
-                        self.state.borrow_mut().last_kid_refetch_ms = Some(ports.now_millis());
-                    }
-                    (self.lead(ports, uri).await, true)
-                }
-            };
-            let now = ports.now_millis();
-            match outcome {
-                Ok(keys) => {
-                    if let Some(kid) = unknown_kid {
-                        self.remember_if_unknown(kid, &keys, now);
-                    }
-                    return Ok(KeyLookup { keys, event: None });
-                }
-                Err(JwksError::Abandoned) => continue,
-                Err(e) => return self.fall_back(now, uri, e, led),
-            }
+        if let Plan::Use(keys) = self.plan(ports.now_millis(), uri, unknown_kid) {
+            return Ok(KeyLookup { keys, event: None });
         }
-        Err(JwksError::Abandoned.into())
+        let (outcome, led) = self
+            .fetches
+            .run(ports, uri, || async {
+                if unknown_kid.is_some() {
+                    self.state.borrow_mut().last_kid_refetch_ms = Some(ports.now_millis());
+                }
+                self.fetch_and_store(ports, uri).await
+            })
+            .await;
+        let now = ports.now_millis();
+        match outcome {
+            Ok(keys) => {
+                if let Some(kid) = unknown_kid {
+                    self.remember_if_unknown(kid, &keys, now);
+                }
+                Ok(KeyLookup { keys, event: None })
+            }
+            Err(e) => self.fall_back(now, uri, e, led),
+        }
     }
 
     /// Decide, in one short borrow, whether to use the cache, join a fetch, or lead one.
@@ -222,7 +204,7 @@ impl<K> JwksCache<K> {
         let current = st.current.as_ref().filter(|c| c.uri == uri);
         let fresh = current.filter(|c| now < c.expires_at_ms);
         let usable = current.filter(|c| now < c.expires_at_ms.saturating_add(ms(self.policy.max_stale_secs)));
-        let in_flight = st.in_flight.as_ref().filter(|f| f.uri == uri);
+        let in_flight = self.fetches.is_running(uri);
 
         match (unknown_kid, usable) {
             (None, _) => {
@@ -235,8 +217,8 @@ impl<K> JwksCache<K> {
                 if c.keys.contains_kid(kid) || remembered {
                     return Plan::Use(c.keys.clone());
                 }
-                if let Some(f) = in_flight {
-                    return Plan::Join(f.result.clone());
+                if in_flight {
+                    return Plan::Fetch;
                 }
                 let cooldown = ms(self.policy.unknown_kid_cooldown_secs);
                 if st.last_kid_refetch_ms.is_some_and(|t| now < t.saturating_add(cooldown)) {
@@ -246,8 +228,8 @@ impl<K> JwksCache<K> {
             // Nothing usable cached: an unknown kid is just a first fetch.
             (Some(_), None) => {}
         }
-        if let Some(f) = in_flight {
-            return Plan::Join(f.result.clone());
+        if in_flight {
+            return Plan::Fetch;
         }
         // After a failure, stale keys are served for the backoff. With nothing cached there is
         // nothing to serve: every caller may try again (still one fetch at a time), so the
@@ -257,44 +239,28 @@ impl<K> JwksCache<K> {
         {
             return Plan::Use(c.keys.clone());
         }
-        Plan::Lead
+        Plan::Fetch
     }
 
-    /// Fetch the JWKS, publish the result to everyone waiting, and update the cache.
-    async fn lead<P: HttpClient + Clock>(&self, ports: &P, uri: &str) -> Outcome<K> {
-        let (sender, receiver) = oneshot::channel();
-        let generation = {
-            let mut st = self.state.borrow_mut();
-            st.generation = st.generation.wrapping_add(1);
-            let result = receiver.shared();
-            st.in_flight = Some(InFlight { generation: st.generation, uri: uri.to_owned(), result });
-            st.generation
-        };
-        // Dropped on completion or cancellation: either way the fetch is no longer in flight.
-        let guard = ClearInFlight { state: &self.state, generation };
+    /// Fetch the JWKS and update the cache (run by the one request that leads the fetch).
+    async fn fetch_and_store<P: HttpClient + Clock>(&self, ports: &P, uri: &str) -> Outcome<K> {
         let fetched = fetch(ports, uri, &self.policy).await;
         let now = ports.now_millis();
-        let outcome = {
-            let mut st = self.state.borrow_mut();
-            match fetched {
-                Ok((jwks, ttl_secs)) => {
-                    let keys = Rc::new(KeySet::new(jwks));
-                    let expires_at_ms = now.saturating_add(ms(ttl_secs));
-                    st.current = Some(Current { uri: uri.to_owned(), keys: keys.clone(), expires_at_ms });
-                    st.last_failure = None;
-                    st.unknown_kids.clear();
-                    Ok(keys)
-                }
-                Err(e) => {
-                    st.last_failure = Some((now, e.clone()));
-                    Err(e)
-                }
+        let mut st = self.state.borrow_mut();
+        match fetched {
+            Ok((jwks, ttl_secs)) => {
+                let keys = Rc::new(KeySet::new(jwks));
+                let expires_at_ms = now.saturating_add(ms(ttl_secs));
+                st.current = Some(Current { uri: uri.to_owned(), keys: keys.clone(), expires_at_ms });
+                st.last_failure = None;
+                st.unknown_kids.clear();
+                Ok(keys)
             }
-        };
-        drop(guard);
-        // Waiters may all have gone away; nobody to tell is fine.
-        let _ = sender.send(outcome.clone());
-        outcome
+            Err(e) => {
+                st.last_failure = Some((now, e.clone()));
+                Err(e)
+            }
+        }
     }
 
     /// After a failed fetch: last-known-good keys if still usable, else the provider error.
@@ -322,22 +288,6 @@ impl<K> JwksCache<K> {
         }
         let until = now.saturating_add(ms(self.policy.negative_kid_ttl_secs));
         st.unknown_kids.insert(kid.to_owned(), until);
-    }
-}
-
-/// Clears the in-flight marker if it is still ours, even when the leading future is dropped.
-struct ClearInFlight<'a, K> {
-    state: &'a RefCell<State<K>>,
-    generation: u64,
-}
-
-impl<K> Drop for ClearInFlight<'_, K> {
-    fn drop(&mut self) {
-        if let Ok(mut st) = self.state.try_borrow_mut()
-            && st.in_flight.as_ref().is_some_and(|f| f.generation == self.generation)
-        {
-            st.in_flight = None;
-        }
     }
 }
 

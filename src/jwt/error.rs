@@ -48,9 +48,6 @@ pub enum JwksError {
     /// The configured `jwks_uri` cannot be turned into a request.
     #[error("invalid JWKS URI")]
     InvalidUri,
-    /// The request driving a shared fetch was cancelled before it finished.
-    #[error("JWKS fetch abandoned")]
-    Abandoned,
 }
 
 impl JwksError {
@@ -64,7 +61,6 @@ impl JwksError {
             Self::Malformed(_) => "jwks_malformed",
             Self::NoUsableKeys { .. } => "jwks_no_usable_keys",
             Self::InvalidUri => "jwks_uri_invalid",
-            Self::Abandoned => "jwks_fetch_abandoned",
         }
     }
 

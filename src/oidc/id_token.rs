@@ -33,6 +33,9 @@ pub enum IdTokenError {
     /// No `sub`, or not a non-empty string.
     #[error("sub is missing")]
     SubMissing,
+    /// `sub` has characters that cannot be forwarded in a header unchanged.
+    #[error("sub cannot be forwarded as a header value")]
+    SubNotHeaderSafe,
     /// `at_hash` does not match the access token that came with it.
     #[error("at_hash does not match the access token")]
     AtHashMismatch,
@@ -46,6 +49,7 @@ impl IdTokenError {
             IdTokenError::AzpMissing => "azp_missing",
             IdTokenError::AzpMismatch => "azp_mismatch",
             IdTokenError::SubMissing => "sub_missing",
+            IdTokenError::SubNotHeaderSafe => "sub_not_header_safe",
             IdTokenError::AtHashMismatch => "at_hash_mismatch",
         }
     }
@@ -87,6 +91,9 @@ pub fn check_id_token_claims(
         return Err(IdTokenError::NonceMismatch);
     }
     let sub = string_claim(claims, "sub").ok_or(IdTokenError::SubMissing)?;
+    if !crate::proxy::is_header_safe(sub) {
+        return Err(IdTokenError::SubNotHeaderSafe);
+    }
     if let Some(claimed) = claims.get("at_hash")
         && claimed.as_str() != Some(at_hash(access_token, alg.hash()).as_str())
     {

@@ -72,10 +72,16 @@ fn origin_cookies(header: &str) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join("; "))
 }
 
+/// Whether `text` can travel as a header value unchanged: printable ASCII only (other bytes
+/// reach origins mangled, differently per server).
+pub fn is_header_safe(text: &str) -> bool {
+    text.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
 /// A header value the gateway sets, or `None` if the text cannot be a header value (then the
 /// header is left out rather than mangled).
 fn value(text: &str) -> Option<HeaderValue> {
-    HeaderValue::from_str(text).ok().filter(|_| text.bytes().all(|b| (0x20..0x7f).contains(&b)))
+    HeaderValue::from_str(text).ok().filter(|_| is_header_safe(text))
 }
 
 /// Who the origin is told the caller is.

@@ -69,6 +69,10 @@ impl Clock for FakeClock {
     fn now_millis(&self) -> u64 {
         self.0.get()
     }
+    /// Gives way once without moving time: waiting in tests costs no (fake) time.
+    async fn sleep(&self, _millis: u64) {
+        yield_once().await
+    }
 }
 
 /// KV as a map of key → (value, ttl), counting reads so tests can prove the warm path.

@@ -298,6 +298,9 @@ impl Clock for TestPorts {
     fn now_millis(&self) -> u64 {
         self.clock.now_millis()
     }
+    async fn sleep(&self, millis: u64) {
+        self.clock.sleep(millis).await
+    }
 }
 
 impl SignatureVerifier for TestPorts {

@@ -79,6 +79,9 @@ fn missing_and_invalid_tokens_get_rfc6750_challenges() {
     assert_eq!(challenge(&d), "Bearer realm=\"gw.example.com\"");
     let d = call(&w, Method::GET, "/api/orders", &[("authorization", "Basic YWxhZGRpbjpvcGVu")]);
     assert_eq!((response(&d).status().as_u16(), d.log.reason), (401, "token_missing"));
+    let d = call(&w, Method::GET, "/api/orders", &[("authorization", "Bearer")]);
+    assert_eq!((response(&d).status().as_u16(), d.log.reason), (401, "malformed_token"));
+    assert!(challenge(&d).contains("error=\"invalid_token\""));
 
     let cases = [
         (access_token(&w, json!({"aud": "edgeguard"})), "audience_mismatch"),
@@ -86,6 +89,7 @@ fn missing_and_invalid_tokens_get_rfc6750_challenges() {
         (access_token(&w, json!({"exp": NOW - 120})), "token_expired"),
         (access_token(&w, json!({"exp": null})), "exp_missing"),
         (access_token(&w, json!({"sub": null})), "sub_missing"),
+        (access_token(&w, json!({"sub": "\u{e4}lice"})), "claim_invalid"),
         (
             w.idp
                 .signer

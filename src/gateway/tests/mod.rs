@@ -94,6 +94,9 @@ impl Clock for TestPorts {
     fn now_millis(&self) -> u64 {
         self.clock.now_millis()
     }
+    async fn sleep(&self, millis: u64) {
+        self.clock.sleep(millis).await
+    }
 }
 impl Rng for TestPorts {
     fn fill(&self, buf: &mut [u8]) {
