@@ -301,6 +301,7 @@ fn id_token_claim_violations_are_refused() {
             }),
         ),
         ("azp_missing", Box::new(|c| c["aud"] = json!(["edgeguard", "other"]))),
+        ("sub_not_header_safe", Box::new(|c| c["sub"] = json!("al\nice"))),
         (
             "sub_missing",
             Box::new(|c| {
