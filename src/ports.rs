@@ -39,6 +39,8 @@ pub trait KvStore {
     /// Store `value` under `key`, expiring after `ttl_secs` (raised to KV's 60 s minimum).
     async fn put(&self, key: &str, value: &[u8], ttl_secs: u64) -> Result<(), KvError>;
     async fn delete(&self, key: &str) -> Result<(), KvError>;
+    /// Names of the keys that start with `prefix` (eventually consistent, like reads).
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, KvError>;
 }
 
 /// Why a key could not be imported or a signature could not be checked (not "signature invalid":

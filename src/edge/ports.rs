@@ -78,6 +78,26 @@ impl KvStore for EdgePorts {
     async fn delete(&self, key: &str) -> Result<(), KvError> {
         self.kv()?.delete(key).await.map_err(|e| KvError(e.to_string()))
     }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, KvError> {
+        let kv = self.kv()?;
+        let mut names = Vec::new();
+        let mut cursor: Option<String> = None;
+        // A user's sessions fit in one page (1,000 keys); a few pages bound the work anyway.
+        for _ in 0..5 {
+            let mut request = kv.list().prefix(prefix.to_owned());
+            if let Some(c) = cursor.take() {
+                request = request.cursor(c);
+            }
+            let page = request.execute().await.map_err(|e| KvError(e.to_string()))?;
+            names.extend(page.keys.into_iter().map(|k| k.name));
+            match page.cursor {
+                Some(c) if !page.list_complete => cursor = Some(c),
+                _ => break,
+            }
+        }
+        Ok(names)
+    }
 }
 
 impl Clock for EdgePorts {

@@ -32,7 +32,7 @@ impl<P: Ports> Gateway<P> {
         let mut id_token = None;
         if let Some(cookie) = SessionCookie::from_cookie_header(&req.cookie_header(), keys) {
             let record = self.sessions.load(ports, keys, &cookie.id, ports.now_secs()).await.ok().flatten();
-            if let Err(err) = self.sessions.delete(ports, &cookie.id).await {
+            if let Err(err) = self.sessions.end(ports, &cookie.id, self.config.session.ttl_secs).await {
                 return self.refuse(req, GatewayError::Store(err), &[]);
             }
             if let Some(record) = record {
@@ -122,7 +122,7 @@ impl<P: Ports> Gateway<P> {
         }
         let sessions = self.sessions.sessions_for(ports, issuer, logout.sid.as_deref(), logout.sub.as_deref()).await?;
         for key in &sessions {
-            self.sessions.delete_key(ports, key).await?;
+            self.sessions.end_key(ports, key, self.config.session.ttl_secs).await?;
         }
         Ok(sessions.len())
     }

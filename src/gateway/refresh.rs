@@ -79,6 +79,11 @@ impl<P: Ports> Gateway<P> {
                 grace
             }
         };
+        // A logout that landed while the provider was answering wins: never write back a
+        // session that was ended meanwhile.
+        if self.sessions.is_ended(ports, id).await.map_err(|e| unavailable(&e))? {
+            return Err(RefreshFailure::Rejected("session ended during refresh".into()));
+        }
         record.access_token = grace.access_token;
         record.access_expires_at = grace.access_expires_at;
         record.refresh_token = grace.refresh_token;

@@ -45,7 +45,7 @@ impl<P: Ports> Gateway<P> {
             match self.refresh_session(ports, &cookie.id, record.clone()).await {
                 Ok(refreshed) => record = refreshed,
                 Err(RefreshFailure::Rejected(_)) => {
-                    self.sessions.delete(ports, &cookie.id).await?;
+                    self.sessions.end(ports, &cookie.id, self.config.session.ttl_secs).await?;
                     return Ok(Err("refresh_token_rejected"));
                 }
                 // Still valid for a moment: serve with it rather than fail.

@@ -73,9 +73,10 @@ fn origin_cookies(header: &str) -> Option<String> {
 }
 
 /// Whether `text` can travel as a header value unchanged: printable ASCII only (other bytes
-/// reach origins mangled, differently per server).
+/// reach origins mangled, differently per server), with no leading or trailing space (HTTP
+/// trims those, RFC 9110 §5.5).
 pub fn is_header_safe(text: &str) -> bool {
-    text.bytes().all(|b| (0x20..0x7f).contains(&b))
+    text.bytes().all(|b| (0x20..0x7f).contains(&b)) && !text.starts_with(' ') && !text.ends_with(' ')
 }
 
 /// A header value the gateway sets, or `None` if the text cannot be a header value (then the
@@ -211,6 +212,14 @@ mod tests {
         assert!(out.get("cookie").is_none());
         assert!(out.get("x-forwarded-user").is_none());
         assert_eq!(out["x-forwarded-host"], "127.0.0.1:8787");
+    }
+
+    #[test]
+    fn header_safety() {
+        assert!(is_header_safe("alice@example.com"));
+        for bad in ["\u{e4}lice", "alice\r\nx: 1", "alice\u{0}", " alice", "alice ", "a\tb"] {
+            assert!(!is_header_safe(bad), "{bad:?}");
+        }
     }
 
     #[test]

@@ -3,8 +3,12 @@
 //! KV key schema (also in README):
 //! - `session:v1:<hex sha256(session id)>` → AES-GCM(record JSON); TTL = remaining lifetime.
 //! - `refresh-grace:v1:<hex sha256(refresh token)>` → AES-GCM(tokens that replaced it); 120 s.
-//! - `session-by-sid:v1:<hex sha256(iss, sid)>` and `session-by-sub:v1:<hex sha256(iss, sub)>`
-//!   → JSON list of session keys, for back-channel logout; TTL = session lifetime.
+//! - `session-by-sid:v1:<hex sha256(iss, sid)>:<session hash>` and
+//!   `session-by-sub:v1:<hex sha256(iss, sub)>:<session hash>` → empty; one key per session,
+//!   found with a prefix list, so concurrent sign-ins never lose an index entry; TTL = session
+//!   lifetime.
+//! - `session-ended:v1:<session hash>` → tombstone of a logged-out session, so a refresh that
+//!   was in flight cannot write the record back; TTL = session lifetime.
 //! - `logout-jti:v1:<hex sha256(iss, jti)>` → replay guard for logout tokens; 10 min.
 //!
 //! The warm copy means a signed-in request on a warm isolate reads no KV; it is re-read every
@@ -17,7 +21,7 @@ use crate::ports::{KvError, KvStore, Rng};
 use crate::session::{Purpose, SessionId, SessionKeys, SessionRecord, random_nonce};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// How many sessions one isolate keeps warm before it forgets the oldest half.
 const WARM_CAPACITY: usize = 10_000;
@@ -46,6 +50,8 @@ fn keyed(prefix: &str, parts: &[&str]) -> String {
 #[derive(Default)]
 pub struct SessionStore {
     warm: RefCell<HashMap<String, (SessionRecord, u64)>>,
+    /// Sessions ended in this isolate (logout, back-channel logout, rejected refresh).
+    ended: RefCell<HashSet<String>>,
 }
 
 impl SessionStore {
@@ -59,6 +65,9 @@ impl SessionStore {
         now: u64,
     ) -> Result<Option<SessionRecord>, KvError> {
         let key = id.storage_key();
+        if self.ended.borrow().contains(&key) {
+            return Ok(None);
+        }
         let warm = self.warm.borrow().get(&key).cloned();
         let record = match warm {
             Some((record, loaded_at)) if now < loaded_at.saturating_add(WARM_REVALIDATE_SECS) => Some(record),
@@ -94,15 +103,34 @@ impl SessionStore {
         Ok(())
     }
 
-    /// Forget a session (by its storage key) here and in KV.
-    pub async fn delete_key(&self, kv: &impl KvStore, key: &str) -> Result<(), KvError> {
+    /// Whether the session was ended (here, or in another isolate as far as KV has seen).
+    /// Checked before a refresh writes its result, so a logout wins over a refresh in flight.
+    pub async fn is_ended(&self, kv: &impl KvStore, id: &SessionId) -> Result<bool, KvError> {
+        let key = id.storage_key();
+        if self.ended.borrow().contains(&key) {
+            return Ok(true);
+        }
+        Ok(kv.get(&tombstone_key(&key)).await?.is_some())
+    }
+
+    /// End a session (by its storage key) here and in KV, leaving a tombstone for the rest of
+    /// its possible lifetime.
+    pub async fn end_key(&self, kv: &impl KvStore, key: &str, lifetime_secs: u64) -> Result<(), KvError> {
         self.warm.borrow_mut().remove(key);
+        {
+            let mut ended = self.ended.borrow_mut();
+            if ended.len() >= WARM_CAPACITY {
+                ended.clear();
+            }
+            ended.insert(key.to_owned());
+        }
+        kv.put(&tombstone_key(key), b"1", lifetime_secs.max(KV_MIN_TTL_SECS)).await?;
         kv.delete(key).await
     }
 
-    /// Forget the session here and in KV.
-    pub async fn delete(&self, kv: &impl KvStore, id: &SessionId) -> Result<(), KvError> {
-        self.delete_key(kv, &id.storage_key()).await
+    /// End the session here and in KV.
+    pub async fn end(&self, kv: &impl KvStore, id: &SessionId, lifetime_secs: u64) -> Result<(), KvError> {
+        self.end_key(kv, &id.storage_key(), lifetime_secs).await
     }
 
     fn remember(&self, key: String, record: SessionRecord, now: u64) {
@@ -147,7 +175,7 @@ impl SessionStore {
     }
 
     /// Index a new session under the provider's `sid` and the user's `sub`, so back-channel
-    /// logout can find it.
+    /// logout can find it. One KV key per session and index: no read-modify-write to race.
     pub async fn index(
         &self,
         kv: &impl KvStore,
@@ -156,23 +184,19 @@ impl SessionStore {
         id: &SessionId,
         now: u64,
     ) -> Result<(), KvError> {
-        let session_key = id.storage_key();
-        let mut indexes = vec![keyed("session-by-sub", &[issuer, &record.identity.sub])];
+        let session = session_hash(&id.storage_key()).to_owned();
+        let mut prefixes = vec![keyed("session-by-sub", &[issuer, &record.identity.sub])];
         if let Some(sid) = &record.identity.sid {
-            indexes.push(keyed("session-by-sid", &[issuer, sid]));
+            prefixes.push(keyed("session-by-sid", &[issuer, sid]));
         }
-        for index in indexes {
-            let mut sessions = read_list(kv, &index).await?;
-            if !sessions.contains(&session_key) {
-                sessions.push(session_key.clone());
-            }
-            let json = serde_json::to_vec(&sessions).unwrap_or_default();
-            kv.put(&index, &json, ttl(record.expires_at, now)).await?;
+        for prefix in prefixes {
+            kv.put(&format!("{prefix}:{session}"), b"", ttl(record.expires_at, now)).await?;
         }
         Ok(())
     }
 
-    /// The storage keys of the sessions a back-channel logout names.
+    /// The storage keys of the sessions a back-channel logout names (by `sid` if given, else by
+    /// `sub`); their index entries are removed.
     pub async fn sessions_for(
         &self,
         kv: &impl KvStore,
@@ -180,13 +204,18 @@ impl SessionStore {
         sid: Option<&str>,
         sub: Option<&str>,
     ) -> Result<Vec<String>, KvError> {
-        let index = match (sid, sub) {
+        let prefix = match (sid, sub) {
             (Some(sid), _) => keyed("session-by-sid", &[issuer, sid]),
             (None, Some(sub)) => keyed("session-by-sub", &[issuer, sub]),
             (None, None) => return Ok(Vec::new()),
         };
-        let sessions = read_list(kv, &index).await?;
-        kv.delete(&index).await?;
+        let mut sessions = Vec::new();
+        for entry in kv.list(&format!("{prefix}:")).await? {
+            if let Some(hash) = entry.rsplit(':').next() {
+                sessions.push(format!("session:v1:{hash}"));
+            }
+            kv.delete(&entry).await?;
+        }
         Ok(sessions)
     }
 
@@ -205,8 +234,13 @@ fn ttl(expires_at: u64, now: u64) -> u64 {
     expires_at.saturating_sub(now).max(KV_MIN_TTL_SECS)
 }
 
-async fn read_list(kv: &impl KvStore, key: &str) -> Result<Vec<String>, KvError> {
-    Ok(kv.get(key).await?.and_then(|raw| serde_json::from_slice(&raw).ok()).unwrap_or_default())
+/// The hash part of a session storage key (`session:v1:<hash>`).
+fn session_hash(storage_key: &str) -> &str {
+    storage_key.rsplit(':').next().unwrap_or(storage_key)
+}
+
+fn tombstone_key(storage_key: &str) -> String {
+    format!("session-ended:v1:{}", session_hash(storage_key))
 }
 
 #[cfg(test)]
@@ -259,7 +293,7 @@ mod tests {
     }
 
     #[test]
-    fn delete_forgets_everywhere_and_short_ttls_are_raised() {
+    fn ending_a_session_forgets_it_everywhere_and_short_ttls_are_raised() {
         block_on(async {
             let kv = FakeKv::default();
             let rng = FakeRng::new(2);
@@ -268,7 +302,9 @@ mod tests {
             let id = SessionId::generate(&rng);
             store.save(&kv, &keys, &rng, &id, &record(110), 100).await.unwrap();
             assert_eq!(kv.entry(&id.storage_key()).unwrap().1, KV_MIN_TTL_SECS);
-            store.delete(&kv, &id).await.unwrap();
+            store.end(&kv, &id, 3600).await.unwrap();
+            assert!(store.is_ended(&kv, &id).await.unwrap());
+            assert!(SessionStore::default().is_ended(&kv, &id).await.unwrap(), "other isolates see the tombstone");
             assert_eq!(store.load(&kv, &keys, &id, 101).await.unwrap(), None);
             assert!(kv.entry(&id.storage_key()).is_none());
         });
@@ -307,9 +343,14 @@ mod tests {
                 store.sessions_for(&kv, "https://idp", Some("sid-1"), None).await.unwrap(),
                 vec![a.storage_key()]
             );
-            assert_eq!(
-                store.sessions_for(&kv, "https://idp", None, Some("alice")).await.unwrap(),
-                vec![a.storage_key(), b.storage_key()]
+            let mut by_sub = store.sessions_for(&kv, "https://idp", None, Some("alice")).await.unwrap();
+            by_sub.sort();
+            let mut expected = vec![a.storage_key(), b.storage_key()];
+            expected.sort();
+            assert_eq!(by_sub, expected);
+            assert!(
+                store.sessions_for(&kv, "https://idp", None, Some("alice")).await.unwrap().is_empty(),
+                "index consumed"
             );
             assert!(store.sessions_for(&kv, "https://other", None, Some("alice")).await.unwrap().is_empty());
             assert!(store.first_use_of_jti(&kv, "https://idp", "j1").await.unwrap());

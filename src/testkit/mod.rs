@@ -114,6 +114,11 @@ impl KvStore for FakeKv {
         self.map.borrow_mut().remove(key);
         Ok(())
     }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, KvError> {
+        let mut keys: Vec<String> = self.map.borrow().keys().filter(|k| k.starts_with(prefix)).cloned().collect();
+        keys.sort();
+        Ok(keys)
+    }
 }
 
 type Route = Box<dyn Fn(&OutgoingRequest) -> Result<IncomingResponse, HttpError>>;

@@ -74,6 +74,9 @@ impl KvStore for TestPorts {
     async fn delete(&self, key: &str) -> Result<(), KvError> {
         self.kv.delete(key).await
     }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, KvError> {
+        self.kv.list(prefix).await
+    }
 }
 impl SignatureVerifier for TestPorts {
     type Key = <NativeVerifier as SignatureVerifier>::Key;
