@@ -283,7 +283,7 @@ export async function startIdp(opts = {}) {
   const outgoingLog = [];
   let tokenHook = null;
   let discoveryHook = null;
-  const faults = { discovery: null, jwks: null, token: null };
+  const faults = { discovery: null, jwks: null, token: null, revocation: null };
   const hanging = new Set();
 
   // The HTTP server comes first: the issuer needs the port.
@@ -316,6 +316,7 @@ export async function startIdp(opts = {}) {
     if (path === '/.well-known/openid-configuration') return faults.discovery;
     if (path === '/jwks') return faults.jwks;
     if (path === '/token') return faults.token;
+    if (path === '/token/revocation') return faults.revocation;
     return null;
   }
 
@@ -413,7 +414,15 @@ export async function startIdp(opts = {}) {
         devInteractions: { enabled: false },
         clientCredentials: { enabled: true },
         introspection: { enabled: true },
-        revocation: { enabled: true },
+        revocation: {
+          enabled: true,
+          // A client may revoke only its own tokens (the default policy, without its start-up notice).
+          allowedPolicy: (_ctx, client, token) => {
+            if (token.clientId === client.clientId) return true;
+            if (client.clientAuthMethod === 'none') return false;
+            throw new oidcErrors.InvalidRequest('client is not authorized to revoke the presented token');
+          },
+        },
         rpInitiatedLogout: {
           enabled: true,
           logoutSource: async (ctx, form) => {
@@ -779,7 +788,7 @@ ${form}
       handler = provider.callback();
       return idp.keys;
     },
-    /** { discovery|jwks|token: 'down'|'500'|'garbage'|'hang'|'empty-jwks'|null } (merged); no argument clears all. */
+    /** { discovery|jwks|token|revocation: 'down'|'500'|'garbage'|'hang'|'empty-jwks'|null } (merged); no argument clears all. */
     setFault(f) {
       if (!f) {
         for (const k of Object.keys(faults)) faults[k] = null;

@@ -26,7 +26,8 @@ export const TX_COOKIE_PREFIX = '__Secure-edgeguard-tx-';
 /**
  * @param {object} [opts]
  * @param {object} [opts.idp] options for startIdp (redirect URIs and secret are filled in)
- * @param {Record<string,string|undefined>} [opts.vars] Worker vars to add/override (undefined removes one)
+ * @param {Record<string,string|undefined>|function} [opts.vars] Worker vars to add/override (undefined removes one),
+ *   or ({ gw, idp, origin }) => such an object, for values that depend on the ports
  * @param {Record<string,string|undefined>} [opts.secrets] Worker secrets to add/override (undefined removes one)
  * @param {boolean} [opts.resource] set OIDC_RESOURCE (default true)
  * @param {string} [opts.idpHost] default 'localhost'
@@ -62,7 +63,7 @@ export async function startStack(opts = {}) {
       ORIGIN_URL: origin.url,
       API_PATH_PREFIXES: '/api/',
       ...(opts.resource === false ? {} : { OIDC_RESOURCE: idp.resource }),
-      ...(opts.vars ?? {}),
+      ...((typeof opts.vars === 'function' ? opts.vars({ gw, idp, origin }) : opts.vars) ?? {}),
     };
     const secrets = {
       OIDC_CLIENT_SECRET: clientSecret,
@@ -130,4 +131,36 @@ export function jwtPayload(jwt) {
 /** One line per hop, for assertion messages. */
 export function describeHops(hops) {
   return hops.map((h) => `${h.method} ${h.url} -> ${h.status}${h.location ? ` ${h.location}` : ''}`).join('\n');
+}
+
+/**
+ * Signs `user` in through the gateway in a fresh Browser (or `browser`), stopping at the callback's redirect:
+ * the landing page is not requested, so the session has not been used yet. Returns what a session test needs:
+ * { b, cookie (the __Host- cookie, to replay), kvKey (the session's KV key: the one that appeared), tokens (the
+ * IdP's answer to the code exchange), idClaims (its ID token's payload), callback (the callback hop), hops }.
+ */
+export async function signInSession(s, { user = 'alice', path = '/home', browser } = {}) {
+  const { Browser } = await import('./browser.mjs');
+  const b = browser ?? new Browser();
+  const keysBefore = new Set(await s.worker.sessionKeys());
+  const issuedBefore = s.idp.issuedTokens().length;
+  const r = await b.signIn(`${s.gw}${path}`, { username: user, password: user, stopBeforeCallback: true });
+  if (!r.callbackUrl) throw new Error(`sign-in as ${user} did not reach the callback:\n${describeHops(r.hops)}`);
+  const callback = await b.request(r.callbackUrl, { navigate: true, initiator: s.idp.issuer });
+  const hops = [...r.hops, callback];
+  if (callback.status !== 302) throw new Error(`callback answered ${callback.status}: ${callback.text.slice(0, 300)}`);
+  const cookie = b.jar.get(SESSION_COOKIE);
+  if (!cookie) throw new Error(`no ${SESSION_COOKIE} cookie after sign-in:\n${describeHops(hops)}`);
+  const added = (await s.worker.sessionKeys()).filter((k) => !keysBefore.has(k));
+  if (added.length !== 1) throw new Error(`expected one new KV session record, got ${added.length}: ${added.join(', ')}`);
+  const tokens = s.idp.issuedTokens().slice(issuedBefore).find((t) => t.grantType === 'authorization_code');
+  if (!tokens) throw new Error('the IdP issued no tokens for this sign-in');
+  return { b, cookie, kvKey: added[0], tokens, idClaims: jwtPayload(tokens.id_token), callback, hops };
+}
+
+/** Resolves once `jwt`'s `exp` has passed by `marginMs` (default 2.1 s: the gateway counts whole seconds from its own clock). */
+export async function waitUntilExpired(jwt, marginMs = 2100) {
+  const { exp } = jwtPayload(jwt);
+  const ms = exp * 1000 + marginMs - Date.now();
+  if (ms > 0) await new Promise((resolve) => { setTimeout(resolve, ms); });
 }
