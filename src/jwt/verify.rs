@@ -123,8 +123,4 @@ fn check_signature_shape(alg: JwsAlgorithm, signature: &[u8]) -> Result<(), JwtE
 }
 
 #[cfg(test)]
-mod rfc_vectors;
-#[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod with_cache_tests;

@@ -1,5 +1,7 @@
 //! A scripted identity provider for host tests: discovery, a JWKS with one ES256 key, and a
 //! token endpoint whose answer each test controls. ID tokens are signed for real with `ring`.
+//!
+//! Test-only: the module is compiled under `#[cfg(test)]` (see lib.rs), so it may panic freely.
 
 use super::{FakeHttp, json_response};
 use crate::encoding::b64url;

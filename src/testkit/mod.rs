@@ -1,5 +1,7 @@
 //! In-memory ports for host tests: deterministic randomness, a settable clock, a KV map that
 //! counts reads, and a scripted HTTP client that records every request.
+//!
+//! Test-only: the module is compiled under `#[cfg(test)]` (see lib.rs), so it may panic freely.
 
 use crate::ports::{Clock, HttpClient, HttpError, IncomingResponse, KvError, KvStore, OutgoingRequest, Rng};
 use std::cell::{Cell, RefCell};

@@ -5,6 +5,8 @@
 //! RSA test keys are PKCS#8 fixtures made once with `openssl genpkey` (ring cannot generate
 //! RSA keys); EC and Ed25519 keys are generated per test run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+//!
+//! Test-only: the module is compiled under `#[cfg(test)]` (see lib.rs), so it may panic freely.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;

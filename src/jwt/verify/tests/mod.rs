@@ -1,6 +1,9 @@
 //! Signature verification end to end: every algorithm, and the attacks RFC 8725 lists.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
+mod rfc_vectors;
+mod with_cache;
+
 use super::*;
 use crate::jwt::{DEFAULT_MAX_TOKEN_LEN, IssuerRule, Jwks};
 use crate::testkit::native_crypto::{NativeKey, NativeVerifier, TestKey, b64, jwks_doc, sign_raw, sign_token};
