@@ -18,6 +18,14 @@ pub fn presents_bearer(req: &IncomingRequest) -> bool {
         .is_some_and(|v| v.split_ascii_whitespace().next().is_some_and(|s| s.eq_ignore_ascii_case("bearer")))
 }
 
+/// The claim rules for bearer access tokens, built once per isolate (RFC 9068 §4).
+pub fn bearer_rules(config: &crate::config::Config) -> ClaimRules {
+    let mut rules = ClaimRules::new(IssuerRule::Exact(config.provider.issuer.clone()), config.api.audiences.clone());
+    rules.leeway_secs = config.provider.clock_skew_secs;
+    rules.accepted_types = config.api.token_types.clone();
+    rules
+}
+
 /// The token from `Authorization: Bearer <token>` (RFC 6750 §2.1).
 fn bearer_token(req: &IncomingRequest) -> Result<&str, GatewayError> {
     let mut values = req.headers.get_all(http::header::AUTHORIZATION).iter();
@@ -47,10 +55,6 @@ impl<P: Ports> Gateway<P> {
     ) -> Result<(VerifiedJwt, Vec<&'static str>), GatewayError> {
         let jwt = UnverifiedJwt::parse(token, DEFAULT_MAX_TOKEN_LEN).map_err(GatewayError::InvalidToken)?;
         let metadata = self.provider.metadata(ports, &self.config.provider.issuer).await?;
-        let mut rules =
-            ClaimRules::new(IssuerRule::Exact(self.config.provider.issuer.clone()), self.config.api.audiences.clone());
-        rules.leeway_secs = self.config.provider.clock_skew_secs;
-        rules.accepted_types = self.config.api.token_types.clone();
         let now = ports.now_secs();
         let verification = verify_with_cache(
             ports,
@@ -58,7 +62,7 @@ impl<P: Ports> Gateway<P> {
             &metadata.jwks_uri,
             &jwt,
             &self.config.provider.allowed_algs,
-            &rules,
+            &self.bearer_rules,
             now,
         )
         .await;

@@ -36,6 +36,8 @@ pub struct Gateway<P: Ports> {
     provider: ProviderState<P::Key>,
     sessions: SessionStore,
     refreshing: refresh::Refreshing,
+    /// Claim rules for bearer tokens, derived from the config once.
+    bearer_rules: crate::jwt::ClaimRules,
 }
 
 fn log(req: &IncomingRequest, reason: &'static str, status: Option<u16>) -> DecisionLog {
@@ -79,6 +81,7 @@ impl<P: Ports> Gateway<P> {
             ..JwksCachePolicy::default()
         };
         Self {
+            bearer_rules: bearer::bearer_rules(&config),
             config,
             provider: ProviderState::new(JwksCache::new(policy)),
             sessions: SessionStore::default(),
