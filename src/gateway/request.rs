@@ -85,7 +85,8 @@ pub enum Outcome {
 #[derive(Debug)]
 pub struct ForwardPlan {
     pub url: String,
-    pub headers: HeaderMap,
+    /// How the client's headers change for the origin.
+    pub headers: crate::proxy::HeaderChanges,
     /// `Set-Cookie` values to add to the origin's answer (a re-sealed session cookie).
     pub set_cookies: Vec<String>,
 }

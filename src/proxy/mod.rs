@@ -100,37 +100,62 @@ pub enum Credential<'a> {
     Anonymous,
 }
 
-/// The headers for the origin request: the client's headers minus spoofable ones and the
-/// gateway's cookies, plus what the credential says.
-pub fn origin_headers(client: &HeaderMap, credential: &Credential<'_>, public_url: &url::Url) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    for (name, value) in client {
-        if name == http::header::COOKIE || is_stripped(name.as_str()) {
-            continue;
+/// How the client's headers change on the way to the origin. Expressed as a change rather
+/// than a new header list so the edge copies the client's headers once and edits a few,
+/// instead of rebuilding every header across the JS boundary.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HeaderChanges {
+    /// Client headers to drop (names as the client sent them).
+    pub remove: Vec<HeaderName>,
+    /// Headers to set, replacing any value the client sent.
+    pub set: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl HeaderChanges {
+    fn set(&mut self, name: &'static str, text: &str) {
+        if let Some(v) = value(text) {
+            self.set.push((HeaderName::from_static(name), v));
         }
-        headers.append(name.clone(), value.clone());
+    }
+
+    /// The origin's headers, for tests that look at the result rather than the change.
+    #[cfg(test)]
+    pub fn apply(&self, client: &HeaderMap) -> HeaderMap {
+        let mut headers = client.clone();
+        for name in &self.remove {
+            headers.remove(name);
+        }
+        for (name, value) in &self.set {
+            headers.insert(name.clone(), value.clone());
+        }
+        headers
+    }
+}
+
+/// What becomes of the client's headers: spoofable ones and the gateway's cookies go, the
+/// credential's bearer token and identity headers come.
+pub fn origin_headers(client: &HeaderMap, credential: &Credential<'_>, public_url: &url::Url) -> HeaderChanges {
+    let anonymous = matches!(credential, Credential::Anonymous);
+    let mut changes = HeaderChanges::default();
+    for name in client.keys() {
+        let keep_authorization = anonymous && name == http::header::AUTHORIZATION;
+        if is_stripped(name.as_str()) && !keep_authorization {
+            changes.remove.push(name.clone());
+        }
     }
     let cookies: Vec<&str> = client.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
-    if let Some(v) = origin_cookies(&cookies.join("; ")).as_deref().and_then(value) {
-        headers.insert(http::header::COOKIE, v);
+    let cookies = cookies.join("; ");
+    if parse_cookie_header(&cookies).any(|(name, _)| is_gateway_cookie(name)) {
+        match origin_cookies(&cookies).as_deref().and_then(value) {
+            Some(kept) => changes.set.push((http::header::COOKIE, kept)),
+            None => changes.remove.push(http::header::COOKIE),
+        }
     }
-    let set = |headers: &mut HeaderMap, name: &'static str, text: &str| {
-        if let Some(v) = value(text) {
-            headers.insert(HeaderName::from_static(name), v);
-        }
-    };
-    match credential {
-        Credential::Authenticated { access_token, identity } => {
-            set(&mut headers, "authorization", &format!("Bearer {access_token}"));
-            set(&mut headers, USER_HEADER, identity.subject);
-            if let Some(email) = identity.email {
-                set(&mut headers, EMAIL_HEADER, email);
-            }
-        }
-        Credential::Anonymous => {
-            if let Some(authorization) = client.get(http::header::AUTHORIZATION) {
-                headers.insert(http::header::AUTHORIZATION, authorization.clone());
-            }
+    if let Credential::Authenticated { access_token, identity } = credential {
+        changes.set("authorization", &format!("Bearer {access_token}"));
+        changes.set(USER_HEADER, identity.subject);
+        if let Some(email) = identity.email {
+            changes.set(EMAIL_HEADER, email);
         }
     }
     if let Some(host) = public_url.host_str() {
@@ -138,10 +163,10 @@ pub fn origin_headers(client: &HeaderMap, credential: &Credential<'_>, public_ur
             Some(port) => format!("{host}:{port}"),
             None => host.to_owned(),
         };
-        set(&mut headers, "x-forwarded-host", &host);
+        changes.set("x-forwarded-host", &host);
     }
-    set(&mut headers, "x-forwarded-proto", public_url.scheme());
-    headers
+    changes.set("x-forwarded-proto", public_url.scheme());
+    changes
 }
 
 #[cfg(test)]
@@ -179,7 +204,7 @@ mod tests {
             access_token: "the-at",
             identity: ForwardIdentity { subject: "alice", email: Some("a@example.com") },
         };
-        let out = origin_headers(&h, &credential, &url);
+        let out = origin_headers(&h, &credential, &url).apply(&h);
         assert_eq!(out.get_all("x-forwarded-user").iter().collect::<Vec<_>>(), vec!["alice"]);
         assert_eq!(out["x-forwarded-email"], "a@example.com");
         assert_eq!(out["authorization"], "Bearer the-at");
@@ -208,7 +233,7 @@ mod tests {
             access_token: "at",
             identity: ForwardIdentity { subject: "al\u{e9}", email: None },
         };
-        let out = origin_headers(&h, &credential, &url);
+        let out = origin_headers(&h, &credential, &url).apply(&h);
         assert!(out.get("cookie").is_none());
         assert!(out.get("x-forwarded-user").is_none());
         assert_eq!(out["x-forwarded-host"], "127.0.0.1:8787");
@@ -226,7 +251,7 @@ mod tests {
     fn anonymous_routes_keep_the_client_authorization_but_never_identity() {
         let h = client(&[("Authorization", "Basic abc"), ("X-Forwarded-User", "admin"), ("Remote-User", "admin")]);
         let url = url::Url::parse("https://gw.example.com").unwrap();
-        let out = origin_headers(&h, &Credential::Anonymous, &url);
+        let out = origin_headers(&h, &Credential::Anonymous, &url).apply(&h);
         assert_eq!(out["authorization"], "Basic abc");
         assert!(out.get("x-forwarded-user").is_none());
         assert!(out.get("remote-user").is_none());
