@@ -10,7 +10,8 @@ use crate::gateway::{Gateway, Outcome, config_error_decision, origin_failure_dec
 use ports::EdgePorts;
 use std::cell::RefCell;
 use std::rc::Rc;
-use worker::{Context, Env, Request, Response, Result, console_log, event};
+use wasm_bindgen::JsValue;
+use worker::{Context, Env, Result, event};
 
 /// The KV namespace binding that holds session records.
 pub const SESSIONS_BINDING: &str = "SESSIONS";
@@ -69,9 +70,14 @@ fn state(env: &Env) -> State {
     })
 }
 
+/// One log line per decision, as JSON on stdout (`wrangler tail`, Logpush).
+fn emit(log: &crate::gateway::DecisionLog) {
+    web_sys::console::log_1(&JsValue::from_str(&serde_json::to_string(log).unwrap_or_default()));
+}
+
 #[event(fetch)]
-async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let incoming = convert::incoming_request(&mut req).await?;
+async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
+    let incoming = convert::incoming_request(&req).await.map_err(js_error)?;
     let state = state(&env);
     let decision = match state.as_ref() {
         Ok(gateway) => {
@@ -80,19 +86,24 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
         Err(errors) => config_error_decision(errors, &incoming),
     };
-    console_log!("{}", serde_json::to_string(&decision.log).unwrap_or_default());
-    match decision.outcome {
-        Outcome::Respond(response) => convert::worker_response(response),
-        Outcome::Forward(plan) => match convert::forward(req, plan).await {
+    emit(&decision.log);
+    let response = match decision.outcome {
+        Outcome::Respond(response) => convert::js_response(response),
+        Outcome::Forward(plan) => match convert::forward(&req, plan).await {
             Ok(response) => Ok(response),
             Err(err) => {
-                let failure = origin_failure_decision(&incoming, err.to_string());
-                console_log!("{}", serde_json::to_string(&failure.log).unwrap_or_default());
+                let failure = origin_failure_decision(&incoming, format!("{err:?}"));
+                emit(&failure.log);
                 match failure.outcome {
-                    Outcome::Respond(response) => convert::worker_response(response),
-                    Outcome::Forward(_) => Response::error("origin unavailable", 502),
+                    Outcome::Respond(response) => convert::js_response(response),
+                    Outcome::Forward(_) => Err(err),
                 }
             }
         },
-    }
+    };
+    response.map_err(js_error)
+}
+
+fn js_error(e: JsValue) -> worker::Error {
+    worker::Error::JsError(e.as_string().unwrap_or_else(|| format!("{e:?}")))
 }

@@ -1,12 +1,16 @@
-//! The core's ports on workers-rs: `Fetch`, Workers KV, `Date.now()`, `crypto.getRandomValues`.
+//! The core's ports on the Workers runtime: `fetch`, Workers KV, `Date.now()`, `crypto.getRandomValues`.
 //! Signature verification (`crypto.subtle`) is in `crypto.rs`.
 
-use super::convert::worker_headers;
+use super::convert::{fetch, js_headers};
 use crate::ports::{Clock, HttpClient, HttpError, IncomingResponse, KvError, KvStore, OutgoingRequest, Rng};
 use futures::future::{Either, select};
+use js_sys::{Array, Uint8Array};
 use std::pin::pin;
 use std::time::Duration;
-use worker::{Delay, Fetch, Method, Request, RequestInit, RequestRedirect};
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{Request, RequestInit, RequestRedirect};
+use worker::Delay;
 
 /// How long the provider gets to answer one request.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -26,27 +30,27 @@ impl EdgePorts {
     }
 }
 
-fn method(m: &http::Method) -> Method {
-    Method::from(m.as_str().to_owned())
-}
-
-async fn send_once(request: OutgoingRequest) -> worker::Result<IncomingResponse> {
+async fn send_once(request: OutgoingRequest) -> Result<IncomingResponse, JsValue> {
     let (parts, body) = request.into_parts();
-    let mut init = RequestInit::new();
-    init.with_method(method(&parts.method))
-        .with_headers(worker_headers(&parts.headers)?)
-        .with_redirect(RequestRedirect::Manual);
+    let init = RequestInit::new();
+    init.set_method(parts.method.as_str());
+    init.set_headers(&js_headers(&parts.headers)?.into());
+    init.set_redirect(RequestRedirect::Manual);
     if !body.is_empty() {
-        init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+        init.set_body(&Uint8Array::from(body.as_slice()));
     }
-    let req = Request::new_with_init(&parts.uri.to_string(), &init)?;
-    let mut resp = Fetch::Request(req).send().await?;
-    let mut builder = http::Response::builder().status(resp.status_code());
-    for (name, value) in resp.headers().entries() {
-        builder = builder.header(name, value);
+    let response = fetch(&Request::new_with_str_and_init(&parts.uri.to_string(), &init)?).await?;
+    let mut builder = http::Response::builder().status(response.status());
+    if let Some(entries) = js_sys::try_iter(&response.headers())? {
+        for entry in entries {
+            let pair: Array = entry?.unchecked_into();
+            if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                builder = builder.header(name, value);
+            }
+        }
     }
-    let bytes = resp.bytes().await?;
-    builder.body(bytes).map_err(|e| worker::Error::RustError(e.to_string()))
+    let buffer = JsFuture::from(response.array_buffer()?).await?;
+    builder.body(Uint8Array::new(&buffer).to_vec()).map_err(|e| JsValue::from_str(&e.to_string()))
 }
 
 impl HttpClient for EdgePorts {
@@ -54,7 +58,9 @@ impl HttpClient for EdgePorts {
         let fetch = pin!(send_once(request));
         let timeout = pin!(Delay::from(PROVIDER_TIMEOUT));
         match select(fetch, timeout).await {
-            Either::Left((result, _)) => result.map_err(|e| HttpError::Network(e.to_string())),
+            Either::Left((result, _)) => {
+                result.map_err(|e| HttpError::Network(e.as_string().unwrap_or_else(|| format!("{e:?}"))))
+            }
             Either::Right(_) => Err(HttpError::Timeout),
         }
     }

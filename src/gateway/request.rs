@@ -23,6 +23,18 @@ pub struct IncomingRequest {
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
 impl IncomingRequest {
+    /// Path and query of an absolute request URL (`scheme://authority/path?query#fragment`),
+    /// as received: no decoding, no normalisation (routing normalises separately).
+    pub fn split_url(url: &str) -> (String, Option<String>) {
+        let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+        let from_path = after_scheme.find('/').and_then(|i| after_scheme.get(i..)).unwrap_or("/");
+        let without_fragment = from_path.split('#').next().unwrap_or(from_path);
+        match without_fragment.split_once('?') {
+            Some((path, query)) => (path.to_owned(), Some(query.to_owned())),
+            None => (without_fragment.to_owned(), None),
+        }
+    }
+
     /// Whether the edge should read the body into [`IncomingRequest::form`].
     pub fn wants_form(method: &Method, path: &str) -> bool {
         *method == Method::POST && path == super::paths::BACKCHANNEL_LOGOUT
@@ -125,6 +137,15 @@ mod tests {
             h.insert(*n, v.parse().unwrap());
         }
         IncomingRequest { method, path: "/".into(), query: None, headers: h, form: None }
+    }
+
+    #[test]
+    fn splits_path_and_query() {
+        let split = IncomingRequest::split_url;
+        assert_eq!(split("https://gw.example.com/a/b?x=1#f"), ("/a/b".into(), Some("x=1".into())));
+        assert_eq!(split("https://gw.example.com"), ("/".into(), None));
+        assert_eq!(split("http://127.0.0.1:8787/?"), ("/".into(), Some(String::new())));
+        assert_eq!(split("https://gw.example.com/%2F%2Fevil?a=%20"), ("/%2F%2Fevil".into(), Some("a=%20".into())));
     }
 
     #[test]
