@@ -8,6 +8,8 @@ use super::ports::EdgePorts;
 use crate::jwt::{HashAlg, Jwk, JwsAlgorithm};
 use crate::ports::{CryptoError, SignatureVerifier};
 use js_sys::{Array, JSON, Object, Reflect};
+use std::cell::RefCell;
+use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::CryptoKey;
@@ -16,6 +18,13 @@ use web_sys::CryptoKey;
 extern "C" {
     #[wasm_bindgen(thread_local_v2, js_name = crypto)]
     static CRYPTO: web_sys::Crypto;
+}
+
+thread_local! {
+    /// `crypto.subtle`, looked up once per isolate.
+    static SUBTLE: web_sys::SubtleCrypto = CRYPTO.with(|c| c.subtle());
+    /// `verify` parameter objects per algorithm, built once per isolate (they never change).
+    static VERIFY_PARAMS: RefCell<HashMap<JwsAlgorithm, Object>> = RefCell::new(HashMap::new());
 }
 
 pub fn fill_random(buf: &mut [u8]) {
@@ -93,10 +102,10 @@ impl SignatureVerifier for EdgePorts {
     type Key = CryptoKey;
 
     async fn import_key(&self, jwk: &Jwk, alg: JwsAlgorithm) -> Result<CryptoKey, CryptoError> {
-        let subtle = CRYPTO.with(|c| c.subtle());
         let usages = Array::of1(&JsValue::from_str("verify"));
-        let promise = subtle
-            .import_key_with_object("jwk", &key_material(jwk)?, &import_params(alg)?, false, &usages)
+        let (material, params) = (key_material(jwk)?, import_params(alg)?);
+        let promise = SUBTLE
+            .with(|subtle| subtle.import_key_with_object("jwk", &material, &params, false, &usages))
             .map_err(err)?;
         JsFuture::from(promise).await.map_err(err)?.dyn_into::<CryptoKey>().map_err(err)
     }
@@ -108,9 +117,16 @@ impl SignatureVerifier for EdgePorts {
         signing_input: &[u8],
         signature: &[u8],
     ) -> Result<bool, CryptoError> {
-        let subtle = CRYPTO.with(|c| c.subtle());
-        let promise = subtle
-            .verify_with_object_and_u8_array_and_u8_array(&verify_params(alg)?, key, signature, signing_input)
+        let params = VERIFY_PARAMS.with(|cache| -> Result<Object, CryptoError> {
+            if let Some(params) = cache.borrow().get(&alg) {
+                return Ok(params.clone());
+            }
+            let params = verify_params(alg)?;
+            cache.borrow_mut().insert(alg, params.clone());
+            Ok(params)
+        })?;
+        let promise = SUBTLE
+            .with(|subtle| subtle.verify_with_object_and_u8_array_and_u8_array(&params, key, signature, signing_input))
             .map_err(err)?;
         Ok(JsFuture::from(promise).await.map_err(err)?.as_bool().unwrap_or(false))
     }

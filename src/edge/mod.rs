@@ -81,7 +81,7 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
     let state = state(&env);
     let decision = match state.as_ref() {
         Ok(gateway) => {
-            let ports = EdgePorts::new(env.kv(SESSIONS_BINDING).ok());
+            let ports = EdgePorts::new(env.clone());
             gateway.handle(&ports, &incoming).await
         }
         Err(errors) => config_error_decision(errors, &incoming),

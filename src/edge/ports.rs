@@ -5,28 +5,34 @@ use super::convert::{fetch, js_headers};
 use crate::ports::{Clock, HttpClient, HttpError, IncomingResponse, KvError, KvStore, OutgoingRequest, Rng};
 use futures::future::{Either, select};
 use js_sys::{Array, Uint8Array};
+use std::cell::OnceCell;
 use std::pin::pin;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Request, RequestInit, RequestRedirect};
-use worker::Delay;
+use worker::{Delay, Env};
 
 /// How long the provider gets to answer one request.
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// One value per request, carrying the KV binding.
 pub struct EdgePorts {
-    kv: Option<worker::kv::KvStore>,
+    env: Env,
+    /// The KV binding, looked up on first use: bearer and public requests never touch KV.
+    kv: OnceCell<Option<worker::kv::KvStore>>,
 }
 
 impl EdgePorts {
-    pub fn new(kv: Option<worker::kv::KvStore>) -> Self {
-        Self { kv }
+    pub fn new(env: Env) -> Self {
+        Self { env, kv: OnceCell::new() }
     }
 
     fn kv(&self) -> Result<&worker::kv::KvStore, KvError> {
-        self.kv.as_ref().ok_or_else(|| KvError("the SESSIONS KV binding is missing".into()))
+        self.kv
+            .get_or_init(|| self.env.kv(super::SESSIONS_BINDING).ok())
+            .as_ref()
+            .ok_or_else(|| KvError("the SESSIONS KV binding is missing".into()))
     }
 }
 
