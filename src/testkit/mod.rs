@@ -11,6 +11,7 @@ pub use futures::executor::block_on;
 
 pub mod idp;
 pub mod native_crypto;
+pub mod ports;
 
 /// A future that is pending once, so concurrent callers really overlap under `join`.
 struct YieldOnce(bool);

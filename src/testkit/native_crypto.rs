@@ -19,9 +19,8 @@ use ring::rsa::PublicKeyComponents;
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use serde_json::{Value, json};
 
-use super::FakeClock;
 use crate::jwt::{Jwk, JwsAlgorithm, KeyFamily};
-use crate::ports::{Clock, CryptoError, HttpClient, HttpError, IncomingResponse, OutgoingRequest, SignatureVerifier};
+use crate::ports::{CryptoError, HttpClient, HttpError, IncomingResponse, OutgoingRequest, SignatureVerifier};
 
 const RSA_A: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/rsa2048-a.pk8"));
 const RSA_B: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/rsa2048-b.pk8"));
@@ -275,48 +274,4 @@ pub fn jwks_response(status: u16, body: Vec<u8>, cache_control: Option<&str>) ->
         builder = builder.header("cache-control", cc);
     }
     Ok(builder.body(body).unwrap())
-}
-
-/// Everything `verify_with_cache` needs, in one value.
-pub struct TestPorts {
-    pub http: ScriptedHttp,
-    pub clock: FakeClock,
-    pub crypto: NativeVerifier,
-}
-
-impl TestPorts {
-    pub fn at_secs(secs: u64) -> Self {
-        Self { http: ScriptedHttp::default(), clock: FakeClock::at_secs(secs), crypto: NativeVerifier::default() }
-    }
-}
-
-impl HttpClient for TestPorts {
-    async fn send(&self, request: OutgoingRequest) -> Answer {
-        self.http.send(request).await
-    }
-}
-
-impl Clock for TestPorts {
-    fn now_millis(&self) -> u64 {
-        self.clock.now_millis()
-    }
-    async fn sleep(&self, millis: u64) {
-        self.clock.sleep(millis).await
-    }
-}
-
-impl SignatureVerifier for TestPorts {
-    type Key = NativeKey;
-    async fn import_key(&self, jwk: &Jwk, alg: JwsAlgorithm) -> Result<NativeKey, CryptoError> {
-        self.crypto.import_key(jwk, alg).await
-    }
-    async fn verify(
-        &self,
-        key: &NativeKey,
-        alg: JwsAlgorithm,
-        signing_input: &[u8],
-        sig: &[u8],
-    ) -> Result<bool, CryptoError> {
-        self.crypto.verify(key, alg, signing_input, sig).await
-    }
 }

@@ -5,15 +5,10 @@ mod bearer;
 mod sessions;
 
 use super::*;
-use crate::jwt::Jwk;
 use crate::oidc::ProviderMetadata;
-use crate::ports::{
-    Clock, CryptoError, HttpClient, HttpError, IncomingResponse, KvError, KvStore, OutgoingRequest, Rng,
-    SignatureVerifier,
-};
+use crate::ports::{HttpError, IncomingResponse};
 use crate::testkit::idp::{FakeIdp, ISSUER};
-use crate::testkit::native_crypto::NativeVerifier;
-use crate::testkit::{FakeClock, FakeHttp, FakeKv, FakeRng, block_on, json_response};
+use crate::testkit::{FakeHttp, block_on, json_response};
 use http::{HeaderMap, Method};
 use serde_json::json;
 use std::collections::HashMap;
@@ -50,62 +45,8 @@ pub fn metadata(issuer: &str) -> ProviderMetadata {
     ProviderMetadata::parse(&serde_json::to_vec(&doc).unwrap(), issuer).unwrap()
 }
 
-/// Every port, faked.
-pub struct TestPorts {
-    pub http: FakeHttp,
-    pub kv: FakeKv,
-    pub clock: FakeClock,
-    pub rng: FakeRng,
-    pub crypto: NativeVerifier,
-}
-
-impl HttpClient for TestPorts {
-    async fn send(&self, request: OutgoingRequest) -> Result<IncomingResponse, HttpError> {
-        self.http.send(request).await
-    }
-}
-impl KvStore for TestPorts {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        self.kv.get(key).await
-    }
-    async fn put(&self, key: &str, value: &[u8], ttl: u64) -> Result<(), KvError> {
-        self.kv.put(key, value, ttl).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), KvError> {
-        self.kv.delete(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, KvError> {
-        self.kv.list(prefix).await
-    }
-}
-impl SignatureVerifier for TestPorts {
-    type Key = <NativeVerifier as SignatureVerifier>::Key;
-    async fn import_key(&self, jwk: &Jwk, alg: crate::jwt::JwsAlgorithm) -> Result<Self::Key, CryptoError> {
-        self.crypto.import_key(jwk, alg).await
-    }
-    async fn verify(
-        &self,
-        key: &Self::Key,
-        alg: crate::jwt::JwsAlgorithm,
-        input: &[u8],
-        sig: &[u8],
-    ) -> Result<bool, CryptoError> {
-        self.crypto.verify(key, alg, input, sig).await
-    }
-}
-impl Clock for TestPorts {
-    fn now_millis(&self) -> u64 {
-        self.clock.now_millis()
-    }
-    async fn sleep(&self, millis: u64) {
-        self.clock.sleep(millis).await
-    }
-}
-impl Rng for TestPorts {
-    fn fill(&self, buf: &mut [u8]) {
-        self.rng.fill(buf)
-    }
-}
+/// Every port, faked, with the scripted provider answering HTTP.
+pub type TestPorts = crate::testkit::ports::TestPorts<FakeHttp>;
 
 struct World {
     idp: Rc<FakeIdp>,
@@ -115,13 +56,7 @@ struct World {
 
 fn world() -> World {
     let idp = FakeIdp::new();
-    let ports = TestPorts {
-        http: idp.http(NOW),
-        kv: FakeKv::default(),
-        clock: FakeClock::at_secs(NOW),
-        rng: FakeRng::new(42),
-        crypto: NativeVerifier::default(),
-    };
+    let ports = TestPorts::new(idp.http(NOW), NOW);
     World { idp, ports, gateway: Gateway::new(config(&[])) }
 }
 

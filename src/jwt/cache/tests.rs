@@ -2,7 +2,8 @@
 
 use super::*;
 use crate::ports::HttpError;
-use crate::testkit::native_crypto::{NativeKey, TestKey, TestPorts, jwks_doc, jwks_response};
+use crate::testkit::native_crypto::{NativeKey, TestKey, jwks_doc, jwks_response};
+use crate::testkit::ports::TestPorts;
 use futures::FutureExt;
 use futures::executor::block_on;
 use futures::future::join_all;

@@ -4,7 +4,8 @@
 use super::*;
 use crate::jwt::{DEFAULT_MAX_TOKEN_LEN, ErrorClass, IssuerRule, JwksCache, JwksCachePolicy, JwksError};
 use crate::ports::Clock;
-use crate::testkit::native_crypto::{NativeKey, TestKey, TestPorts, jwks_doc, jwks_response, sign_token};
+use crate::testkit::native_crypto::{NativeKey, TestKey, jwks_doc, jwks_response, sign_token};
+use crate::testkit::ports::TestPorts;
 use futures::executor::block_on;
 use serde_json::{Value, json};
 
