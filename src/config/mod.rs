@@ -37,8 +37,9 @@ pub mod names {
     pub const API_AUDIENCES: &str = "API_AUDIENCES";
     pub const API_TOKEN_TYPES: &str = "API_TOKEN_TYPES";
     pub const JWKS_REFETCH_COOLDOWN: &str = "JWKS_REFETCH_COOLDOWN";
+    pub const LOG_FORWARDED: &str = "LOG_FORWARDED";
 
-    pub const ALL: [&str; 19] = [
+    pub const ALL: [&str; 20] = [
         OIDC_ISSUER,
         OIDC_CLIENT_ID,
         OIDC_CLIENT_SECRET,
@@ -58,6 +59,7 @@ pub mod names {
         API_AUDIENCES,
         API_TOKEN_TYPES,
         JWKS_REFETCH_COOLDOWN,
+        LOG_FORWARDED,
     ];
 }
 
@@ -118,6 +120,8 @@ pub struct Config {
     pub session: SessionConfig,
     /// Paths that are APIs: an unauthenticated request there gets 401, never a redirect.
     pub api_path_prefixes: Vec<String>,
+    /// Log a line for every forwarded request, not only refusals and errors.
+    pub log_forwarded: bool,
 }
 
 /// Browser sessions.

@@ -42,9 +42,12 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
     let session = session(&mut c);
     let api_path_prefixes = api_path_prefixes(&mut c);
     let api = api(&mut c, provider.as_ref(), routes.as_ref());
-    match (provider, public_url, routes, session, api) {
-        (Some(provider), Some(public_url), Some(routes), Some(session), Some(api)) if c.errors.is_empty() => {
-            Ok(Config { provider, public_url, routes, api, session, api_path_prefixes })
+    let log_forwarded = flag(&mut c, names::LOG_FORWARDED, true);
+    match (provider, public_url, routes, session, api, log_forwarded) {
+        (Some(provider), Some(public_url), Some(routes), Some(session), Some(api), Some(log_forwarded))
+            if c.errors.is_empty() =>
+        {
+            Ok(Config { provider, public_url, routes, api, session, api_path_prefixes, log_forwarded })
         }
         _ => Err(ConfigErrors(c.errors)),
     }
@@ -257,6 +260,18 @@ fn session(c: &mut Collector<'_>) -> Option<SessionConfig> {
         idle_secs: idle_secs?,
         post_logout_redirect_url: post_logout_redirect_url?,
     })
+}
+
+fn flag(c: &mut Collector<'_>, setting: &'static str, default: bool) -> Option<bool> {
+    match c.optional(setting).map(|v| v.trim().to_ascii_lowercase()).as_deref() {
+        None => Some(default),
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(other) => {
+            c.fail(setting, format!("{other:?} is not true or false"), "write true or false");
+            None
+        }
+    }
 }
 
 fn duration(c: &mut Collector<'_>, setting: &'static str, default: u64, min: u64, max: u64) -> Option<u64> {

@@ -13,14 +13,14 @@ use web_sys::{Headers, Request, RequestInit, RequestRedirect, Response, Response
 
 #[wasm_bindgen]
 extern "C" {
-    /// The runtime's global `fetch`.
+    /// The runtime's global `fetch(url, init)` (cheaper than building a `Request` first).
     #[wasm_bindgen(js_name = fetch)]
-    fn global_fetch(request: &Request) -> Promise;
+    fn global_fetch(url: &str, init: &RequestInit) -> Promise;
 }
 
 /// Send a request with the runtime's `fetch`.
-pub async fn fetch(request: &Request) -> Result<Response, JsValue> {
-    JsFuture::from(global_fetch(request)).await?.dyn_into::<Response>()
+pub async fn fetch(url: &str, init: &RequestInit) -> Result<Response, JsValue> {
+    JsFuture::from(global_fetch(url, init)).await?.dyn_into::<Response>()
 }
 
 /// The request as the core sees it. The body is read only for the gateway's own form
@@ -99,7 +99,7 @@ pub async fn forward(req: &Request, plan: ForwardPlan) -> Result<Response, JsVal
     {
         init.set_body(&body);
     }
-    let response = fetch(&Request::new_with_str_and_init(&plan.url, &init)?).await?;
+    let response = fetch(&plan.url, &init).await?;
     if plan.set_cookies.is_empty() {
         return Ok(response);
     }

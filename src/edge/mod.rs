@@ -86,7 +86,9 @@ async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys
         }
         Err(errors) => config_error_decision(errors, &incoming),
     };
-    emit(&decision.log);
+    if decision.should_log() {
+        emit(&decision.log);
+    }
     let response = match decision.outcome {
         Outcome::Respond(response) => convert::js_response(response),
         Outcome::Forward(plan) => match convert::forward(&req, plan).await {

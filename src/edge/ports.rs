@@ -10,7 +10,7 @@ use std::pin::pin;
 use std::time::Duration;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{Request, RequestInit, RequestRedirect};
+use web_sys::{RequestInit, RequestRedirect};
 use worker::{Delay, Env};
 
 /// How long the provider gets to answer one request.
@@ -45,7 +45,7 @@ async fn send_once(request: OutgoingRequest) -> Result<IncomingResponse, JsValue
     if !body.is_empty() {
         init.set_body(&Uint8Array::from(body.as_slice()));
     }
-    let response = fetch(&Request::new_with_str_and_init(&parts.uri.to_string(), &init)?).await?;
+    let response = fetch(&parts.uri.to_string(), &init).await?;
     let mut builder = http::Response::builder().status(response.status());
     if let Some(entries) = js_sys::try_iter(&response.headers())? {
         for entry in entries {

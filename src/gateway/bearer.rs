@@ -97,7 +97,7 @@ impl<P: Ports> Gateway<P> {
             return self.refuse(req, GatewayError::InvalidToken(JwtError::InvalidClaim("sub")), &[]);
         }
         let identity = ForwardIdentity { subject, email: verified.string("email") };
-        let credential = Credential::Authenticated { access_token: token, identity };
+        let credential = Credential::Presented { identity };
         let mut decision = self.forward(req, route, &credential, "bearer_forwarded");
         decision.log.sub = Some(subject.to_owned());
         decision.log.notes = notes;

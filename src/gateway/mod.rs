@@ -54,7 +54,7 @@ fn log(req: &IncomingRequest, reason: &'static str, status: Option<u16>) -> Deci
 }
 
 fn respond_with(response: http::Response<Vec<u8>>, log: DecisionLog) -> Decision {
-    Decision { outcome: Outcome::Respond(response), log }
+    Decision { outcome: Outcome::Respond(response), log, quiet: false }
 }
 
 /// The answer to every request while the settings are invalid: a 500 page naming each bad
@@ -163,7 +163,7 @@ impl<P: Ports> Gateway<P> {
         let headers = origin_headers(&req.headers, credential, &self.config.public_url);
         let base = route.origin.as_str().trim_end_matches('/');
         let plan = ForwardPlan { url: format!("{base}{}", req.path_and_query()), headers, set_cookies: Vec::new() };
-        Decision { outcome: Outcome::Forward(plan), log: log(req, reason, None) }
+        Decision { outcome: Outcome::Forward(plan), log: log(req, reason, None), quiet: !self.config.log_forwarded }
     }
 
     async fn callback(&self, ports: &P, req: &IncomingRequest) -> Decision {

@@ -125,6 +125,16 @@ pub struct DecisionLog {
 pub struct Decision {
     pub outcome: Outcome,
     pub log: DecisionLog,
+    /// A forwarded request under `LOG_FORWARDED=false`: its log line may be skipped.
+    pub quiet: bool,
+}
+
+impl Decision {
+    /// Whether to write the log line: always for refusals, errors and anything with notes;
+    /// for forwarded requests unless configured quiet.
+    pub fn should_log(&self) -> bool {
+        !self.quiet || !self.log.notes.is_empty()
+    }
 }
 
 #[cfg(test)]

@@ -95,6 +95,9 @@ pub struct ForwardIdentity<'a> {
 pub enum Credential<'a> {
     /// An authenticated caller: `Authorization: Bearer <token>` and identity headers.
     Authenticated { access_token: &'a str, identity: ForwardIdentity<'a> },
+    /// A caller whose own bearer token was verified: its `Authorization` header passes as sent,
+    /// with identity headers.
+    Presented { identity: ForwardIdentity<'a> },
     /// An unauthenticated route (public, CORS preflight): the client's own `Authorization`
     /// passes through, identity headers never do.
     Anonymous,
@@ -135,10 +138,10 @@ impl HeaderChanges {
 /// What becomes of the client's headers: spoofable ones and the gateway's cookies go, the
 /// credential's bearer token and identity headers come.
 pub fn origin_headers(client: &HeaderMap, credential: &Credential<'_>, public_url: &url::Url) -> HeaderChanges {
-    let anonymous = matches!(credential, Credential::Anonymous);
+    let own_authorization = matches!(credential, Credential::Anonymous | Credential::Presented { .. });
     let mut changes = HeaderChanges::default();
     for name in client.keys() {
-        let keep_authorization = anonymous && name == http::header::AUTHORIZATION;
+        let keep_authorization = own_authorization && name == http::header::AUTHORIZATION;
         if is_stripped(name.as_str()) && !keep_authorization {
             changes.remove.push(name.clone());
         }
@@ -151,8 +154,15 @@ pub fn origin_headers(client: &HeaderMap, credential: &Credential<'_>, public_ur
             None => changes.remove.push(http::header::COOKIE),
         }
     }
-    if let Credential::Authenticated { access_token, identity } = credential {
-        changes.set("authorization", &format!("Bearer {access_token}"));
+    let identity = match credential {
+        Credential::Authenticated { access_token, identity } => {
+            changes.set("authorization", &format!("Bearer {access_token}"));
+            Some(identity)
+        }
+        Credential::Presented { identity } => Some(identity),
+        Credential::Anonymous => None,
+    };
+    if let Some(identity) = identity {
         changes.set(USER_HEADER, identity.subject);
         if let Some(email) = identity.email {
             changes.set(EMAIL_HEADER, email);

@@ -40,6 +40,7 @@ fn minimal_settings_get_documented_defaults() {
     assert_eq!(config.provider.resource, None);
     assert_eq!(config.session.ttl_secs, 8 * 3600);
     assert!(config.api_path_prefixes.is_empty());
+    assert!(config.log_forwarded);
     assert_eq!(config.redirect_uri(), "https://gw.example.com/auth/callback");
 }
 
@@ -107,8 +108,10 @@ fn optional_settings_parse() {
         ("SESSION_TTL", "1h"),
         ("SESSION_SECRET", &format!("{SECRET}new,{SECRET}old")),
         ("API_PATH_PREFIXES", "/api/, /graphql"),
+        ("LOG_FORWARDED", "False"),
     ]))
     .unwrap();
+    assert!(!config.log_forwarded);
     assert_eq!(config.provider.auth_method, ClientAuthMethod::ClientSecretPost);
     assert_eq!(config.provider.resource.as_deref(), Some("https://api.example.test"));
     assert_eq!(config.provider.allowed_algs, vec![JwsAlgorithm::Es256, JwsAlgorithm::Rs256]);

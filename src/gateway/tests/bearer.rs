@@ -51,15 +51,14 @@ fn challenge(d: &Decision) -> String {
 fn valid_tokens_are_forwarded_as_presented_with_identity() {
     let w = api_world();
     let token = access_token(&w, json!({}));
-    let d = call(
-        &w,
-        Method::GET,
-        "/api/orders?id=1",
-        &[("authorization", &format!("Bearer {token}")), ("x-forwarded-user", "mallory")],
-    );
+    let authorization = format!("Bearer {token}");
+    let req =
+        request(Method::GET, "/api/orders?id=1", &[("authorization", &authorization), ("x-forwarded-user", "mallory")]);
+    let d = block_on(w.gateway.handle(&w.ports, &req));
     let Outcome::Forward(plan) = &d.outcome else { panic!("{:?}", d.log) };
     assert_eq!(plan.url, "https://origin.internal/api/orders?id=1");
-    assert_eq!(set_header(&d, "authorization"), Some(format!("Bearer {token}")));
+    let sent = plan.headers.apply(&req.headers);
+    assert_eq!(sent["authorization"], format!("Bearer {token}"), "the caller's own token, untouched");
     assert_eq!(set_header(&d, "x-forwarded-user").as_deref(), Some("client-app"));
     assert_eq!(set_header(&d, "x-forwarded-email").as_deref(), Some("svc@example.com"));
     assert!(plan.headers.remove.iter().any(|n| n == "x-forwarded-user"), "the spoofed value goes first");
@@ -190,4 +189,20 @@ fn bearer_routes_need_an_audience() {
     })
     .unwrap_err();
     assert_eq!(errors.0.iter().map(|e| e.setting).collect::<Vec<_>>(), vec!["API_AUDIENCES"]);
+}
+
+#[test]
+fn forwarded_requests_can_be_logged_quietly_but_refusals_never_are() {
+    let mut w = api_world();
+    let token = access_token(&w, json!({}));
+    assert!(bearer(&w, "/api/orders", &token).should_log(), "logged by default");
+    w.gateway = Gateway::new(config(&[
+        ("ROUTES", ROUTES),
+        ("API_AUDIENCES", "https://api.example.test"),
+        ("LOG_FORWARDED", "false"),
+    ]));
+    let forwarded = bearer(&w, "/api/orders", &token);
+    assert!(matches!(forwarded.outcome, Outcome::Forward(_)));
+    assert!(!forwarded.should_log());
+    assert!(bearer(&w, "/api/orders", "junk").should_log());
 }
