@@ -38,29 +38,6 @@ pub mod names {
     pub const API_TOKEN_TYPES: &str = "API_TOKEN_TYPES";
     pub const JWKS_REFETCH_COOLDOWN: &str = "JWKS_REFETCH_COOLDOWN";
     pub const LOG_FORWARDED: &str = "LOG_FORWARDED";
-
-    pub const ALL: [&str; 20] = [
-        OIDC_ISSUER,
-        OIDC_CLIENT_ID,
-        OIDC_CLIENT_SECRET,
-        OIDC_CLIENT_AUTH_METHOD,
-        OIDC_SCOPES,
-        OIDC_RESOURCE,
-        OIDC_ALLOWED_ALGS,
-        OIDC_CLOCK_SKEW,
-        PUBLIC_URL,
-        ORIGIN_URL,
-        SESSION_SECRET,
-        SESSION_TTL,
-        SESSION_IDLE_TIMEOUT,
-        POST_LOGOUT_REDIRECT_URL,
-        API_PATH_PREFIXES,
-        ROUTES,
-        API_AUDIENCES,
-        API_TOKEN_TYPES,
-        JWKS_REFETCH_COOLDOWN,
-        LOG_FORWARDED,
-    ];
 }
 
 /// Defaults, documented in README's settings table.
@@ -186,10 +163,5 @@ impl Config {
     /// `PUBLIC_URL` as an origin string without a trailing slash.
     pub fn public_origin(&self) -> String {
         self.public_url.origin().ascii_serialization()
-    }
-
-    /// Whether the gateway is served over https (cookies then need no loopback exception).
-    pub fn is_https(&self) -> bool {
-        self.public_url.scheme() == "https"
     }
 }

@@ -89,10 +89,6 @@ impl<P: Ports> Gateway<P> {
         }
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     fn realm(&self) -> String {
         self.config.public_url.host_str().unwrap_or("edgeguard").to_owned()
     }

@@ -89,7 +89,6 @@ fn loopback_http_is_allowed_for_local_demos() {
     ]))
     .unwrap();
     assert_eq!(config.redirect_uri(), "http://localhost:8787/auth/callback");
-    assert!(!config.is_https());
 }
 
 #[test]
