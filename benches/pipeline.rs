@@ -270,7 +270,7 @@ fn main() {
     // select the key, verify, claims, requirements. Returns the subject, as the gateway forwards it.
     let pipeline = |token: &str, verifier_ring: bool| -> String {
         let path = normalise_path(black_box(PATH)).expect("path");
-        let route = routes.find(&path).expect("route");
+        let route = routes.find(&path).expect("canonical").expect("route");
         let jwt = UnverifiedJwt::parse(token, DEFAULT_MAX_TOKEN_LEN).expect("parse");
         let verified = if verifier_ring {
             run(verify(&RingVerifier, &ring_keys, &jwt, &algs, &rules, NOW))

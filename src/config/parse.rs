@@ -303,14 +303,13 @@ fn api_path_prefixes(c: &mut Collector<'_>) -> Vec<String> {
     let raw = c.optional(names::API_PATH_PREFIXES).unwrap_or_default();
     let mut prefixes = Vec::new();
     for prefix in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        if prefix.starts_with('/') {
-            prefixes.push(prefix.to_owned());
-        } else {
-            c.fail(
+        match crate::policy::normalise_path(prefix) {
+            Ok(canonical) => prefixes.push(canonical),
+            Err(_) => c.fail(
                 names::API_PATH_PREFIXES,
-                format!("{prefix:?} does not start with /"),
-                "write path prefixes like /api/",
-            );
+                format!("{prefix:?} is not a plain path prefix"),
+                "write path prefixes like /api/ (starting with /, no //, . or .. segments, ; or %2F)",
+            ),
         }
     }
     prefixes

@@ -105,6 +105,20 @@ impl<P: Ports> Gateway<P> {
         if size > MAX_HEADER_BYTES {
             return self.refuse(req, GatewayError::HeadersTooLarge(size), &[]);
         }
+        // Everything below sees only the canonical path, and the origin receives exactly it.
+        let canonical = match normalise_path(&req.path) {
+            Ok(path) => path,
+            Err(why) => return self.refuse(req, GatewayError::InvalidRequest(why.reason()), &[]),
+        };
+        if canonical != req.path {
+            let req = IncomingRequest { path: canonical, ..req.clone() };
+            return self.dispatch(ports, &req).await;
+        }
+        self.dispatch(ports, req).await
+    }
+
+    /// Send a request with a canonical path to the gateway endpoint or route it names.
+    async fn dispatch(&self, ports: &P, req: &IncomingRequest) -> Decision {
         match req.path.as_str() {
             paths::HEALTH => {
                 respond_with(json(200, &serde_json::json!({ "status": "ok" })), log(req, "health", Some(200)))
@@ -130,11 +144,10 @@ impl<P: Ports> Gateway<P> {
 
     /// Pick the route for the path and authenticate as it says.
     async fn route(&self, ports: &P, req: &IncomingRequest) -> Decision {
-        let Some(path) = normalise_path(&req.path) else {
-            return self.refuse(req, GatewayError::InvalidRequest("path_not_canonical"), &[]);
-        };
-        let Some(route) = self.config.routes.find(&path) else {
-            return self.refuse(req, GatewayError::RouteNotFound, &[]);
+        let route = match self.config.routes.find(&req.path) {
+            Ok(Some(route)) => route,
+            Ok(None) => return self.refuse(req, GatewayError::RouteNotFound, &[]),
+            Err(why) => return self.refuse(req, GatewayError::InvalidRequest(why.reason()), &[]),
         };
         if route.cors_preflight && req.is_cors_preflight() {
             return self.forward(req, route, &Credential::Anonymous, "cors_preflight_forwarded");

@@ -78,7 +78,7 @@ impl<P: Ports> Gateway<P> {
         };
         // A cookie that no longer leads anywhere is cleared so the browser stops sending it.
         let clear = if why == "session_missing" { Vec::new() } else { vec![clear_cookie(SESSION_COOKIE, "/")] };
-        let is_api = self.config.api_path_prefixes.iter().any(|p| req.path.starts_with(p.as_str()));
+        let is_api = self.config.api_path_prefixes.iter().any(|p| crate::policy::matches_ignoring_case(p, &req.path));
         if is_api || !req.is_navigation() {
             return self.refuse(req, GatewayError::Unauthenticated(why), &clear);
         }

@@ -1,13 +1,16 @@
 //! Routes: which paths need what (public, a browser session, a bearer token, either), where
 //! they go, and which scopes, roles, groups or tenants a caller must have.
 //!
-//! Matching is on a normalised path (unreserved percent-escapes decoded, so `/%61pi/` is
-//! `/api/`), by the longest prefix, on segment boundaries (`/api` matches `/api` and `/api/x`,
-//! not `/apix`). Paths with encoded slashes or backslashes are refused outright: origins
-//! disagree on what they mean, which is how route checks get bypassed.
+//! Matching is on the canonical path ([`normalise_path`]: unreserved percent-escapes decoded,
+//! so `/%61pi/` is `/api/`), by the longest prefix, on segment boundaries (`/api` matches
+//! `/api` and `/api/x`, not `/apix`), and the origin receives exactly that path. Paths origins
+//! read differently (encoded slashes, `;` parameters, dot or empty segments, a route that
+//! changes with letter case) are refused outright: that is how route checks get bypassed.
 
+mod path;
 mod requirements;
 mod routes;
 
+pub use path::{PathError, normalise_path};
 pub use requirements::{Claims, Requirements, Unmet};
-pub use routes::{AuthMode, Route, RouteTable, normalise_path, parse_routes};
+pub use routes::{AuthMode, Route, RouteTable, matches_ignoring_case, parse_routes};

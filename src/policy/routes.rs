@@ -1,6 +1,7 @@
 //! The route table from the `ROUTES` setting.
 
 use super::Requirements;
+use super::path::PathError;
 use serde::Deserialize;
 use url::Url;
 
@@ -59,15 +60,20 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
     let mut errors = Vec::new();
     let mut routes = Vec::new();
     for (i, value) in raw_routes.into_iter().enumerate() {
-        let route: RawRoute = match serde_json::from_value(value) {
+        let mut route: RawRoute = match serde_json::from_value(value) {
             Ok(route) => route,
             Err(e) => {
                 errors.push(format!("route {i}: {e}"));
                 continue;
             }
         };
-        if !route.prefix.starts_with('/') {
-            errors.push(format!("route {i}: prefix {:?} must start with /", route.prefix));
+        match super::normalise_path(&route.prefix) {
+            // Stored canonical, as request paths are matched canonical.
+            Ok(canonical) => route.prefix = canonical,
+            Err(_) => errors.push(format!(
+                "route {i}: prefix {:?} must start with / and be a plain path (no //, . or .. segments, ; or %2F)",
+                route.prefix
+            )),
         }
         let origin = match (&route.origin, default_origin) {
             (Some(raw), _) => match Url::parse(raw) {
@@ -103,37 +109,6 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
     Ok(RouteTable { routes })
 }
 
-/// Decode percent-escapes of unreserved characters (RFC 3986 §2.3) so that equivalent paths
-/// match the same route. `None` for paths no route should see: encoded `/`, `\` or NUL, or
-/// invalid escapes.
-pub fn normalise_path(path: &str) -> Option<String> {
-    let bytes = path.as_bytes();
-    let mut out = String::with_capacity(path.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok())?;
-            let decoded = u8::from_str_radix(hex, 16).ok()?;
-            match decoded {
-                b'/' | b'\\' | 0 => return None,
-                c if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') => out.push(c as char),
-                _ => {
-                    out.push('%');
-                    out.push_str(&hex.to_ascii_uppercase());
-                }
-            }
-            i += 3;
-        } else {
-            if b == b'\\' {
-                return None;
-            }
-            out.push(b as char);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
 fn matches(prefix: &str, path: &str) -> bool {
     match path.strip_prefix(prefix) {
         Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
@@ -141,10 +116,28 @@ fn matches(prefix: &str, path: &str) -> bool {
     }
 }
 
+/// [`matches`] with ASCII letters compared without case. Also how `API_PATH_PREFIXES` are
+/// matched: there a wider match only turns a sign-in redirect into a `401`.
+pub fn matches_ignoring_case(prefix: &str, path: &str) -> bool {
+    match path.get(..prefix.len()) {
+        Some(head) if head.eq_ignore_ascii_case(prefix) => matches(head, path),
+        _ => false,
+    }
+}
+
 impl RouteTable {
-    /// The route for a normalised path: the longest matching prefix.
-    pub fn find(&self, path: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| matches(&r.prefix, path))
+    /// The route for a normalised path (see [`super::normalise_path`]): the longest matching
+    /// prefix, compared with case as paths are (RFC 3986 §6.2.2.1). A path that would match a
+    /// different route with case ignored is refused, so neither a case-sensitive nor a
+    /// case-insensitive origin can be reached under the wrong route's rules.
+    pub fn find(&self, path: &str) -> Result<Option<&Route>, PathError> {
+        let exact = self.routes.iter().find(|r| matches(&r.prefix, path));
+        let folded = self.routes.iter().find(|r| matches_ignoring_case(&r.prefix, path));
+        match (exact, folded) {
+            (Some(a), Some(b)) if std::ptr::eq(a, b) => Ok(exact),
+            (None, None) => Ok(None),
+            _ => Err(PathError::CaseAmbiguous),
+        }
     }
 
     pub fn routes(&self) -> &[Route] {
@@ -180,14 +173,14 @@ mod tests {
             Some(&origin()),
         )
         .unwrap();
-        assert_eq!(table.find("/api/admin/x").unwrap().origin.as_str(), "https://admin.internal/");
-        assert_eq!(table.find("/api/items").unwrap().requirements.scopes, vec!["read"]);
-        assert_eq!(table.find("/api").unwrap().auth, AuthMode::Bearer);
-        assert_eq!(table.find("/apix").unwrap().auth, AuthMode::Public);
-        assert_eq!(table.find("/api/admin").unwrap().prefix, "/api", "/api/admin/ needs the slash");
+        assert_eq!(table.find("/api/admin/x").unwrap().unwrap().origin.as_str(), "https://admin.internal/");
+        assert_eq!(table.find("/api/items").unwrap().unwrap().requirements.scopes, vec!["read"]);
+        assert_eq!(table.find("/api").unwrap().unwrap().auth, AuthMode::Bearer);
+        assert_eq!(table.find("/apix").unwrap().unwrap().auth, AuthMode::Public);
+        assert_eq!(table.find("/api/admin").unwrap().unwrap().prefix, "/api", "/api/admin/ needs the slash");
         let no_root = parse_routes(r#"[{"prefix":"/api/"}]"#, Some(&origin())).unwrap();
-        assert_eq!(no_root.find("/api/x").unwrap().auth, AuthMode::Session);
-        assert!(no_root.find("/other").is_none());
+        assert_eq!(no_root.find("/api/x").unwrap().unwrap().auth, AuthMode::Session);
+        assert!(no_root.find("/other").unwrap().is_none());
     }
 
     #[test]
@@ -203,14 +196,19 @@ mod tests {
     }
 
     #[test]
-    fn normalises_paths() {
-        assert_eq!(normalise_path("/%61pi/x").as_deref(), Some("/api/x"));
-        assert_eq!(normalise_path("/a%20b").as_deref(), Some("/a%20b"));
-        assert_eq!(normalise_path("/a%2fb"), None);
-        assert_eq!(normalise_path("/a%5Cb"), None);
-        assert_eq!(normalise_path("/a\\b"), None);
-        assert_eq!(normalise_path("/a%zz"), None);
-        assert_eq!(normalise_path("/a%2"), None);
-        assert_eq!(normalise_path("/a%00"), None);
+    fn a_path_whose_route_depends_on_case_is_refused() {
+        let table = parse_routes(
+            r#"[{"prefix":"/","auth":"session"},{"prefix":"/api/admin/","auth":"bearer","roles":["Admin"]},
+                {"prefix":"/Public/","auth":"public"}]"#,
+            Some(&origin()),
+        )
+        .unwrap();
+        assert_eq!(table.find("/api/admin/x").unwrap().unwrap().prefix, "/api/admin/");
+        assert_eq!(table.find("/API/admin/x"), Err(PathError::CaseAmbiguous));
+        assert_eq!(table.find("/api/ADMIN/x"), Err(PathError::CaseAmbiguous));
+        assert_eq!(table.find("/public/x"), Err(PathError::CaseAmbiguous));
+        assert_eq!(table.find("/Public/x").unwrap().unwrap().auth, AuthMode::Public);
+        assert_eq!(table.find("/API/other").unwrap().unwrap().prefix, "/", "same route either way");
+        assert_eq!(table.find("/é").unwrap().unwrap().prefix, "/", "non-ASCII never panics");
     }
 }

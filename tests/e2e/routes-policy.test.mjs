@@ -203,6 +203,27 @@ describe('routes: requirements, routing and auth modes', () => {
     }
   });
 
+  test('paths origins read differently (;, //, dot segments, case) get 400 and never reach an origin', T, async () => {
+    // Tomcat/Jetty/Spring drop `;` parameters before resolving `..`: /public/..;/api/read is /api/read to them.
+    for (const [path, reason] of [
+      ['/public/..;/api/read', 'path_parameter'], ['/public/x;jsessionid=1', 'path_parameter'],
+      ['/api/read;x/items', 'path_parameter'], ['/public/%3b/x', 'path_parameter'],
+      ['/public//api/read', 'path_empty_segment'], ['/PUBLIC/x', 'path_case_ambiguous'],
+      ['/API/read/admin', 'path_case_ambiguous'],
+    ]) {
+      const res = await rawHttp(`${s.gw}${path}`, { headers: [['accept', 'application/json']] });
+      assert.equal(res.status, 400, `${path}: ${res.status} ${res.text.slice(0, 200)}`);
+      await s.worker.waitForLog((l) => l.json?.reason === reason && l.json?.path === path);
+      nothingForwarded();
+    }
+  });
+
+  test('the origin receives exactly the canonical path the route was chosen on', T, async () => {
+    const res = await rawHttp(`${s.gw}/%70ublic/a%7eb%20c?q=%2F`, { headers: [['accept', 'application/json']] });
+    assert.equal(res.status, 200, res.text.slice(0, 200));
+    assert.deepEqual(s.origin.requests().map((r) => r.url), ['/public/a~b%20c?q=%2F']);
+  });
+
   test('a route without auth defaults to "session"', T, async () => {
     const res = await api('/default/x');
     assert.equal(res.status, 401);
