@@ -40,6 +40,9 @@ impl<P: Ports> Gateway<P> {
                 "login_transaction_missing"
             }));
         };
+        if !tx.is_bound_to(&cookies) {
+            return Err(GatewayError::StateMismatch("login_binding_mismatch"));
+        }
         if let Some(iss) = iss.filter(|iss| *iss != self.config.provider.issuer) {
             return Err(GatewayError::CallbackIssuerMismatch(iss));
         }

@@ -1,11 +1,12 @@
 //! Starting a sign-in: the redirect to the provider, and where to come back to.
 
 use super::Gateway;
+use super::request::IncomingRequest;
 use super::respond::redirect;
 use crate::error::GatewayError;
 use crate::oidc::{ProviderError, build_authorize_url};
 use crate::ports::Ports;
-use crate::session::LoginTransaction;
+use crate::session::{LoginTransaction, browser_binding};
 use url::Url;
 
 /// A same-origin path (with query) to return to after sign-in, or `/`.
@@ -33,16 +34,20 @@ pub fn safe_return_path(public_url: &Url, candidate: &str) -> String {
 }
 
 impl<P: Ports> Gateway<P> {
-    /// Redirect the browser to the provider, with a fresh login transaction in its own cookie.
+    /// Redirect the browser to the provider, with a fresh login transaction in its own cookie,
+    /// bound to the browser that sent `req`.
     pub(super) async fn start_login(
         &self,
         ports: &P,
+        req: &IncomingRequest,
         return_to: &str,
         mut set_cookies: Vec<String>,
     ) -> Result<http::Response<Vec<u8>>, GatewayError> {
         let metadata = self.provider.metadata(ports, &self.config.provider.issuer).await?;
         let return_to = safe_return_path(&self.config.public_url, return_to);
-        let tx = LoginTransaction::begin(ports, ports.now_secs(), return_to);
+        let (binding, binding_cookie) = browser_binding(&req.cookie_header(), ports);
+        set_cookies.push(binding_cookie);
+        let tx = LoginTransaction::begin(ports, ports.now_secs(), return_to, &binding);
         let url = build_authorize_url(&metadata, &self.config, &tx).map_err(|e| {
             ProviderError::Discovery(crate::oidc::DiscoveryError::BadEndpoint {
                 name: "authorization_endpoint",

@@ -131,7 +131,7 @@ impl<P: Ports> Gateway<P> {
                     .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "rd"))
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_else(|| "/".into());
-                match self.start_login(ports, &rd, Vec::new()).await {
+                match self.start_login(ports, req, &rd, Vec::new()).await {
                     Ok(response) => respond_with(response, log(req, "login_redirect", Some(302))),
                     Err(err) => self.refuse(req, err, &[]),
                 }

@@ -56,7 +56,7 @@ mod tests {
     fn carries_every_required_parameter() {
         let config = crate::gateway::tests::config(&[("OIDC_RESOURCE", "https://api.example.test")]);
         let metadata = crate::gateway::tests::metadata("https://idp.example.com");
-        let tx = LoginTransaction::begin(&FakeRng::new(1), 0, "/".into());
+        let tx = LoginTransaction::begin(&FakeRng::new(1), 0, "/".into(), "binding");
         let url = Url::parse(&build_authorize_url(&metadata, &config, &tx).unwrap()).unwrap();
         assert_eq!(url.path(), "/authorize");
         let q: HashMap<_, _> = url.query_pairs().into_owned().collect();

@@ -4,8 +4,13 @@
 //! It rides in its own sealed `__Secure-` cookie whose path is the callback, so it never
 //! accompanies other requests, and whose name is derived from `state`, so several sign-ins in
 //! parallel tabs each find their own transaction. No KV write happens before sign-in.
+//!
+//! A `__Secure-` cookie can be planted by a sibling subdomain (`Domain=`), so a transaction
+//! alone does not prove that this browser started the sign-in (login CSRF, RFC 9700 §4.7):
+//! each transaction also carries the hash of a random `__Host-` binding cookie
+//! ([`BINDING_COOKIE`]), which no other host can set, and the callback requires both.
 
-use super::cookie::{self, TX_COOKIE_PREFIX};
+use super::cookie::{self, BINDING_COOKIE, TX_COOKIE_PREFIX};
 use super::keys::{Purpose, SessionKeys};
 use crate::encoding::{b64url, b64url_decode, ct_eq, hex, sha256};
 use crate::ports::Rng;
@@ -15,6 +20,10 @@ use serde::{Deserialize, Serialize};
 pub const TX_TTL_SECS: u64 = 600;
 /// At most this many unfinished sign-ins are kept; older ones are cleared at the next callback.
 pub const MAX_PENDING_TX: usize = 5;
+/// Longest return path kept in a transaction. Browsers drop cookies over 4,096 bytes, and
+/// several sign-ins in flight add up on the callback request; at this cap a transaction cookie
+/// stays near 1 KB.
+pub const MAX_RETURN_PATH_LEN: usize = 512;
 
 /// One sign-in in flight.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,9 +31,41 @@ pub struct LoginTransaction {
     pub state: String,
     pub nonce: String,
     pub pkce_verifier: String,
-    /// Same-origin path (and query) to return to after sign-in.
+    /// Same-origin path (and query) to return to after sign-in, at most
+    /// [`MAX_RETURN_PATH_LEN`] bytes.
     pub return_to: String,
     pub created_at: u64,
+    /// SHA-256 (base64url) of the binding cookie's value in the browser that started it.
+    pub binding: String,
+}
+
+/// The browser's binding value: the one it already holds (sign-ins in parallel tabs share it),
+/// or a fresh one. Returns the value and its `Set-Cookie` (re-set so it outlives the newest
+/// transaction).
+pub fn browser_binding(cookie_header: &str, rng: &impl Rng) -> (String, String) {
+    let held = cookie::parse_cookie_header(cookie_header)
+        .find(|(name, value)| *name == BINDING_COOKIE && value.len() == 43 && b64url_decode(value).is_some())
+        .map(|(_, value)| value.to_owned());
+    let value = held.unwrap_or_else(|| random_token(rng));
+    let set = cookie::set_cookie(BINDING_COOKIE, &value, "/", TX_TTL_SECS);
+    (value, set)
+}
+
+fn binding_hash(value: &str) -> String {
+    b64url(&sha256(value.as_bytes()))
+}
+
+/// `return_to` if it fits in a transaction; otherwise its path alone if that fits, else `/`.
+/// A sign-in that lands on the page without its long query beats one whose cookie the
+/// browser drops, which would fail at the callback.
+pub fn cap_return_path(return_to: String) -> String {
+    if return_to.len() <= MAX_RETURN_PATH_LEN {
+        return return_to;
+    }
+    match return_to.split_once('?') {
+        Some((path, _)) if path.len() <= MAX_RETURN_PATH_LEN => path.to_owned(),
+        _ => "/".into(),
+    }
 }
 
 /// 32 random bytes, base64url: the entropy RFC 7636 §7.1 and RFC 9700 ask for.
@@ -47,14 +88,24 @@ pub fn cookie_name(state: &str) -> String {
 }
 
 impl LoginTransaction {
-    pub fn begin(rng: &impl Rng, now: u64, return_to: String) -> Self {
+    /// A new transaction for the browser holding binding value `binding` (see
+    /// [`browser_binding`]).
+    pub fn begin(rng: &impl Rng, now: u64, return_to: String, binding: &str) -> Self {
         Self {
             state: random_token(rng),
             nonce: random_token(rng),
             pkce_verifier: random_token(rng),
-            return_to,
+            return_to: cap_return_path(return_to),
             created_at: now,
+            binding: binding_hash(binding),
         }
+    }
+
+    /// Whether the request's cookies hold the binding value this transaction was started with.
+    pub fn is_bound_to(&self, cookie_header: &str) -> bool {
+        cookie::parse_cookie_header(cookie_header)
+            .filter(|(name, _)| *name == BINDING_COOKIE)
+            .any(|(_, value)| ct_eq(&binding_hash(value), &self.binding))
     }
 
     /// The `Set-Cookie` value that stores this transaction.
@@ -90,7 +141,8 @@ impl LoginTransaction {
 }
 
 /// `Set-Cookie` values that clear the finished transaction, expired or unreadable ones, and the
-/// oldest ones beyond [`MAX_PENDING_TX`], so transaction cookies cannot pile up.
+/// oldest ones beyond [`MAX_PENDING_TX`], so transaction cookies cannot pile up; and the
+/// binding cookie once no sign-in is left in flight.
 pub fn cleanup_cookies(cookie_header: &str, finished_state: Option<&str>, keys: &SessionKeys, now: u64) -> Vec<String> {
     let finished = finished_state.map(cookie_name);
     let mut clear = Vec::new();
@@ -107,10 +159,18 @@ pub fn cleanup_cookies(cookie_header: &str, finished_state: Option<&str>, keys: 
         }
     }
     live.sort_by_key(|(created_at, _)| std::cmp::Reverse(*created_at));
+    let pending = live.len().min(MAX_PENDING_TX);
     clear.extend(live.into_iter().skip(MAX_PENDING_TX).map(|(_, name)| name));
     clear.sort();
     clear.dedup();
-    clear.iter().map(|name| cookie::clear_cookie(name, crate::gateway::paths::CALLBACK)).collect()
+    let mut set_cookies: Vec<String> =
+        clear.iter().map(|name| cookie::clear_cookie(name, crate::gateway::paths::CALLBACK)).collect();
+    // The binding is only needed while a sign-in is in flight.
+    let holds_binding = cookie::parse_cookie_header(cookie_header).any(|(name, _)| name == BINDING_COOKIE);
+    if pending == 0 && holds_binding {
+        set_cookies.push(cookie::clear_cookie(BINDING_COOKIE, "/"));
+    }
+    set_cookies
 }
 
 #[cfg(test)]
@@ -126,10 +186,16 @@ mod tests {
         set_cookie.split(';').next().unwrap().to_owned()
     }
 
+    const BIND: &str = "Ym91bmQtdG8tdGhpcy1icm93c2VyLTMyLWJ5dGVzLi4";
+
+    fn bind_cookie() -> String {
+        format!("{BINDING_COOKIE}={BIND}")
+    }
+
     #[test]
     fn round_trips_through_its_cookie() {
         let rng = FakeRng::new(1);
-        let tx = LoginTransaction::begin(&rng, 1000, "/docs?page=2".into());
+        let tx = LoginTransaction::begin(&rng, 1000, "/docs?page=2".into(), BIND);
         let set = tx.to_set_cookie(&keys(), &rng);
         assert!(set.contains("Path=/auth/callback"));
         assert!(set.contains("Max-Age=600"));
@@ -141,7 +207,7 @@ mod tests {
     #[test]
     fn refuses_wrong_state_expired_or_foreign_cookie() {
         let rng = FakeRng::new(2);
-        let tx = LoginTransaction::begin(&rng, 1000, "/".into());
+        let tx = LoginTransaction::begin(&rng, 1000, "/".into(), BIND);
         let header = header_for(&tx.to_set_cookie(&keys(), &rng));
         assert!(LoginTransaction::find(&header, "another-state", &keys(), 1100).is_none());
         assert!(LoginTransaction::find(&header, &tx.state, &keys(), 1000 + TX_TTL_SECS).is_none());
@@ -152,8 +218,8 @@ mod tests {
     #[test]
     fn parallel_sign_ins_each_find_their_own() {
         let rng = FakeRng::new(3);
-        let a = LoginTransaction::begin(&rng, 1000, "/a".into());
-        let b = LoginTransaction::begin(&rng, 1001, "/b".into());
+        let a = LoginTransaction::begin(&rng, 1000, "/a".into(), BIND);
+        let b = LoginTransaction::begin(&rng, 1001, "/b".into(), BIND);
         let header =
             format!("{}; {}", header_for(&a.to_set_cookie(&keys(), &rng)), header_for(&b.to_set_cookie(&keys(), &rng)));
         assert_eq!(LoginTransaction::find(&header, &a.state, &keys(), 1100).unwrap().return_to, "/a");
@@ -166,7 +232,7 @@ mod tests {
         let mut parts = Vec::new();
         let mut states = Vec::new();
         for i in 0..8 {
-            let tx = LoginTransaction::begin(&rng, 1000 + i, "/".into());
+            let tx = LoginTransaction::begin(&rng, 1000 + i, "/".into(), BIND);
             parts.push(header_for(&tx.to_set_cookie(&keys(), &rng)));
             states.push(tx.state);
         }
@@ -178,5 +244,56 @@ mod tests {
         assert!(cleared.iter().all(|c| c.contains("Max-Age=0")));
         assert!(cleared.iter().any(|c| c.starts_with(&cookie_name(&states[0]))));
         assert!(!cleared.iter().any(|c| c.starts_with(&cookie_name(&states[6]))));
+    }
+
+    #[test]
+    fn a_transaction_completes_only_in_the_browser_that_started_it() {
+        let rng = FakeRng::new(5);
+        let (value, set) = browser_binding("", &rng);
+        assert!(set.starts_with(&format!("{BINDING_COOKIE}={value}; Path=/;")), "{set}");
+        let tx = LoginTransaction::begin(&rng, 1000, "/".into(), &value);
+        assert!(tx.is_bound_to(&format!("a=b; {BINDING_COOKIE}={value}")));
+        // The attacker's own transaction, planted in the victim's browser, carries the hash of
+        // the attacker's binding; the victim's browser holds another.
+        let (victims, _) = browser_binding("", &FakeRng::new(6));
+        assert!(!tx.is_bound_to(&format!("{BINDING_COOKIE}={victims}")));
+        assert!(!tx.is_bound_to(""));
+        assert!(!tx.is_bound_to(&format!("{BINDING_COOKIE}={}", tx.binding)), "the hash is not the value");
+    }
+
+    #[test]
+    fn parallel_sign_ins_share_the_browsers_binding() {
+        let (value, _) = browser_binding(&format!("x=1; {}", bind_cookie()), &FakeRng::new(7));
+        assert_eq!(value, BIND);
+        let (fresh, _) = browser_binding(&format!("{BINDING_COOKIE}=short"), &FakeRng::new(7));
+        assert_ne!(fresh, "short", "a malformed binding is replaced");
+        assert_eq!(fresh.len(), 43);
+    }
+
+    #[test]
+    fn long_return_paths_are_capped_so_the_cookie_survives() {
+        let rng = FakeRng::new(8);
+        let long_query = format!("/search?q={}", "x".repeat(3000));
+        let tx = LoginTransaction::begin(&rng, 1000, long_query, BIND);
+        assert_eq!(tx.return_to, "/search");
+        let tx = LoginTransaction::begin(&rng, 1000, format!("/{}", "p".repeat(3000)), BIND);
+        assert_eq!(tx.return_to, "/");
+        let fits = format!("/s?q={}", "x".repeat(MAX_RETURN_PATH_LEN - 5));
+        assert_eq!(LoginTransaction::begin(&rng, 1000, fits.clone(), BIND).return_to, fits);
+        let set = LoginTransaction::begin(&rng, 1000, fits, BIND).to_set_cookie(&keys(), &rng);
+        assert!(set.len() < 1400, "a transaction cookie at the cap is {} bytes", set.len());
+    }
+
+    #[test]
+    fn the_binding_is_cleared_when_no_sign_in_is_left() {
+        let rng = FakeRng::new(9);
+        let a = LoginTransaction::begin(&rng, 1000, "/a".into(), BIND);
+        let b = LoginTransaction::begin(&rng, 1001, "/b".into(), BIND);
+        let (ha, hb) = (header_for(&a.to_set_cookie(&keys(), &rng)), header_for(&b.to_set_cookie(&keys(), &rng)));
+        let clears_binding = |header: &str, done: &str| {
+            cleanup_cookies(header, Some(done), &keys(), 1100).iter().any(|c| c.starts_with(BINDING_COOKIE))
+        };
+        assert!(!clears_binding(&format!("{ha}; {hb}; {}", bind_cookie()), &a.state), "b is still in flight");
+        assert!(clears_binding(&format!("{ha}; {}", bind_cookie()), &a.state));
     }
 }

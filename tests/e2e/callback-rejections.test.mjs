@@ -153,6 +153,36 @@ describe('callback rejections', () => {
     assertRefused(hop, [hop]);
   });
 
+  test('a transaction cookie planted by a sibling subdomain cannot be completed (login CSRF) → 400', T, async () => {
+    // The attacker signs in as themselves, stops before the callback, and plants their transaction
+    // cookie in the victim's browser (a sibling subdomain can set __Secure- cookies with Domain=; it
+    // can never set the __Host- binding cookie).
+    const { b: attacker, url } = await pendingCallback();
+    const tx = attacker.jar.all(new RegExp(`^${TX_COOKIE_PREFIX}`));
+    assert.equal(tx.length, 1);
+    assert.ok(attacker.jar.get('__Host-edgeguard-bind'), 'the sign-in set a __Host- binding cookie');
+    const victim = new Browser();
+    await victim.request(`${s.gw}/victim`, { navigate: true }); // the victim has a binding of their own
+    victim.jar.put({ ...tx[0] });
+    const before = s.idp.tokenRequests().length;
+    const hop = await victim.request(url, { navigate: true, initiator: s.idp.issuer });
+    assertRefused(hop, [hop]);
+    await s.worker.waitForLog((l) => l.json?.reason === 'login_binding_mismatch');
+    assert.equal(s.idp.tokenRequests().length, before, "the attacker's code was redeemed");
+    // The attacker's own browser still completes its own sign-in (the binding is what differs).
+    const own = await attacker.request(url, { navigate: true, initiator: s.idp.issuer });
+    assert.ok([302, 303].includes(own.status), `${own.status} ${own.text.slice(0, 200)}`);
+  });
+
+  test('a signed-out visit to a URL with a 3 KB query signs in and lands on its path', T, async () => {
+    const b = new Browser();
+    const r = await b.signIn(`${s.gw}/long/page?q=${'x'.repeat(3000)}`);
+    assert.equal(r.callback?.status, 302, describeHops(r.hops));
+    assert.equal(new URL(r.callback.location).pathname, '/long/page');
+    assert.equal(r.final.status, 200, describeHops(r.hops));
+    assert.ok(sessionCookieSet(r.hops));
+  });
+
   test('replayed callback (same code twice) → 400, no second session', T, async () => {
     const { b, url } = await pendingCallback();
     const saved = b.jar.snapshot(); // the transaction cookie, as an attacker who copied it would have it

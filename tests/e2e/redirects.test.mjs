@@ -99,7 +99,23 @@ describe('return paths and parallel logins', () => {
     const b = new Browser();
     const r = await b.signIn(`${s.gw}//evil.example/x`);
     const { callback } = r;
-    assert.ok(callback, describeHops(r.hops));
+    // `//` is an empty path segment: refused before any sign-in starts.
+    assert.equal(r.hops[0].status, 400, describeHops(r.hops));
+    assert.equal(callback, undefined, describeHops(r.hops));
+    const viaQuery = await b.signIn(`${s.gw}/x?next=//evil.example/x`);
+    assert.ok(viaQuery.callback, describeHops(viaQuery.hops));
+    const target = browserTarget(viaQuery.callback.rawLocation, viaQuery.callback.url);
+    assert.equal(target.origin, s.gw, `the browser would go to ${target.href}`);
+  });
+
+  test('the return path after sign-in is never another site', T, async () => {
+    const b = new Browser();
+    const r = await b.signIn(`${s.gw}/%2F%2Fevil.example/x`);
+    const { callback } = r;
+    if (!callback) {
+      assert.equal(r.hops[0].status, 400, describeHops(r.hops));
+      return;
+    }
     if (callback.status >= 400) return;
     const target = browserTarget(callback.rawLocation, callback.url);
     assert.equal(target.origin, s.gw, `the browser would go to ${target.href}`);

@@ -147,7 +147,8 @@ fn unauthenticated_navigation_is_redirected_to_the_provider() {
     assert_eq!(q["redirect_uri"], "https://gw.example.com/auth/callback");
     assert_eq!(q["scope"], "openid profile email offline_access");
     assert_eq!(q["code_challenge_method"], "S256");
-    assert!(tx.starts_with("__Secure-edgeguard-tx-"));
+    assert!(tx.contains("__Secure-edgeguard-tx-"), "{tx}");
+    assert!(tx.starts_with("__Host-edgeguard-bind="), "the sign-in is bound to this browser: {tx}");
     assert_eq!(w.ports.kv.len(), 0, "no KV write before sign-in");
 }
 
@@ -325,13 +326,50 @@ fn callback_without_matching_transaction_is_refused() {
     let d = callback(&w, &format!("error=access_denied&state={}", q["state"]), &tx);
     expect_refused(&w, &d, 403, "provider_denied");
     assert!(
-        set_cookies(response(&d))
-            .iter()
-            .any(|c| { c.starts_with(&tx.split('=').next().unwrap().to_string()) && c.contains("Max-Age=0") })
+        set_cookies(response(&d)).iter().any(|c| { c.starts_with(&tx_cookie_name(&tx)) && c.contains("Max-Age=0") })
     );
     let d = callback(&w, &format!("code=c&state={}&iss=https%3A%2F%2Fevil.example", q["state"]), &tx);
     expect_refused(&w, &d, 400, "callback_issuer_mismatch");
     assert_eq!(w.ports.http.count("/token"), 0, "nothing is exchanged for a refused callback");
+}
+
+/// The name of the login-transaction cookie among `cookies` (`name=value; ...`).
+fn tx_cookie_name(cookies: &str) -> String {
+    let pair = cookies.split("; ").find(|c| c.starts_with("__Secure-edgeguard-tx-")).unwrap();
+    pair.split('=').next().unwrap().to_owned()
+}
+
+/// Login CSRF (RFC 9700 §4.7): a sibling subdomain plants the attacker's own transaction cookie
+/// (`__Secure-` cookies accept `Domain=`) and sends the victim to the callback with the
+/// attacker's code and state. The victim's browser lacks the attacker's `__Host-` binding.
+#[test]
+fn a_planted_transaction_cannot_be_completed_in_another_browser() {
+    let w = world();
+    let (q, attackers_cookies) = start(&w, "/");
+    let planted = attackers_cookies.split("; ").find(|c| c.starts_with("__Secure-edgeguard-tx-")).unwrap();
+    let query = format!("code=attackers-code&state={}", q["state"]);
+    expect_refused(&w, &callback(&w, &query, planted), 400, "login_binding_mismatch");
+    let (_, victims_cookies) = start(&w, "/");
+    let victims_binding = victims_cookies.split("; ").find(|c| c.starts_with("__Host-edgeguard-bind=")).unwrap();
+    let d = callback(&w, &query, &format!("{planted}; {victims_binding}"));
+    expect_refused(&w, &d, 400, "login_binding_mismatch");
+    assert_eq!(w.ports.http.count("/token"), 0, "the attacker's code is never exchanged");
+    // The attacker's own browser completes its own sign-in.
+    *w.idp.nonce.borrow_mut() = q["nonce"].clone();
+    let d = callback(&w, &query, &attackers_cookies);
+    assert_eq!(response(&d).status(), 302, "{:?}", d.log);
+}
+
+#[test]
+fn a_long_return_path_does_not_break_sign_in() {
+    let w = world();
+    let long = format!("/search?q={}", "x".repeat(3000));
+    let (q, cookies) = start(&w, &long);
+    assert!(cookies.split("; ").all(|c| c.len() < 4096), "every cookie fits a browser");
+    let d = callback(&w, &format!("code=the-code&state={}", q["state"]), &cookies);
+    let r = response(&d);
+    assert_eq!(r.status(), 302, "{:?}", d.log);
+    assert_eq!(r.headers()["location"], "https://gw.example.com/search", "the path survives, the long query does not");
 }
 
 #[test]
