@@ -38,6 +38,7 @@ pub mod names {
     pub const API_TOKEN_TYPES: &str = "API_TOKEN_TYPES";
     pub const JWKS_REFETCH_COOLDOWN: &str = "JWKS_REFETCH_COOLDOWN";
     pub const LOG_FORWARDED: &str = "LOG_FORWARDED";
+    pub const EMAIL_VERIFIED_REQUIRED: &str = "EMAIL_VERIFIED_REQUIRED";
 }
 
 /// Defaults, documented in README's settings table.
@@ -99,6 +100,9 @@ pub struct Config {
     pub api_path_prefixes: Vec<String>,
     /// Log a line for every forwarded request, not only refusals and errors.
     pub log_forwarded: bool,
+    /// Forward a token's `email` only when the token states it verified (`email_verified` or
+    /// Entra's `xms_edov`); otherwise also when it states nothing. Stated unverified: never.
+    pub email_verified_required: bool,
 }
 
 /// Browser sessions.

@@ -43,12 +43,26 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
     let api_path_prefixes = api_path_prefixes(&mut c);
     let api = api(&mut c, provider.as_ref(), routes.as_ref());
     let log_forwarded = flag(&mut c, names::LOG_FORWARDED, true);
-    match (provider, public_url, routes, session, api, log_forwarded) {
-        (Some(provider), Some(public_url), Some(routes), Some(session), Some(api), Some(log_forwarded))
-            if c.errors.is_empty() =>
-        {
-            Ok(Config { provider, public_url, routes, api, session, api_path_prefixes, log_forwarded })
-        }
+    let email_verified_required = flag(&mut c, names::EMAIL_VERIFIED_REQUIRED, true);
+    match (provider, public_url, routes, session, api, log_forwarded, email_verified_required) {
+        (
+            Some(provider),
+            Some(public_url),
+            Some(routes),
+            Some(session),
+            Some(api),
+            Some(log_forwarded),
+            Some(email_verified_required),
+        ) if c.errors.is_empty() => Ok(Config {
+            provider,
+            public_url,
+            routes,
+            api,
+            session,
+            api_path_prefixes,
+            log_forwarded,
+            email_verified_required,
+        }),
         _ => Err(ConfigErrors(c.errors)),
     }
 }

@@ -96,7 +96,12 @@ impl<P: Ports> Gateway<P> {
         if !is_header_safe(subject) {
             return self.refuse(req, GatewayError::InvalidToken(JwtError::InvalidClaim("sub")), &[]);
         }
-        let identity = ForwardIdentity { subject, email: verified.string("email") };
+        let email = crate::policy::forwardable_email(
+            verified.string("email"),
+            crate::policy::email_verified(verified.claims()),
+            self.config.email_verified_required,
+        );
+        let identity = ForwardIdentity { subject, email };
         let credential = Credential::Presented { identity };
         let mut decision = self.forward(req, route, &credential, "bearer_forwarded");
         decision.log.sub = Some(subject.to_owned());

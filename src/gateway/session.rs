@@ -64,8 +64,12 @@ impl<P: Ports> Gateway<P> {
                 if let Err(unmet) = route.requirements.check(&record.identity.claims()) {
                     return self.refuse(req, GatewayError::InsufficientScope(unmet), &[]);
                 }
-                let identity =
-                    ForwardIdentity { subject: &record.identity.sub, email: record.identity.email.as_deref() };
+                let email = crate::policy::forwardable_email(
+                    record.identity.email.as_deref(),
+                    record.identity.email_verified,
+                    self.config.email_verified_required,
+                );
+                let identity = ForwardIdentity { subject: &record.identity.sub, email };
                 let credential = Credential::Authenticated { access_token: &record.access_token, identity };
                 let mut decision = self.forward(req, route, &credential, "forwarded");
                 decision.log.sub = Some(record.identity.sub.clone());

@@ -108,6 +108,7 @@ pub fn check_id_token_claims(
     Ok(Identity {
         sub: sub.to_owned(),
         email: string_claim(claims, "email").map(str::to_owned),
+        email_verified: crate::policy::email_verified(claims),
         name: string_claim(claims, "name").map(str::to_owned),
         roles: strings("roles"),
         groups: strings("groups"),

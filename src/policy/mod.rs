@@ -7,10 +7,12 @@
 //! read differently (encoded slashes, `;` parameters, dot or empty segments, a route that
 //! changes with letter case) are refused outright: that is how route checks get bypassed.
 
+mod email;
 mod path;
 mod requirements;
 mod routes;
 
+pub use email::{email_verified, forwardable_email};
 pub use path::{PathError, normalise_path};
 pub use requirements::{Claims, Requirements, Unmet};
 pub use routes::{AuthMode, Route, RouteTable, matches_ignoring_case, parse_routes};

@@ -102,6 +102,10 @@ pub struct Identity {
     pub sub: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// What the ID token stated about `email` (see [`crate::policy::email_verified`]); records
+    /// written before this field count as stating nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// App roles from the ID token (`roles`).

@@ -90,7 +90,7 @@ impl FakeIdp {
     pub fn id_claims(&self, nonce: &str, now: u64) -> Value {
         json!({
             "iss": ISSUER, "sub": "alice", "aud": "edgeguard", "exp": now + 300, "iat": now,
-            "nonce": nonce, "email": "alice@example.com", "name": "Alice",
+            "nonce": nonce, "email": "alice@example.com", "email_verified": true, "name": "Alice",
         })
     }
 

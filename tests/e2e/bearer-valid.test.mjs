@@ -86,11 +86,24 @@ describe('bearer: valid tokens are forwarded', () => {
     });
   }
 
-  test('the email claim is forwarded as X-Forwarded-Email', T, async () => {
-    const token = await mint(s.idp, { sub: 'bob', email: 'bob@example.com' });
+  test('a verified email claim is forwarded as X-Forwarded-Email', T, async () => {
+    const token = await mint(s.idp, { sub: 'bob', email: 'bob@example.com', email_verified: true });
     const echo = await forwarded(token);
     assert.equal(echo.headers['x-forwarded-user'], 'bob');
     assert.equal(echo.headers['x-forwarded-email'], 'bob@example.com');
+  });
+
+  test('an email stated unverified, or not stated verified, is never forwarded', T, async () => {
+    for (const claims of [{ email_verified: false }, { email_verified: 'false' }, {}]) {
+      s.origin.reset();
+      const echo = await forwarded(await mint(s.idp, { sub: 'mallory', email: 'victim@example.com', ...claims }));
+      assert.equal(echo.headers['x-forwarded-user'], 'mallory');
+      assert.equal(echo.headers['x-forwarded-email'], undefined, JSON.stringify(claims));
+    }
+    // Entra ID's answer to the missing claim: xms_edov (the email domain's owner is verified).
+    s.origin.reset();
+    const echo = await forwarded(await mint(s.idp, { sub: 'erin', email: 'erin@example.com', xms_edov: true }));
+    assert.equal(echo.headers['x-forwarded-email'], 'erin@example.com');
   });
 
   test('spoofed identity headers are stripped; the token decides who the caller is', T, async () => {

@@ -32,6 +32,26 @@ describe('client_secret_post and ES256-signed ID tokens', () => {
     assert.equal(s.origin.last().headers['x-forwarded-user'], 'bob');
     assert.equal(s.origin.last().headers['x-forwarded-email'], 'bob@example.com');
   });
+
+  test('an ID token stating email_verified: false signs in, but its address never reaches the origin', T, async () => {
+    s.idp.setTokenHook(async (body, t, info) => {
+      if (info.grantType !== 'authorization_code') return;
+      body.id_token = await t.resign(body.id_token, ({ payload }) => {
+        payload.email = 'victim@example.com';
+        payload.email_verified = false;
+      });
+    });
+    try {
+      const b = new Browser();
+      const r = await b.signIn(`${s.gw}/unverified`, { username: 'bob', password: 'bob' });
+      assert.equal(r.final.status, 200, describeHops(r.hops));
+      const seen = s.origin.last();
+      assert.equal(seen.headers['x-forwarded-user'], 'bob');
+      assert.equal(seen.headers['x-forwarded-email'], undefined);
+    } finally {
+      s.idp.setTokenHook(null);
+    }
+  });
 });
 
 describe('without OIDC_RESOURCE', () => {

@@ -20,6 +20,7 @@ fn access_claims(overrides: serde_json::Value) -> serde_json::Value {
     let mut claims = json!({
         "iss": ISSUER, "sub": "client-app", "aud": "https://api.example.test", "exp": NOW + 300, "iat": NOW,
         "scope": "orders.read orders.write", "roles": ["Admin"], "tid": "t1", "email": "svc@example.com",
+        "email_verified": true,
     });
     for (k, v) in overrides.as_object().unwrap() {
         if v.is_null() {
@@ -205,4 +206,22 @@ fn forwarded_requests_can_be_logged_quietly_but_refusals_never_are() {
     assert!(matches!(forwarded.outcome, Outcome::Forward(_)));
     assert!(!forwarded.should_log());
     assert!(bearer(&w, "/api/orders", "junk").should_log());
+}
+
+#[test]
+fn an_email_not_stated_verified_is_not_forwarded() {
+    let w = api_world();
+    let email_of =
+        |w: &World, claims| set_header(&bearer(w, "/api/orders", &access_token(w, claims)), "x-forwarded-email");
+    assert_eq!(email_of(&w, json!({"email_verified": false})), None, "stated unverified");
+    assert_eq!(email_of(&w, json!({"email_verified": null})), None, "nothing stated, and the default requires it");
+    assert_eq!(email_of(&w, json!({"email_verified": null, "xms_edov": true})).as_deref(), Some("svc@example.com"));
+    let mut lenient = api_world();
+    lenient.gateway = Gateway::new(config(&[
+        ("ROUTES", ROUTES),
+        ("API_AUDIENCES", "https://api.example.test"),
+        ("EMAIL_VERIFIED_REQUIRED", "false"),
+    ]));
+    assert_eq!(email_of(&lenient, json!({"email_verified": null})).as_deref(), Some("svc@example.com"));
+    assert_eq!(email_of(&lenient, json!({"email_verified": "false"})), None, "never when stated unverified");
 }

@@ -272,6 +272,16 @@ fn id_token_claim_violations_are_refused() {
 }
 
 #[test]
+fn a_session_whose_id_token_states_the_email_unverified_forwards_no_email() {
+    let (w, d) = callback_with_claims(|c| c["email_verified"] = json!(false));
+    let session = cookie_pairs(response(&d)).into_iter().find(|c| c.starts_with("__Host-edgeguard=")).unwrap();
+    let d = block_on(w.gateway.handle(&w.ports, &request(Method::GET, "/x", &[("cookie", &session)])));
+    assert!(matches!(d.outcome, Outcome::Forward(_)), "{:?}", d.log);
+    assert_eq!(set_header(&d, "x-forwarded-user").as_deref(), Some("alice"));
+    assert_eq!(set_header(&d, "x-forwarded-email"), None);
+}
+
+#[test]
 fn id_token_within_skew_and_with_matching_azp_is_accepted() {
     let (_, d) = callback_with_claims(|c| {
         c["exp"] = json!(NOW - 30);
