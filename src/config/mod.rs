@@ -8,7 +8,7 @@ mod secret;
 mod url;
 
 pub use self::secret::Secret;
-pub use self::url::is_loopback;
+pub use self::url::{is_loopback, parse_secure_url};
 
 use crate::jwt::JwsAlgorithm;
 use crate::policy::RouteTable;

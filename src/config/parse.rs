@@ -1,7 +1,7 @@
 //! The one pass over the settings that builds a [`Config`] or lists every problem.
 
 use super::duration::parse_duration_secs;
-use super::url::{parse_base_url, parse_secure_url};
+use super::url::parse_secure_url;
 use super::{
     ApiConfig, ClientAuthMethod, Config, ConfigErrors, ProviderConfig, Secret, SessionConfig, SettingError, defaults,
     names,
@@ -177,10 +177,15 @@ const ORIGIN_FIX: &str = "set it to the origin the gateway protects, e.g. https:
 
 fn origin_url(c: &mut Collector<'_>, required: bool) -> Option<::url::Url> {
     let raw = if required { c.required(names::ORIGIN_URL, ORIGIN_FIX)? } else { c.optional(names::ORIGIN_URL)? };
-    match parse_base_url(&raw) {
+    // Tokens and identity headers travel to the origin: never in clear text off this machine.
+    match parse_secure_url(&raw) {
         Ok(url) => Some(url),
         Err(problem) => {
-            c.fail(names::ORIGIN_URL, problem, "use an absolute http(s) URL without query or fragment");
+            c.fail(
+                names::ORIGIN_URL,
+                problem,
+                "use an absolute https URL without query or fragment (plain http only on localhost/127.0.0.1)",
+            );
             None
         }
     }
@@ -219,6 +224,17 @@ fn api(c: &mut Collector<'_>, provider: Option<&ProviderConfig>, routes: Option<
         Some(raw) => list(&raw),
         None => provider.and_then(|p| p.resource.clone()).into_iter().collect(),
     };
+    // An ID token is a JWT issued to the client id; were that an accepted audience, a user's ID
+    // token (typ JWT, as Entra's access tokens) would pass as an access token (RFC 8725 §3.11).
+    if let Some(client_id) = provider.map(|p| p.client_id.as_str())
+        && audiences.iter().any(|a| a == client_id)
+    {
+        c.fail(
+            names::API_AUDIENCES,
+            format!("contains OIDC_CLIENT_ID ({client_id}), so ID tokens issued to the gateway would pass as access tokens"),
+            "give the API an audience of its own: its App ID URI (api://...) or a separate app registration's client id",
+        );
+    }
     let takes_bearer = routes
         .is_some_and(|t| t.routes().iter().any(|r| matches!(r.auth, AuthMode::Bearer | AuthMode::SessionOrBearer)));
     if takes_bearer && audiences.is_empty() {

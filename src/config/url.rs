@@ -15,7 +15,7 @@ pub fn is_loopback(url: &Url) -> bool {
 }
 
 /// Parse an absolute http(s) URL with a host and no credentials, fragment or query.
-pub fn parse_base_url(raw: &str) -> Result<Url, String> {
+fn parse_base_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw.trim()).map_err(|e| format!("is not a valid URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err("must start with https:// (or http:// on a loopback host)".into());

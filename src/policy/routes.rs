@@ -76,10 +76,10 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
             )),
         }
         let origin = match (&route.origin, default_origin) {
-            (Some(raw), _) => match Url::parse(raw) {
-                Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
-                _ => {
-                    errors.push(format!("route {i}: origin {raw:?} is not an http(s) URL"));
+            (Some(raw), _) => match crate::config::parse_secure_url(raw) {
+                Ok(url) => Some(url),
+                Err(problem) => {
+                    errors.push(format!("route {i}: origin {raw:?} {problem}"));
                     None
                 }
             },

@@ -30,6 +30,7 @@ describe('invalid configuration', () => {
   let origin;
   let w1;
   let w2;
+  let w3;
 
   before(async () => {
     if (skip) return;
@@ -41,10 +42,13 @@ describe('invalid configuration', () => {
       { PUBLIC_URL: 'not a url', ORIGIN_URL: origin.url },
       { SESSION_SECRET: `${'k'.repeat(40)},short-secret-value` },
     );
+    // The client id as an API audience (ID tokens would pass as access tokens) and a plain-http
+    // origin on a public host (tokens in clear text).
+    w3 = await misconfigured({ API_AUDIENCES: 'api://orders,edgeguard', ORIGIN_URL: 'http://origin.example.com' });
   }, { timeout: 30_000 });
 
   after(async () => {
-    await Promise.allSettled([w1?.close(), w2?.close(), origin?.close()]);
+    await Promise.allSettled([w1?.close(), w2?.close(), w3?.close(), origin?.close()]);
   });
 
   for (const [path, headers] of [
@@ -72,6 +76,16 @@ describe('invalid configuration', () => {
     assert.match(text, /SESSION_SECRET/);
     assert.match(text, /PUBLIC_URL/);
     assert.doesNotMatch(text, /short-secret-value|kkkkkkkk|client-secret-value-123/, 'the page shows a secret');
+  });
+
+  test('the client id as an API audience and a plain-http public origin are both refused, with the fix', T, async () => {
+    const res = await fetch(`${w3.url}/auth/health`);
+    const text = await res.text();
+    assert.equal(res.status, 500, text.slice(0, 300));
+    assert.match(text, /API_AUDIENCES/);
+    assert.match(text, /ID tokens/);
+    assert.match(text, /ORIGIN_URL/);
+    assert.match(text, /plain http/);
   });
 
   test('nothing reached the origin and the Worker logged the refusals', T, async () => {

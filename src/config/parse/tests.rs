@@ -124,3 +124,25 @@ fn clock_skew_is_bounded() {
     let errors = parse(&settings(&[("OIDC_CLOCK_SKEW", "1h")])).unwrap_err();
     assert_eq!(settings_named(&errors), vec!["OIDC_CLOCK_SKEW"]);
 }
+
+#[test]
+fn the_client_id_is_never_an_api_audience() {
+    let errors = parse(&settings(&[("API_AUDIENCES", "api://orders,edgeguard")])).unwrap_err();
+    assert_eq!(settings_named(&errors), vec!["API_AUDIENCES"]);
+    assert!(errors.0[0].problem.contains("ID tokens"), "{}", errors.0[0].problem);
+    // Defaulted from OIDC_RESOURCE, the same rule holds.
+    let errors = parse(&settings(&[("OIDC_RESOURCE", "edgeguard")])).unwrap_err();
+    assert_eq!(settings_named(&errors), vec!["API_AUDIENCES"]);
+}
+
+#[test]
+fn origins_off_this_machine_need_https() {
+    let errors = parse(&settings(&[("ORIGIN_URL", "http://origin.internal")])).unwrap_err();
+    assert_eq!(settings_named(&errors), vec!["ORIGIN_URL"]);
+    let routes = r#"[{"prefix": "/", "origin": "http://10.0.0.5:8080"}]"#;
+    let errors = parse(&settings(&[("ROUTES", routes)])).unwrap_err();
+    assert_eq!(settings_named(&errors), vec!["ROUTES"]);
+    assert!(errors.0[0].problem.contains("plain http"), "{}", errors.0[0].problem);
+    let local = r#"[{"prefix": "/", "origin": "http://127.0.0.1:9401"}]"#;
+    assert!(parse(&settings(&[("ORIGIN_URL", "http://localhost:9401"), ("ROUTES", local)])).is_ok());
+}
