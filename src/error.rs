@@ -55,6 +55,9 @@ pub enum GatewayError {
     /// A bearer token failed validation (RFC 6750 §3.1 `invalid_token`).
     #[error("bearer token rejected: {0}")]
     InvalidToken(JwtError),
+    /// A DPoP proof, or the binding between proof and token, failed (RFC 9449 §7.1).
+    #[error("DPoP refused: {0}")]
+    Dpop(crate::dpop::DpopError),
     /// A malformed request (RFC 6750 §3.1 `invalid_request`, or a path no route may see).
     #[error("invalid request: {0}")]
     InvalidRequest(&'static str),
@@ -106,6 +109,7 @@ impl GatewayError {
             }
             GatewayError::InvalidToken(_) => 401,
             GatewayError::InvalidRequest(_) => 400,
+            GatewayError::Dpop(_) => 401,
             GatewayError::InsufficientScope(_) => 403,
             GatewayError::RouteNotFound => 404,
             GatewayError::RefreshUnavailable(_) => 503,
@@ -132,6 +136,7 @@ impl GatewayError {
             GatewayError::OriginUnreachable(_) => "origin_unreachable",
             GatewayError::InvalidToken(e) => e.reason(),
             GatewayError::InvalidRequest(why) => why,
+            GatewayError::Dpop(e) => e.reason(),
             GatewayError::InsufficientScope(unmet) => unmet.reason,
             GatewayError::RouteNotFound => "route_not_found",
             GatewayError::RefreshUnavailable(_) => "refresh_unavailable",
@@ -171,6 +176,7 @@ impl GatewayError {
             }
             GatewayError::InvalidToken(e) => e.description(),
             GatewayError::InvalidRequest(_) => "The request is malformed.".into(),
+            GatewayError::Dpop(e) => capitalised(&e.to_string()),
             GatewayError::InsufficientScope(_) => "You are signed in but not allowed to use this resource.".into(),
             GatewayError::RouteNotFound => "Not found.".into(),
             GatewayError::RefreshUnavailable(_) => {
@@ -195,6 +201,12 @@ impl GatewayError {
             GatewayError::InvalidToken(e) if e.class() == crate::jwt::ErrorClass::Token => {
                 Some(format!(", error=\"invalid_token\", error_description=\"{}\"", quoted(&e.description())))
             }
+            GatewayError::Dpop(e) => Some(match e.error_code() {
+                Some(code) => {
+                    format!(", error=\"{code}\", error_description=\"{}\"", quoted(&capitalised(&e.to_string())))
+                }
+                None => String::new(),
+            }),
             GatewayError::InsufficientScope(unmet) if unmet.required_scopes.is_empty() => {
                 Some(", error=\"insufficient_scope\"".into())
             }
@@ -204,6 +216,22 @@ impl GatewayError {
             _ => None,
         }
     }
+}
+
+/// The challenge scheme: `DPoP` for a request that used it or a refusal about it
+/// (RFC 9449 §7.1), `Bearer` otherwise (RFC 6750 §3).
+pub fn challenge_scheme(err: &GatewayError, used_dpop: bool) -> &'static str {
+    match err {
+        GatewayError::Dpop(e) if e.bearer_challenge() => "Bearer",
+        GatewayError::Dpop(_) => "DPoP",
+        _ if used_dpop => "DPoP",
+        _ => "Bearer",
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
 }
 
 /// Text safe inside a quoted-string of a header (RFC 9110 §5.6.4): printable ASCII, no `"`/`\`.

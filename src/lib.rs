@@ -6,6 +6,7 @@
 
 mod coalesce;
 pub mod config;
+pub mod dpop;
 mod encoding;
 pub mod error;
 pub mod gateway;

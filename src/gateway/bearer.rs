@@ -3,19 +3,31 @@
 
 use super::request::IncomingRequest;
 use super::{Decision, Gateway};
+use crate::dpop::DpopError;
 use crate::error::GatewayError;
 use crate::jwt::{
     ClaimRules, DEFAULT_MAX_TOKEN_LEN, IssuerRule, JwtError, UnverifiedJwt, VerifiedJwt, verify_with_cache,
 };
-use crate::policy::{Claims, Route};
+use crate::policy::{Claims, DpopMode, Route};
 use crate::ports::Ports;
 use crate::proxy::{Credential, ForwardIdentity, is_header_safe};
 
-/// Whether the request uses the Bearer scheme (decides `session_or_bearer` routes). A bare
-/// `Bearer` with no token counts: the client tried, and gets `invalid_token`.
-pub fn presents_bearer(req: &IncomingRequest) -> bool {
+/// Whether the request's `Authorization` uses `scheme`.
+fn uses_scheme(req: &IncomingRequest, scheme: &str) -> bool {
     req.header("authorization")
-        .is_some_and(|v| v.split_ascii_whitespace().next().is_some_and(|s| s.eq_ignore_ascii_case("bearer")))
+        .is_some_and(|v| v.split_ascii_whitespace().next().is_some_and(|s| s.eq_ignore_ascii_case(scheme)))
+}
+
+/// Whether the request presents an access token, as `Bearer` or `DPoP` (decides
+/// `session_or_bearer` routes). A bare scheme with no token counts: the client tried, and
+/// gets `invalid_token`.
+pub fn presents_bearer(req: &IncomingRequest) -> bool {
+    uses_scheme(req, "bearer") || presents_dpop(req)
+}
+
+/// Whether the request uses the `DPoP` scheme (RFC 9449 §7.1).
+pub fn presents_dpop(req: &IncomingRequest) -> bool {
+    uses_scheme(req, "dpop")
 }
 
 /// The claim rules for bearer access tokens, built once per isolate (RFC 9068 §4).
@@ -26,7 +38,8 @@ pub fn bearer_rules(config: &crate::config::Config) -> ClaimRules {
     rules
 }
 
-/// The token from `Authorization: Bearer <token>` (RFC 6750 §2.1).
+/// The token from `Authorization: Bearer <token>` (RFC 6750 §2.1) or `DPoP <token>`
+/// (RFC 9449 §7.1).
 fn bearer_token(req: &IncomingRequest) -> Result<&str, GatewayError> {
     let mut values = req.headers.get_all(http::header::AUTHORIZATION).iter();
     let (Some(value), None) = (values.next(), values.next()) else {
@@ -39,7 +52,9 @@ fn bearer_token(req: &IncomingRequest) -> Result<&str, GatewayError> {
         // Another scheme (Basic, ...) is no bearer credential at all.
         return Err(GatewayError::Unauthenticated("token_missing"));
     }
-    let token = value.to_str().ok().and_then(|v| v.get(6..)).map(str::trim).unwrap_or_default();
+    // After "Bearer" or "DPoP" and the space (both schemes are followed by the bare token).
+    let scheme_len = if presents_dpop(req) { 4 } else { 6 };
+    let token = value.to_str().ok().and_then(|v| v.get(scheme_len..)).map(str::trim).unwrap_or_default();
     if token.is_empty() {
         return Err(GatewayError::InvalidToken(JwtError::Malformed("empty bearer token")));
     }
@@ -73,11 +88,18 @@ impl<P: Ports> Gateway<P> {
     pub(super) async fn bearer_route(&self, ports: &P, req: &IncomingRequest, route: &Route) -> Decision {
         let token = match bearer_token(req) {
             Ok(token) => token,
+            Err(GatewayError::Unauthenticated(_)) if route.dpop == DpopMode::Required => {
+                return self.refuse(req, GatewayError::Dpop(DpopError::TokenMissing), &[]);
+            }
             Err(err) => return self.refuse(req, err, &[]),
         };
         let (verified, notes) = match self.verify_bearer(ports, token).await {
             Ok(ok) => ok,
             Err(err) => return self.refuse(req, err, &[]),
+        };
+        let confirmation = match self.check_dpop_binding(ports, req, route, token, &verified).await {
+            Ok(confirmation) => confirmation,
+            Err(err) => return self.refuse(req, GatewayError::Dpop(err), &[]),
         };
         let claims = Claims {
             scopes: verified.scopes(),
@@ -104,6 +126,7 @@ impl<P: Ports> Gateway<P> {
         let identity = ForwardIdentity { subject, email };
         let credential = Credential::Presented { identity };
         let mut decision = self.forward(req, route, &credential, "bearer_forwarded");
+        super::dpop::tell_origin(&mut decision, confirmation.as_deref());
         decision.log.sub = Some(subject.to_owned());
         decision.log.notes = notes;
         decision

@@ -5,6 +5,7 @@
 
 mod bearer;
 mod callback;
+mod dpop;
 mod login;
 mod logout;
 pub mod paths;
@@ -38,6 +39,8 @@ pub struct Gateway<P: Ports> {
     refreshing: refresh::Refreshing,
     /// Claim rules for bearer tokens, derived from the config once.
     bearer_rules: crate::jwt::ClaimRules,
+    /// DPoP proofs already used in this isolate (RFC 9449 §11.1).
+    dpop_replay: std::cell::RefCell<crate::dpop::ReplayGuard>,
 }
 
 fn log(req: &IncomingRequest, reason: &'static str, status: Option<u16>) -> DecisionLog {
@@ -86,6 +89,7 @@ impl<P: Ports> Gateway<P> {
             provider: ProviderState::new(JwksCache::new(policy)),
             sessions: SessionStore::default(),
             refreshing: refresh::Refreshing::default(),
+            dpop_replay: Default::default(),
         }
     }
 

@@ -5,6 +5,10 @@ use super::request::IncomingRequest;
 use crate::error::GatewayError;
 use http::Response;
 
+/// The `algs` parameter of a DPoP challenge (RFC 9449 §7.1): every asymmetric algorithm the
+/// gateway verifies proofs with.
+const DPOP_ALGS: &str = ", algs=\"ES256 ES384 RS256 RS384 RS512 PS256 PS384 PS512 EdDSA\"";
+
 /// Headers every gateway-generated page carries: never cached, never framed, no scripts.
 fn base(status: u16) -> http::response::Builder {
     Response::builder()
@@ -107,7 +111,9 @@ pub fn error_response(
         response.headers_mut().insert("retry-after", http::HeaderValue::from(secs));
     }
     if let Some(params) = err.challenge() {
-        let challenge = format!("Bearer realm=\"{realm}\"{params}");
+        let scheme = crate::error::challenge_scheme(err, super::bearer::presents_dpop(req));
+        let algs = if scheme == "DPoP" { DPOP_ALGS } else { "" };
+        let challenge = format!("{scheme} realm=\"{realm}\"{algs}{params}");
         if let Ok(v) = http::HeaderValue::from_str(&challenge) {
             response.headers_mut().insert("www-authenticate", v);
         }

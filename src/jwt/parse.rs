@@ -57,6 +57,22 @@ pub struct UnverifiedJwt {
 impl UnverifiedJwt {
     /// Parse a compact JWS, refusing anything structurally unsafe (see the module doc).
     pub fn parse(token: &str, max_len: usize) -> Result<Self, JwtError> {
+        Self::parse_inner(token, max_len, KeyParams::Refused).map(|(jwt, _)| jwt)
+    }
+
+    /// Parse a DPoP proof (RFC 9449 §4.2): a JWS that must carry its own public key as the
+    /// `jwk` header parameter (returned beside it), under the same rules otherwise. The key
+    /// only proves possession; what it may do is decided by the token's `cnf.jkt`.
+    pub fn parse_with_own_key(token: &str, max_len: usize) -> Result<(Self, Map<String, Value>), JwtError> {
+        let (jwt, jwk) = Self::parse_inner(token, max_len, KeyParams::OwnJwk)?;
+        jwt_with_key(jwt, jwk)
+    }
+
+    fn parse_inner(
+        token: &str,
+        max_len: usize,
+        key_params: KeyParams,
+    ) -> Result<(Self, Option<Map<String, Value>>), JwtError> {
         if token.len() > max_len {
             return Err(JwtError::TokenTooLarge { len: token.len(), max: max_len });
         }
@@ -72,7 +88,16 @@ impl UnverifiedJwt {
 
         // Header first: an `alg: none` token (empty signature) must be refused for its `alg`.
         let header_json = decode_segment(header_b64, "header is not base64url")?;
-        let header = check_header(&json_object(&header_json, "header")?)?;
+        let header_map = json_object(&header_json, "header")?;
+        let header = check_header(&header_map, key_params)?;
+        let own_key = match key_params {
+            KeyParams::Refused => None,
+            KeyParams::OwnJwk => match header_map.get("jwk") {
+                Some(Value::Object(jwk)) => Some(jwk.clone()),
+                Some(_) => return Err(JwtError::Malformed("jwk is not a JSON object")),
+                None => None,
+            },
+        };
         let payload_json = decode_segment(payload_b64, "payload is not base64url")?;
         let claims = json_object(&payload_json, "payload")?;
         let signature = decode_segment(signature_b64, "signature is not base64url")?;
@@ -80,7 +105,7 @@ impl UnverifiedJwt {
         let signing_input_len = header_b64.len() + 1 + payload_b64.len();
         let signing_input =
             token.as_bytes().get(..signing_input_len).ok_or(JwtError::Malformed("signing input"))?.to_vec();
-        Ok(Self { header, claims, signing_input, signature })
+        Ok((Self { header, claims, signing_input, signature }, own_key))
     }
 
     pub fn header(&self) -> &JwtHeader {
@@ -112,6 +137,25 @@ impl UnverifiedJwt {
     }
 }
 
+/// Which key-carrying header parameters a token may have.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyParams {
+    /// None of them: provider tokens are checked only with the configured JWKS.
+    Refused,
+    /// `jwk` (and no other): a DPoP proof signed with the key it carries.
+    OwnJwk,
+}
+
+fn jwt_with_key(
+    jwt: UnverifiedJwt,
+    jwk: Option<Map<String, Value>>,
+) -> Result<(UnverifiedJwt, Map<String, Value>), JwtError> {
+    match jwk {
+        Some(jwk) => Ok((jwt, jwk)),
+        None => Err(JwtError::Malformed("jwk missing")),
+    }
+}
+
 /// Strict base64url (RFC 7515 §2): the `NO_PAD` engine refuses `=` and refuses non-zero
 /// trailing bits, and the URL-safe alphabet refuses `+`, `/` and whitespace.
 fn decode_segment(segment: &str, what: &'static str) -> Result<Vec<u8>, JwtError> {
@@ -133,7 +177,7 @@ fn json_object(bytes: &[u8], part: &'static str) -> Result<Map<String, Value>, J
 
 /// Apply the header rules in the order that gives the most telling reason: the algorithm first
 /// (the classic attacks are `none` and HMAC), then extensions, then key references.
-fn check_header(header: &Map<String, Value>) -> Result<JwtHeader, JwtError> {
+fn check_header(header: &Map<String, Value>, key_params: KeyParams) -> Result<JwtHeader, JwtError> {
     let alg = match header.get("alg") {
         Some(Value::String(name)) => {
             name.parse::<JwsAlgorithm>().map_err(|_| JwtError::AlgNotAllowed(log_snippet(name)))?
@@ -148,7 +192,8 @@ fn check_header(header: &Map<String, Value>) -> Result<JwtHeader, JwtError> {
     if header.contains_key("crit") {
         return Err(JwtError::CritUnsupported);
     }
-    if let Some(param) = EMBEDDED_KEY_PARAMS.into_iter().find(|p| header.contains_key(*p)) {
+    let allowed = |p: &str| key_params == KeyParams::OwnJwk && p == "jwk";
+    if let Some(param) = EMBEDDED_KEY_PARAMS.into_iter().find(|p| header.contains_key(*p) && !allowed(p)) {
         return Err(JwtError::EmbeddedKeyRefused(param));
     }
     match header.get("b64") {

@@ -15,4 +15,4 @@ mod routes;
 pub use email::{email_verified, forwardable_email};
 pub use path::{PathError, normalise_path};
 pub use requirements::{Claims, Requirements, Unmet};
-pub use routes::{AuthMode, Route, RouteTable, matches_ignoring_case, parse_routes};
+pub use routes::{AuthMode, DpopMode, Route, RouteTable, matches_ignoring_case, parse_routes};

@@ -19,6 +19,17 @@ pub enum AuthMode {
     SessionOrBearer,
 }
 
+/// Whether a bearer route takes DPoP-bound tokens only (RFC 9449).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DpopMode {
+    /// `Bearer` and `DPoP` both accepted; a DPoP-bound token still needs its proof.
+    #[default]
+    Allowed,
+    /// Only `Authorization: DPoP` with a valid proof.
+    Required,
+}
+
 /// One route, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -30,6 +41,8 @@ pub struct Route {
     /// Let CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) through
     /// without credentials, as browsers send none on them.
     pub cors_preflight: bool,
+    /// Whether bearer tokens must be DPoP-bound here.
+    pub dpop: DpopMode,
 }
 
 /// The routes as written in `ROUTES`.
@@ -43,6 +56,8 @@ struct RawRoute {
     origin: Option<String>,
     #[serde(default)]
     cors_preflight: bool,
+    #[serde(default)]
+    dpop: DpopMode,
     #[serde(flatten)]
     requirements: Requirements,
 }
@@ -99,6 +114,7 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
                 origin,
                 requirements: route.requirements,
                 cors_preflight: route.cors_preflight,
+                dpop: route.dpop,
             });
         }
     }
@@ -152,6 +168,7 @@ impl RouteTable {
             origin,
             requirements: Requirements::default(),
             cors_preflight: false,
+            dpop: DpopMode::Allowed,
         };
         Self { routes: vec![route] }
     }

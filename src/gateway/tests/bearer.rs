@@ -2,7 +2,7 @@
 
 use super::*;
 
-const ROUTES: &str = r#"[
+pub(super) const ROUTES: &str = r#"[
     {"prefix": "/", "auth": "public"},
     {"prefix": "/api/", "auth": "bearer", "scopes": ["orders.read"], "cors_preflight": true},
     {"prefix": "/api/admin/", "auth": "bearer", "roles": ["Admin"], "tenants": ["t1"]},
@@ -10,7 +10,7 @@ const ROUTES: &str = r#"[
     {"prefix": "/private/", "auth": "session", "origin": "https://private.internal"}
 ]"#;
 
-fn api_world() -> World {
+pub(super) fn api_world() -> World {
     let mut w = world();
     w.gateway = Gateway::new(config(&[("ROUTES", ROUTES), ("API_AUDIENCES", "https://api.example.test")]));
     w
@@ -32,11 +32,11 @@ fn access_claims(overrides: serde_json::Value) -> serde_json::Value {
     claims
 }
 
-fn access_token(w: &World, overrides: serde_json::Value) -> String {
+pub(super) fn access_token(w: &World, overrides: serde_json::Value) -> String {
     w.idp.signer.sign(&json!({"alg": "ES256", "kid": w.idp.signer.kid, "typ": "at+jwt"}), &access_claims(overrides))
 }
 
-fn call(w: &World, method: Method, path: &str, headers: &[(&str, &str)]) -> Decision {
+pub(super) fn call(w: &World, method: Method, path: &str, headers: &[(&str, &str)]) -> Decision {
     block_on(w.gateway.handle(&w.ports, &request(method, path, headers)))
 }
 
@@ -44,7 +44,7 @@ fn bearer(w: &World, path: &str, token: &str) -> Decision {
     call(w, Method::GET, path, &[("authorization", &format!("Bearer {token}")), ("accept", "application/json")])
 }
 
-fn challenge(d: &Decision) -> String {
+pub(super) fn challenge(d: &Decision) -> String {
     response(d).headers()["www-authenticate"].to_str().unwrap().to_owned()
 }
 

@@ -2,6 +2,7 @@
 //! signatures (ring). Each asserts what a browser or API client would notice.
 
 mod bearer;
+mod dpop;
 mod paths;
 mod sessions;
 

@@ -1,0 +1,118 @@
+//! DPoP-bound tokens on bearer routes (RFC 9449 §7), through the whole pipeline.
+
+use super::bearer::{ROUTES, access_token, api_world, call, challenge};
+use super::*;
+use crate::dpop::jwk_thumbprint;
+use crate::encoding::{b64url, sha256};
+use crate::testkit::native_crypto::{TestKey, sign_token};
+
+fn jkt(key: &TestKey) -> String {
+    jwk_thumbprint(key.jwk("").as_object().unwrap()).unwrap()
+}
+
+fn proof(key: &TestKey, method: &str, url: &str, token: &str, jti: &str) -> String {
+    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk("")});
+    let claims = json!({"jti": jti, "htm": method, "htu": url, "iat": NOW, "ath": b64url(&sha256(token.as_bytes()))});
+    sign_token(key, &header, &claims)
+}
+
+fn dpop_call(w: &World, token: &str, proof: &str) -> Decision {
+    let auth = format!("DPoP {token}");
+    call(w, Method::GET, "/api/orders", &[("authorization", &auth), ("dpop", proof), ("accept", "application/json")])
+}
+
+const URL: &str = "https://gw.example.com/api/orders";
+
+#[test]
+fn a_bound_token_with_its_proof_is_forwarded_with_the_confirmation() {
+    let w = api_world();
+    let key = TestKey::es256();
+    let token = access_token(&w, json!({"cnf": {"jkt": jkt(&key)}}));
+    let d = dpop_call(&w, &token, &proof(&key, "GET", URL, &token, "p1"));
+    let Outcome::Forward(plan) = &d.outcome else { panic!("{:?}", d.log) };
+    assert!(!plan.headers.remove.iter().any(|n| n == "authorization"), "the caller's DPoP header passes as sent");
+    assert_eq!(set_header(&d, "x-edgeguard-dpop-jkt"), Some(jkt(&key)));
+    assert_eq!(set_header(&d, "x-forwarded-user").as_deref(), Some("client-app"));
+}
+
+#[test]
+fn every_binding_failure_is_a_401_with_a_dpop_challenge() {
+    let w = api_world();
+    let key = TestKey::es256();
+    let other = TestKey::es256();
+    let token = access_token(&w, json!({"cnf": {"jkt": jkt(&key)}}));
+    let unbound = access_token(&w, json!({}));
+    let cases = [
+        ("no proof", dpop_call(&w, &token, ""), "dpop_proof_missing"),
+        ("wrong htm", dpop_call(&w, &token, &proof(&key, "POST", URL, &token, "a")), "dpop_htm_mismatch"),
+        (
+            "wrong htu",
+            dpop_call(&w, &token, &proof(&key, "GET", "https://gw.example.com/api/admin/x", &token, "b")),
+            "dpop_htu_mismatch",
+        ),
+        ("wrong ath", dpop_call(&w, &token, &proof(&key, "GET", URL, "another-token", "c")), "dpop_ath_mismatch"),
+        ("another key", dpop_call(&w, &token, &proof(&other, "GET", URL, &token, "d")), "dpop_key_mismatch"),
+        ("unbound token", dpop_call(&w, &unbound, &proof(&key, "GET", URL, &unbound, "e")), "dpop_key_mismatch"),
+    ];
+    for (name, d, reason) in cases {
+        assert_eq!(response(&d).status(), 401, "{name}");
+        assert_eq!(d.log.reason, reason, "{name}");
+        assert!(challenge(&d).starts_with("DPoP realm=\"gw.example.com\", algs=\""), "{name}: {}", challenge(&d));
+    }
+}
+
+#[test]
+fn a_proof_is_used_once() {
+    let w = api_world();
+    let key = TestKey::es256();
+    let token = access_token(&w, json!({"cnf": {"jkt": jkt(&key)}}));
+    let p = proof(&key, "GET", URL, &token, "once");
+    assert!(matches!(dpop_call(&w, &token, &p).outcome, Outcome::Forward(_)));
+    let d = dpop_call(&w, &token, &p);
+    assert_eq!(d.log.reason, "dpop_proof_replayed");
+    assert!(challenge(&d).contains("error=\"invalid_dpop_proof\""), "{}", challenge(&d));
+    assert!(matches!(dpop_call(&w, &token, &proof(&key, "GET", URL, &token, "twice")).outcome, Outcome::Forward(_)));
+}
+
+#[test]
+fn a_bound_token_sent_as_bearer_is_refused() {
+    let w = api_world();
+    let key = TestKey::es256();
+    let token = access_token(&w, json!({"cnf": {"jkt": jkt(&key)}}));
+    let d = call(&w, Method::GET, "/api/orders", &[("authorization", &format!("Bearer {token}"))]);
+    assert_eq!(response(&d).status(), 401);
+    assert_eq!(d.log.reason, "dpop_bound_token_as_bearer");
+    assert!(challenge(&d).starts_with("Bearer realm="), "{}", challenge(&d));
+    assert!(challenge(&d).contains("error=\"invalid_token\""));
+}
+
+#[test]
+fn a_route_can_require_dpop() {
+    let mut w = api_world();
+    let routes = ROUTES.replace(r#""cors_preflight": true}"#, r#""cors_preflight": true, "dpop": "required"}"#);
+    w.gateway = Gateway::new(config(&[("ROUTES", &routes), ("API_AUDIENCES", "https://api.example.test")]));
+    let unbound = access_token(&w, json!({}));
+    let d = call(&w, Method::GET, "/api/orders", &[("authorization", &format!("Bearer {unbound}"))]);
+    assert_eq!(d.log.reason, "dpop_required");
+    assert!(challenge(&d).starts_with("DPoP realm="), "{}", challenge(&d));
+    let d = call(&w, Method::GET, "/api/orders", &[("accept", "application/json")]);
+    assert_eq!(d.log.reason, "token_missing");
+    assert_eq!(
+        challenge(&d),
+        "DPoP realm=\"gw.example.com\", algs=\"ES256 ES384 RS256 RS384 RS512 PS256 PS384 PS512 EdDSA\"",
+        "no error code when no credentials were presented"
+    );
+    let key = TestKey::es256();
+    let token = access_token(&w, json!({"cnf": {"jkt": jkt(&key)}}));
+    assert!(matches!(dpop_call(&w, &token, &proof(&key, "GET", URL, &token, "ok")).outcome, Outcome::Forward(_)));
+}
+
+#[test]
+fn a_dpop_request_with_a_bad_token_gets_a_dpop_challenge() {
+    let w = api_world();
+    let key = TestKey::es256();
+    let d = dpop_call(&w, "not.a.token", &proof(&key, "GET", URL, "not.a.token", "x"));
+    assert_eq!(response(&d).status(), 401);
+    assert!(challenge(&d).starts_with("DPoP realm="), "{}", challenge(&d));
+    assert!(challenge(&d).contains("error=\"invalid_token\""));
+}
