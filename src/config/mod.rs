@@ -39,6 +39,7 @@ pub mod names {
     pub const JWKS_REFETCH_COOLDOWN: &str = "JWKS_REFETCH_COOLDOWN";
     pub const LOG_FORWARDED: &str = "LOG_FORWARDED";
     pub const EMAIL_VERIFIED_REQUIRED: &str = "EMAIL_VERIFIED_REQUIRED";
+    pub const AUTH_ME_ACCESS_TOKEN: &str = "AUTH_ME_ACCESS_TOKEN";
 }
 
 /// Defaults, documented in README's settings table.
@@ -103,6 +104,9 @@ pub struct Config {
     /// Forward a token's `email` only when the token states it verified (`email_verified` or
     /// Entra's `xms_edov`); otherwise also when it states nothing. Stated unverified: never.
     pub email_verified_required: bool,
+    /// Include the session's access token in `GET /auth/me` (off: a token in page scripts is
+    /// one XSS away from theft).
+    pub me_access_token: bool,
 }
 
 /// Browser sessions.

@@ -44,15 +44,15 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
     let api = api(&mut c, provider.as_ref(), routes.as_ref());
     let log_forwarded = flag(&mut c, names::LOG_FORWARDED, true);
     let email_verified_required = flag(&mut c, names::EMAIL_VERIFIED_REQUIRED, true);
-    match (provider, public_url, routes, session, api, log_forwarded, email_verified_required) {
+    let me_access_token = flag(&mut c, names::AUTH_ME_ACCESS_TOKEN, false);
+    match (provider, public_url, routes, session, api, (log_forwarded, email_verified_required, me_access_token)) {
         (
             Some(provider),
             Some(public_url),
             Some(routes),
             Some(session),
             Some(api),
-            Some(log_forwarded),
-            Some(email_verified_required),
+            (Some(log_forwarded), Some(email_verified_required), Some(me_access_token)),
         ) if c.errors.is_empty() => Ok(Config {
             provider,
             public_url,
@@ -62,6 +62,7 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
             api_path_prefixes,
             log_forwarded,
             email_verified_required,
+            me_access_token,
         }),
         _ => Err(ConfigErrors(c.errors)),
     }

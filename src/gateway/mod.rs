@@ -8,6 +8,7 @@ mod callback;
 mod dpop;
 mod login;
 mod logout;
+mod me;
 pub mod paths;
 mod refresh;
 mod request;
@@ -140,6 +141,7 @@ impl<P: Ports> Gateway<P> {
                     Err(err) => self.refuse(req, err, &[]),
                 }
             }
+            paths::ME => self.me(ports, req).await,
             paths::LOGOUT => self.logout(ports, req).await,
             paths::BACKCHANNEL_LOGOUT => self.backchannel_logout(ports, req).await,
             _ => self.route(ports, req).await,

@@ -11,3 +11,5 @@ pub const LOGOUT: &str = "/auth/logout";
 pub const BACKCHANNEL_LOGOUT: &str = "/auth/backchannel-logout";
 /// Liveness and configuration check.
 pub const HEALTH: &str = "/auth/health";
+/// The signed-in user, as JSON, for single-page apps (`401` JSON when signed out).
+pub const ME: &str = "/auth/me";

@@ -12,14 +12,14 @@ use crate::session::cookie::{SESSION_COOKIE, clear_cookie};
 use crate::session::{SessionCookie, SessionRecord};
 
 /// A live session, and the re-sealed cookie to send back if its idle deadline moved.
-struct Live {
-    record: SessionRecord,
-    set_cookie: Option<String>,
+pub(super) struct Live {
+    pub(super) record: SessionRecord,
+    pub(super) set_cookie: Option<String>,
 }
 
 impl<P: Ports> Gateway<P> {
     /// The live session behind the request's cookie, or why there is none.
-    async fn current_session(
+    pub(super) async fn current_session(
         &self,
         ports: &P,
         req: &IncomingRequest,

@@ -37,6 +37,24 @@ describe('sign-in happy path', () => {
     assert.ok(hops.some((h) => /\/interaction\/[^/]+\/login$/.test(new URL(h.url).pathname)), 'no login form posted');
   });
 
+  test('GET /auth/me tells the page who is signed in, with no token; signed out it is a 401 JSON', T, async () => {
+    const res = await b.get(`${s.gw}/auth/me`);
+    assert.equal(res.status, 200, res.text.slice(0, 300));
+    const me = JSON.parse(res.text);
+    assert.equal(me.sub, 'alice');
+    assert.equal(me.email, 'alice@example.com');
+    assert.equal(me.name, 'Alice Liddell');
+    assert.equal(me.provider, s.idp.issuer);
+    assert.ok(me.session_expires_at > Date.now() / 1000, res.text);
+    assert.ok(me.access_token_expires_at > Date.now() / 1000, res.text);
+    assert.equal(me.access_token, undefined);
+    assert.doesNotMatch(res.text, /eyJ/, 'a token reached the browser');
+    const anonymous = await new Browser().get(`${s.gw}/auth/me`);
+    assert.equal(anonymous.status, 401);
+    assert.equal(JSON.parse(anonymous.text).error, 'session_missing');
+    assert.deepEqual(s.origin.requests().filter((r) => r.path === '/auth/me'), [], '/auth/me reached the origin');
+  });
+
   test('the session cookie is __Host-edgeguard, HttpOnly, Secure, SameSite=Lax, Path=/', T, () => {
     const cookie = sessionCookieSet(signIn.hops);
     assert.ok(cookie, `no ${SESSION_COOKIE} cookie stored:\n${signIn.callback?.setCookie.join('\n')}`);

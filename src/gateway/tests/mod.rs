@@ -3,6 +3,7 @@
 
 mod bearer;
 mod dpop;
+mod me;
 mod paths;
 mod sessions;
 
