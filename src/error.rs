@@ -55,6 +55,13 @@ pub enum GatewayError {
     /// A bearer token failed validation (RFC 6750 §3.1 `invalid_token`).
     #[error("bearer token rejected: {0}")]
     InvalidToken(JwtError),
+    /// The route needs a stronger or more recent authentication than the caller's (RFC 9470):
+    /// APIs get a challenge saying what to obtain; browsers are sent to sign in again.
+    #[error("step-up required: {}", .1.reason())]
+    StepUpRequired(crate::policy::StepUp, crate::policy::StepUpUnmet),
+    /// A step-up sign-in came back without the strength or recency that was asked for.
+    #[error("step-up sign-in did not satisfy the route: {}", .0.reason())]
+    StepUpNotSatisfied(crate::policy::StepUpUnmet),
     /// A DPoP proof, or the binding between proof and token, failed (RFC 9449 §7.1).
     #[error("DPoP refused: {0}")]
     Dpop(crate::dpop::DpopError),
@@ -110,6 +117,8 @@ impl GatewayError {
             GatewayError::InvalidToken(_) => 401,
             GatewayError::InvalidRequest(_) => 400,
             GatewayError::Dpop(_) => 401,
+            GatewayError::StepUpRequired(..) => 401,
+            GatewayError::StepUpNotSatisfied(_) => 403,
             GatewayError::InsufficientScope(_) => 403,
             GatewayError::RouteNotFound => 404,
             GatewayError::RefreshUnavailable(_) => 503,
@@ -137,6 +146,8 @@ impl GatewayError {
             GatewayError::InvalidToken(e) => e.reason(),
             GatewayError::InvalidRequest(why) => why,
             GatewayError::Dpop(e) => e.reason(),
+            GatewayError::StepUpRequired(_, unmet) => unmet.reason(),
+            GatewayError::StepUpNotSatisfied(_) => "step_up_not_satisfied",
             GatewayError::InsufficientScope(unmet) => unmet.reason,
             GatewayError::RouteNotFound => "route_not_found",
             GatewayError::RefreshUnavailable(_) => "refresh_unavailable",
@@ -177,6 +188,12 @@ impl GatewayError {
             GatewayError::InvalidToken(e) => e.description(),
             GatewayError::InvalidRequest(_) => "The request is malformed.".into(),
             GatewayError::Dpop(e) => capitalised(&e.to_string()),
+            GatewayError::StepUpRequired(..) => {
+                "This resource needs a stronger or more recent sign-in.".into()
+            }
+            GatewayError::StepUpNotSatisfied(_) => {
+                "The identity provider did not confirm the stronger or more recent sign-in this page needs.".into()
+            }
             GatewayError::InsufficientScope(_) => "You are signed in but not allowed to use this resource.".into(),
             GatewayError::RouteNotFound => "Not found.".into(),
             GatewayError::RefreshUnavailable(_) => {
@@ -207,6 +224,10 @@ impl GatewayError {
                 }
                 None => String::new(),
             }),
+            GatewayError::StepUpRequired(step_up, _) => Some(format!(
+                ", error=\"insufficient_user_authentication\", error_description=\"A stronger or more recent authentication is required\"{}",
+                step_up.challenge_params()
+            )),
             GatewayError::InsufficientScope(unmet) if unmet.required_scopes.is_empty() => {
                 Some(", error=\"insufficient_scope\"".into())
             }

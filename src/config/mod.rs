@@ -40,6 +40,7 @@ pub mod names {
     pub const LOG_FORWARDED: &str = "LOG_FORWARDED";
     pub const EMAIL_VERIFIED_REQUIRED: &str = "EMAIL_VERIFIED_REQUIRED";
     pub const AUTH_ME_ACCESS_TOKEN: &str = "AUTH_ME_ACCESS_TOKEN";
+    pub const OIDC_AUTH_PARAMS: &str = "OIDC_AUTH_PARAMS";
 }
 
 /// Defaults, documented in README's settings table.
@@ -107,6 +108,8 @@ pub struct Config {
     /// Include the session's access token in `GET /auth/me` (off: a token in page scripts is
     /// one XSS away from theft).
     pub me_access_token: bool,
+    /// Extra authorization-request parameters for every sign-in (`OIDC_AUTH_PARAMS`).
+    pub auth_params: Vec<(String, String)>,
 }
 
 /// Browser sessions.

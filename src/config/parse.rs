@@ -45,6 +45,7 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
     let log_forwarded = flag(&mut c, names::LOG_FORWARDED, true);
     let email_verified_required = flag(&mut c, names::EMAIL_VERIFIED_REQUIRED, true);
     let me_access_token = flag(&mut c, names::AUTH_ME_ACCESS_TOKEN, false);
+    let auth_params = auth_params(&mut c);
     match (provider, public_url, routes, session, api, (log_forwarded, email_verified_required, me_access_token)) {
         (
             Some(provider),
@@ -63,6 +64,7 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
             log_forwarded,
             email_verified_required,
             me_access_token,
+            auth_params,
         }),
         _ => Err(ConfigErrors(c.errors)),
     }
@@ -328,6 +330,40 @@ fn duration(c: &mut Collector<'_>, setting: &'static str, default: u64, min: u64
             None
         }
     }
+}
+
+/// Parameters the gateway sets itself (or that would replace the request wholesale) cannot be
+/// overridden from `OIDC_AUTH_PARAMS`.
+const RESERVED_AUTH_PARAMS: [&str; 12] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "resource",
+    "request",
+    "request_uri",
+    "response_mode",
+];
+
+fn auth_params(c: &mut Collector<'_>) -> Vec<(String, String)> {
+    let raw = c.optional(names::OIDC_AUTH_PARAMS).unwrap_or_default();
+    let mut params = Vec::new();
+    for (name, value) in ::url::form_urlencoded::parse(raw.trim().as_bytes()) {
+        if name.is_empty() || RESERVED_AUTH_PARAMS.contains(&name.as_ref()) {
+            c.fail(
+                names::OIDC_AUTH_PARAMS,
+                format!("sets {name:?}, which the gateway sets itself"),
+                "remove it; use OIDC_SCOPES for scope and OIDC_RESOURCE for resource",
+            );
+        } else {
+            params.push((name.into_owned(), value.into_owned()));
+        }
+    }
+    params
 }
 
 fn api_path_prefixes(c: &mut Collector<'_>) -> Vec<String> {

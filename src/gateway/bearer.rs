@@ -110,6 +110,10 @@ impl<P: Ports> Gateway<P> {
         if let Err(unmet) = route.requirements.check(&claims) {
             return self.refuse(req, GatewayError::InsufficientScope(unmet), &[]);
         }
+        let (now, skew) = (ports.now_secs(), self.config.provider.clock_skew_secs);
+        if let Err(unmet) = route.step_up.check(verified.string("acr"), verified.auth_time(), now, skew) {
+            return self.refuse(req, GatewayError::StepUpRequired(route.step_up.clone(), unmet), &[]);
+        }
         let Some(subject) = verified.sub().filter(|s| !s.is_empty()) else {
             return self.refuse(req, GatewayError::InvalidToken(JwtError::MissingClaim("sub")), &[]);
         };

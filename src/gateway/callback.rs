@@ -71,6 +71,12 @@ impl<P: Ports> Gateway<P> {
         )
         .await?;
 
+        let skew = self.config.provider.clock_skew_secs;
+        // A sign-in that was asked to step up must have (OIDC Core §3.1.2.1: auth_time is
+        // required when max_age was sent); otherwise the route would send it back again.
+        if let Err(unmet) = tx.step_up.check(identity.acr.as_deref(), identity.auth_time, now, skew) {
+            return Err(GatewayError::StepUpNotSatisfied(unmet));
+        }
         let mut identity = identity;
         identity.scopes = tokens
             .scope

@@ -5,6 +5,7 @@ use super::request::IncomingRequest;
 use super::respond::redirect;
 use crate::error::GatewayError;
 use crate::oidc::{ProviderError, build_authorize_url};
+use crate::policy::StepUp;
 use crate::ports::Ports;
 use crate::session::{LoginTransaction, browser_binding};
 use url::Url;
@@ -33,6 +34,49 @@ pub fn safe_return_path(public_url: &Url, candidate: &str) -> String {
     }
 }
 
+/// Parameters a sign-in started at `/auth/login` may pass on to the provider (OIDC Core
+/// §3.1.2.1), and the `prompt` values that make sense there.
+const HINTS: [&str; 4] = ["login_hint", "domain_hint", "prompt", "ui_locales"];
+const PROMPTS: [&str; 4] = ["login", "select_account", "consent", "none"];
+
+/// What one sign-in asks the provider for beyond the configured defaults.
+#[derive(Debug, Default)]
+pub(super) struct AuthRequest {
+    /// The route's step-up (`acr_values`, `max_age`), checked again at the callback.
+    pub step_up: StepUp,
+    /// Hints from `/auth/login` (login_hint, domain_hint, prompt, ui_locales).
+    pub hints: Vec<(&'static str, String)>,
+}
+
+impl AuthRequest {
+    /// The hints in an `/auth/login` query; unknown names and unusable values are dropped (a
+    /// hint is a convenience, never worth refusing a sign-in over).
+    pub fn from_login_query(query: &str) -> Self {
+        let mut hints = Vec::new();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let Some(name) = HINTS.into_iter().find(|h| *h == name) else { continue };
+            let usable = !value.is_empty() && value.len() <= 256 && !value.chars().any(char::is_control);
+            let prompt_ok = name != "prompt" || value.split(' ').all(|p| PROMPTS.contains(&p));
+            if usable && prompt_ok && !hints.iter().any(|(n, _)| *n == name) {
+                hints.push((name, value.into_owned()));
+            }
+        }
+        Self { step_up: StepUp::default(), hints }
+    }
+}
+
+/// `url` with `params` added, each replacing one of the same name already there.
+fn with_params(url: &str, params: &[(&str, String)]) -> Result<String, url::ParseError> {
+    if params.is_empty() {
+        return Ok(url.to_owned());
+    }
+    let mut url = Url::parse(url)?;
+    let kept: Vec<(String, String)> =
+        url.query_pairs().into_owned().filter(|(k, _)| !params.iter().any(|(n, _)| n == k)).collect();
+    url.query_pairs_mut().clear().extend_pairs(kept).extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+    Ok(url.into())
+}
+
 impl<P: Ports> Gateway<P> {
     /// Redirect the browser to the provider, with a fresh login transaction in its own cookie,
     /// bound to the browser that sent `req`.
@@ -41,19 +85,39 @@ impl<P: Ports> Gateway<P> {
         ports: &P,
         req: &IncomingRequest,
         return_to: &str,
+        set_cookies: Vec<String>,
+    ) -> Result<http::Response<Vec<u8>>, GatewayError> {
+        self.start_login_with(ports, req, return_to, set_cookies, AuthRequest::default()).await
+    }
+
+    /// [`Self::start_login`] asking the provider for more: the deployment's `OIDC_AUTH_PARAMS`,
+    /// then the sign-in's hints, then its step-up, each replacing what came before.
+    pub(super) async fn start_login_with(
+        &self,
+        ports: &P,
+        req: &IncomingRequest,
+        return_to: &str,
         mut set_cookies: Vec<String>,
+        request: AuthRequest,
     ) -> Result<http::Response<Vec<u8>>, GatewayError> {
         let metadata = self.provider.metadata(ports, &self.config.provider.issuer).await?;
         let return_to = safe_return_path(&self.config.public_url, return_to);
         let (binding, binding_cookie) = browser_binding(&req.cookie_header(), ports);
         set_cookies.push(binding_cookie);
-        let tx = LoginTransaction::begin(ports, ports.now_secs(), return_to, &binding);
-        let url = build_authorize_url(&metadata, &self.config, &tx).map_err(|e| {
-            ProviderError::Discovery(crate::oidc::DiscoveryError::BadEndpoint {
-                name: "authorization_endpoint",
-                value: e.to_string(),
-            })
-        })?;
+        let mut tx = LoginTransaction::begin(ports, ports.now_secs(), return_to, &binding);
+        let mut params: Vec<(&str, String)> =
+            self.config.auth_params.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        params.extend(request.hints);
+        params.extend(request.step_up.authorize_params());
+        tx.step_up = request.step_up;
+        let url = build_authorize_url(&metadata, &self.config, &tx)
+            .and_then(|url| with_params(&url, &params))
+            .map_err(|e| {
+                ProviderError::Discovery(crate::oidc::DiscoveryError::BadEndpoint {
+                    name: "authorization_endpoint",
+                    value: e.to_string(),
+                })
+            })?;
         set_cookies.push(tx.to_set_cookie(&self.config.session.keys, ports));
         Ok(redirect(&url, &set_cookies))
     }

@@ -14,6 +14,7 @@ mod refresh;
 mod request;
 mod respond;
 mod session;
+mod step_up;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -130,13 +131,13 @@ impl<P: Ports> Gateway<P> {
             }
             paths::CALLBACK => self.callback(ports, req).await,
             paths::LOGIN => {
-                let rd = req
-                    .query
-                    .as_deref()
-                    .and_then(|q| url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "rd"))
+                let query = req.query.as_deref().unwrap_or_default();
+                let rd = url::form_urlencoded::parse(query.as_bytes())
+                    .find(|(k, _)| k == "rd")
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_else(|| "/".into());
-                match self.start_login(ports, req, &rd, Vec::new()).await {
+                let request = login::AuthRequest::from_login_query(query);
+                match self.start_login_with(ports, req, &rd, Vec::new(), request).await {
                     Ok(response) => respond_with(response, log(req, "login_redirect", Some(302))),
                     Err(err) => self.refuse(req, err, &[]),
                 }

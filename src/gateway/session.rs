@@ -64,6 +64,9 @@ impl<P: Ports> Gateway<P> {
                 if let Err(unmet) = route.requirements.check(&record.identity.claims()) {
                     return self.refuse(req, GatewayError::InsufficientScope(unmet), &[]);
                 }
+                if let Some(step_up) = self.step_up_session(ports, req, route, &record.identity).await {
+                    return step_up;
+                }
                 let email = crate::policy::forwardable_email(
                     record.identity.email.as_deref(),
                     record.identity.email_verified,

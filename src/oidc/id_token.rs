@@ -114,6 +114,8 @@ pub fn check_id_token_claims(
         groups: strings("groups"),
         tenant: string_claim(claims, "tid").map(str::to_owned),
         sid: string_claim(claims, "sid").map(str::to_owned),
+        acr: string_claim(claims, "acr").map(str::to_owned),
+        auth_time: claims.get("auth_time").and_then(Value::as_u64),
         scopes: Vec::new(),
     })
 }

@@ -11,8 +11,10 @@ mod email;
 mod path;
 mod requirements;
 mod routes;
+mod step_up;
 
 pub use email::{email_verified, forwardable_email};
 pub use path::{PathError, normalise_path};
 pub use requirements::{Claims, Requirements, Unmet};
 pub use routes::{AuthMode, DpopMode, Route, RouteTable, matches_ignoring_case, parse_routes};
+pub use step_up::{StepUp, StepUpUnmet};

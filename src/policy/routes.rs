@@ -2,6 +2,7 @@
 
 use super::Requirements;
 use super::path::PathError;
+use super::step_up::StepUp;
 use serde::Deserialize;
 use url::Url;
 
@@ -43,6 +44,8 @@ pub struct Route {
     pub cors_preflight: bool,
     /// Whether bearer tokens must be DPoP-bound here.
     pub dpop: DpopMode,
+    /// The authentication strength or recency this route needs (step-up).
+    pub step_up: StepUp,
 }
 
 /// The routes as written in `ROUTES`.
@@ -58,6 +61,10 @@ struct RawRoute {
     cors_preflight: bool,
     #[serde(default)]
     dpop: DpopMode,
+    #[serde(default)]
+    acr_values: Vec<String>,
+    #[serde(default)]
+    max_age: Option<u64>,
     #[serde(flatten)]
     requirements: Requirements,
 }
@@ -115,6 +122,7 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
                 requirements: route.requirements,
                 cors_preflight: route.cors_preflight,
                 dpop: route.dpop,
+                step_up: StepUp { acr_values: route.acr_values, max_age: route.max_age },
             });
         }
     }
@@ -169,6 +177,7 @@ impl RouteTable {
             requirements: Requirements::default(),
             cors_preflight: false,
             dpop: DpopMode::Allowed,
+            step_up: StepUp::default(),
         };
         Self { routes: vec![route] }
     }

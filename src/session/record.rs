@@ -120,6 +120,12 @@ pub struct Identity {
     /// The provider's session id (`sid`), for back-channel logout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// How the user authenticated (`acr`), for routes that require a level (step-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
+    /// When the user authenticated (`auth_time`), for routes that require a recent sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<u64>,
     /// Scopes granted with the access token (the token response's `scope`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes: Vec<String>,

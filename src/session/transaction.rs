@@ -37,6 +37,10 @@ pub struct LoginTransaction {
     pub created_at: u64,
     /// SHA-256 (base64url) of the binding cookie's value in the browser that started it.
     pub binding: String,
+    /// The step-up this sign-in asked for; the callback refuses an answer that does not meet
+    /// it (rather than loop back to the provider).
+    #[serde(default, skip_serializing_if = "crate::policy::StepUp::is_empty")]
+    pub step_up: crate::policy::StepUp,
 }
 
 /// The browser's binding value: the one it already holds (sign-ins in parallel tabs share it),
@@ -98,6 +102,7 @@ impl LoginTransaction {
             return_to: cap_return_path(return_to),
             created_at: now,
             binding: binding_hash(binding),
+            step_up: crate::policy::StepUp::default(),
         }
     }
 

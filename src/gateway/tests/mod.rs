@@ -6,6 +6,7 @@ mod dpop;
 mod me;
 mod paths;
 mod sessions;
+mod step_up;
 
 use super::*;
 use crate::oidc::ProviderMetadata;
