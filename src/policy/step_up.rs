@@ -52,7 +52,7 @@ impl StepUp {
             return Err(StepUpUnmet::Acr);
         }
         if let Some(max_age) = self.max_age
-            && !auth_time.is_some_and(|t| t.saturating_add(max_age).saturating_add(leeway_secs) >= now)
+            && auth_time.is_none_or(|t| t.saturating_add(max_age).saturating_add(leeway_secs) < now)
         {
             return Err(StepUpUnmet::TooOld);
         }
