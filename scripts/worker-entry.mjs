@@ -1,18 +1,85 @@
 // The Worker's entry module, bundled by scripts/build-worker.sh into build/worker/index.mjs.
 //
 // build/bindgen/index.js is wasm-bindgen's `--target module` output for the Rust crate: it
-// imports build/worker/index.wasm (a WebAssembly.Module, as the CompiledWasm rule gives it),
-// instantiates it, and exports the `fetch` that `#[event(fetch)]` generates. It is built with
-// `--experimental-reset-state-function --force-enable-abort-handler`, as worker-build does, so
-// after a Rust panic (panic = "abort") the next call gets a fresh wasm instance instead of a
-// poisoned one.
+// imports build/worker/index.wasm (a WebAssembly.Module, as the CompiledWasm rule gives it) and
+// instantiates it. This entry is ours rather than workers-rs' `#[event(fetch)]` so that only
+// what must be awaited is awaited (src/edge/mod.rs says why and describes the steps):
+// `handleFetch` answers synchronously with a step; public and signed-in requests return the
+// origin's fetch promise without ever entering a Rust future, and a bearer request resumes
+// after `crypto.subtle` through `resume`, without a wasm-bindgen-futures task.
+//
+// The glue is built with `--experimental-reset-state-function --force-enable-abort-handler`:
+// after a Rust panic (panic = "abort") or any other trap, this entry answers 500, logs the
+// reason, and resets the instance so the next request runs on a fresh one.
 //
 // Export any Durable Object classes written in Rust here too, e.g.
 // `export { SessionObject } from "../build/bindgen/index.js";`.
 import * as edge from "../build/bindgen/index.js";
 
 export default {
-  fetch(request, env, ctx) {
-    return edge.fetch(request, env, ctx);
+  fetch(request, env) {
+    // One pass over the headers: every name (for the strip list) and the total size. Values
+    // are read by name, in Rust, only for the headers a decision needs.
+    let names = "";
+    let size = 0;
+    for (const [name, value] of request.headers) {
+      names += name + "\n";
+      size += name.length + value.length + 4;
+    }
+    const ctx = { request, names, size };
+    return next(ctx, () => edge.handleFetch(request, env, names, size));
   },
 };
+
+/** Run one call into Rust and follow the step it answers with. */
+function next(ctx, call) {
+  let step;
+  try {
+    step = call();
+  } catch (error) {
+    return internalError(ctx, error);
+  }
+  if (step === undefined) return internalError(ctx, "the request's work was lost (instance reset)");
+  switch (step[0]) {
+    case 0:
+      return step[1];
+    case 1:
+      return step[1].then(
+        (response) =>
+          step[2] === undefined && !response.headers.has("set-cookie")
+            ? response
+            : next(ctx, () => [0, edge.originResponse(response, step[2])]),
+        (error) => next(ctx, () => [0, edge.originFailed(ctx.request, ctx.names, ctx.size, reason(error))]),
+      );
+    case 2:
+      return step[1].then(
+        (value) => next(ctx, () => edge.resume(step[2], value, true)),
+        (error) => next(ctx, () => edge.resume(step[2], error, false)),
+      );
+    default:
+      return step[1].then((later) => next(ctx, () => later), (error) => internalError(ctx, error));
+  }
+}
+
+function reason(error) {
+  return String(error?.message ?? error);
+}
+
+/** A 500 with a log line; after a trap, a fresh wasm instance for the next request. */
+function internalError(ctx, error) {
+  const trapped = error instanceof WebAssembly.RuntimeError;
+  const url = new URL(ctx.request.url);
+  console.log(JSON.stringify({
+    event: "decision",
+    reason: trapped ? "internal_panic" : "internal_error",
+    status: 500,
+    method: ctx.request.method,
+    path: url.pathname.slice(0, 256),
+    detail: reason(error).slice(0, 500),
+  }));
+  if (trapped) edge.__wbg_reset_state?.();
+  return new Response("Internal error. The gateway logged the reason.", {
+    status: 500,
+    headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+  });
+}

@@ -22,6 +22,10 @@ pub enum GatewayError {
     /// Request headers beyond what the gateway accepts.
     #[error("request headers too large ({0} bytes)")]
     HeadersTooLarge(usize),
+    /// A body the gateway reads itself (back-channel logout) beyond its cap; refused by
+    /// `Content-Length` or while streaming, never read whole.
+    #[error("request body too large (over {0} bytes)")]
+    BodyTooLarge(usize),
     /// A callback without a matching login transaction (forged, replayed, expired, other tab).
     #[error("callback state does not match a login in progress: {0}")]
     StateMismatch(&'static str),
@@ -99,6 +103,7 @@ impl GatewayError {
             GatewayError::Config(_) => 500,
             GatewayError::Unauthenticated(_) => 401,
             GatewayError::HeadersTooLarge(_) => 431,
+            GatewayError::BodyTooLarge(_) => 413,
             GatewayError::StateMismatch(_)
             | GatewayError::MalformedCallback
             | GatewayError::CallbackIssuerMismatch(_)
@@ -133,6 +138,7 @@ impl GatewayError {
             GatewayError::Config(_) => "config_invalid",
             GatewayError::Unauthenticated(why) => why,
             GatewayError::HeadersTooLarge(_) => "headers_too_large",
+            GatewayError::BodyTooLarge(_) => "body_too_large",
             GatewayError::StateMismatch(why) => why,
             GatewayError::MalformedCallback => "callback_malformed",
             GatewayError::CallbackIssuerMismatch(_) => "callback_issuer_mismatch",
@@ -164,6 +170,7 @@ impl GatewayError {
             ),
             GatewayError::Unauthenticated(_) => "Sign-in required.".into(),
             GatewayError::HeadersTooLarge(_) => "Request headers are too large.".into(),
+            GatewayError::BodyTooLarge(_) => "Request body is too large.".into(),
             GatewayError::StateMismatch(_) | GatewayError::MalformedCallback => {
                 "This sign-in link is not valid (expired, already used, or started elsewhere). Please start again.".into()
             }

@@ -41,6 +41,8 @@ pub mod names {
     pub const EMAIL_VERIFIED_REQUIRED: &str = "EMAIL_VERIFIED_REQUIRED";
     pub const AUTH_ME_ACCESS_TOKEN: &str = "AUTH_ME_ACCESS_TOKEN";
     pub const OIDC_AUTH_PARAMS: &str = "OIDC_AUTH_PARAMS";
+    pub const LOG_FORWARDED_SAMPLE: &str = "LOG_FORWARDED_SAMPLE";
+    pub const STRIP_HEADERS: &str = "STRIP_HEADERS";
 }
 
 /// Defaults, documented in README's settings table.
@@ -110,6 +112,17 @@ pub struct Config {
     pub me_access_token: bool,
     /// Extra authorization-request parameters for every sign-in (`OIDC_AUTH_PARAMS`).
     pub auth_params: Vec<(String, String)>,
+    /// The origin request's extra strip rules and the forwarded-request log sampling.
+    pub forwarding: ForwardingConfig,
+}
+
+/// How requests are forwarded and logged beyond the route itself.
+#[derive(Debug, Clone, Default)]
+pub struct ForwardingConfig {
+    /// A deployment's own client headers to strip (`STRIP_HEADERS`), beside the built-in list.
+    pub strip_headers: Vec<crate::proxy::StripRule>,
+    /// Log one forwarded request in every this many (`LOG_FORWARDED_SAMPLE`, 1 = all).
+    pub log_sample: u64,
 }
 
 /// Browser sessions.

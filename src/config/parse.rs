@@ -46,14 +46,15 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
     let email_verified_required = flag(&mut c, names::EMAIL_VERIFIED_REQUIRED, true);
     let me_access_token = flag(&mut c, names::AUTH_ME_ACCESS_TOKEN, false);
     let auth_params = auth_params(&mut c);
-    match (provider, public_url, routes, session, api, (log_forwarded, email_verified_required, me_access_token)) {
+    let forwarding = forwarding::forwarding(&mut c);
+    match (provider, public_url, routes, session, api, (log_forwarded, email_verified_required, me_access_token, forwarding)) {
         (
             Some(provider),
             Some(public_url),
             Some(routes),
             Some(session),
             Some(api),
-            (Some(log_forwarded), Some(email_verified_required), Some(me_access_token)),
+            (Some(log_forwarded), Some(email_verified_required), Some(me_access_token), Some(forwarding)),
         ) if c.errors.is_empty() => Ok(Config {
             provider,
             public_url,
@@ -65,6 +66,7 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
             email_verified_required,
             me_access_token,
             auth_params,
+            forwarding,
         }),
         _ => Err(ConfigErrors(c.errors)),
     }
@@ -381,6 +383,8 @@ fn api_path_prefixes(c: &mut Collector<'_>) -> Vec<String> {
     }
     prefixes
 }
+
+mod forwarding;
 
 #[cfg(test)]
 mod tests;

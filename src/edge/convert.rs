@@ -1,12 +1,14 @@
-//! Between the runtime's `Request`/`Response` and the core's `http` types, and the origin fetch.
+//! Between the runtime's `Request`/`Response` and the core's types, and the origin fetch.
 //!
 //! This works on `web_sys` types directly rather than workers-rs' wrappers: those convert every
 //! request and response (headers, `cf` object, body) on the way in and out, which measured as
-//! the bulk of the Worker's per-request CPU. Here a request's headers are read once, and the
-//! origin request is a copy of the client's headers with a few edits.
+//! the bulk of the Worker's per-request CPU. Here the JS entry lists the header names once,
+//! the core's decision headers are read by name, and the origin request is a copy of the
+//! client's headers with a few edits.
 
-use crate::gateway::{ForwardPlan, IncomingRequest, MAX_FORM_BYTES};
-use js_sys::{Array, Promise, Uint8Array};
+use crate::gateway::{ForwardPlan, IncomingRequest, MAX_FORM_BYTES, RequestHeaders};
+use crate::proxy::{origin_set_cookie_allowed, private_cache_control};
+use js_sys::{Array, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestInit, RequestRedirect, Response, ResponseInit};
@@ -16,6 +18,14 @@ extern "C" {
     /// The runtime's global `fetch(url, init)` (cheaper than building a `Request` first).
     #[wasm_bindgen(js_name = fetch)]
     fn global_fetch(url: &str, init: &RequestInit) -> Promise;
+
+    /// `Headers`, for the one method web-sys lacks.
+    #[wasm_bindgen(js_name = Headers)]
+    type SetCookieHeaders;
+
+    /// `Headers.getSetCookie()`: each `Set-Cookie` on its own (they cannot be comma-joined).
+    #[wasm_bindgen(method, js_name = getSetCookie)]
+    fn get_set_cookie(this: &SetCookieHeaders) -> Array;
 }
 
 /// Send a request with the runtime's `fetch`.
@@ -23,33 +33,37 @@ pub async fn fetch(url: &str, init: &RequestInit) -> Result<Response, JsValue> {
     JsFuture::from(global_fetch(url, init)).await?.dyn_into::<Response>()
 }
 
-/// The request as the core sees it. The body is read only for the gateway's own form
-/// endpoints, and only up to [`MAX_FORM_BYTES`]; other bodies stay streams for the origin.
-pub async fn incoming_request(req: &Request) -> Result<IncomingRequest, JsValue> {
+/// The request as the core sees it, without its body. `names` is the runtime's list of header
+/// names (one per line) and `size` the bytes of all headers, both from the JS entry's one pass.
+pub fn incoming_request(req: &Request, names: &str, size: usize) -> IncomingRequest {
     let (path, query) = IncomingRequest::split_url(&req.url());
     let method = http::Method::from_bytes(req.method().as_bytes()).unwrap_or(http::Method::GET);
-    let mut headers = http::HeaderMap::new();
-    if let Some(entries) = js_sys::try_iter(&req.headers())? {
-        for entry in entries {
-            let pair: Array = entry?.unchecked_into();
-            let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) else {
-                continue;
-            };
-            if let (Ok(name), Ok(value)) =
-                (http::HeaderName::from_bytes(name.as_bytes()), http::HeaderValue::from_str(&value))
-            {
-                headers.append(name, value);
-            }
-        }
-    }
-    let form = if IncomingRequest::wants_form(&method, &path) {
-        let buffer = JsFuture::from(req.array_buffer()?).await?;
-        let bytes = Uint8Array::new(&buffer).to_vec();
-        Some(if bytes.len() > MAX_FORM_BYTES { Vec::new() } else { bytes })
-    } else {
-        None
+    let js = req.headers();
+    let names = names.split('\n').filter(|n| !n.is_empty()).map(str::to_owned).collect();
+    let headers = RequestHeaders::from_runtime(names, size, |name| js.get(name).ok().flatten());
+    IncomingRequest { method, path, query, headers, form: None }
+}
+
+/// The body of a gateway form endpoint, read with a running cap: `None` as soon as it passes
+/// [`MAX_FORM_BYTES`] (the stream is cancelled, never buffered whole).
+pub async fn read_form(req: &Request) -> Result<Option<Vec<u8>>, JsValue> {
+    let Some(stream) = req.body() else {
+        return Ok(Some(Vec::new()));
     };
-    Ok(IncomingRequest { method, path, query, headers, form })
+    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    let mut body = Vec::new();
+    loop {
+        let chunk = JsFuture::from(reader.read()).await?;
+        if Reflect::get(&chunk, &"done".into())?.as_bool().unwrap_or(true) {
+            return Ok(Some(body));
+        }
+        let bytes = Uint8Array::new(&Reflect::get(&chunk, &"value".into())?);
+        if body.len().saturating_add(bytes.length() as usize) > MAX_FORM_BYTES {
+            let _ = reader.cancel();
+            return Ok(None);
+        }
+        body.extend(bytes.to_vec());
+    }
 }
 
 /// A `Headers` object with every header of `map`.
@@ -76,16 +90,18 @@ pub fn js_response(response: http::Response<Vec<u8>>) -> Result<Response, JsValu
     }
 }
 
-/// Send the request to the origin with the plan's URL and header changes, streaming the body
-/// both ways. Origin redirects are passed to the client, not followed.
-pub async fn forward(req: &Request, plan: ForwardPlan) -> Result<Response, JsValue> {
+/// The origin fetch for a plan, not awaited: the client's headers with the plan's removals,
+/// then its own headers (so nothing a client sends can remove them), the body streamed through.
+/// Origin redirects are passed to the client, not followed.
+pub fn forward(req: &Request, plan: &ForwardPlan) -> Result<Promise, JsValue> {
     let headers = Headers::new_with_headers(&req.headers())?;
     for name in &plan.headers.remove {
-        headers.delete(name.as_str())?;
+        headers.delete(name)?;
     }
     for (name, value) in &plan.headers.set {
-        if let Ok(value) = value.to_str() {
-            headers.set(name.as_str(), value)?;
+        if headers.set(name.as_str(), value).is_err() {
+            // Only the client's own Cookie text can be refused; never let it pass unedited.
+            headers.delete(name.as_str())?;
         }
     }
     let init = RequestInit::new();
@@ -99,14 +115,27 @@ pub async fn forward(req: &Request, plan: ForwardPlan) -> Result<Response, JsVal
     {
         init.set_body(&body);
     }
-    let response = fetch(&plan.url, &init).await?;
-    if plan.set_cookies.is_empty() {
-        return Ok(response);
-    }
-    // A fetched response's headers are immutable: copy them to add the gateway's cookies.
+    Ok(global_fetch(&plan.url, &init))
+}
+
+/// The origin's answer as the browser may see it: without `Set-Cookie`s that name a gateway
+/// cookie, plus the gateway's own cookies (`set_cookies`) and then `Cache-Control: private`.
+/// Called only when the answer has a `Set-Cookie` or the gateway adds one.
+pub fn origin_response(response: &Response, set_cookies: &[String]) -> Result<Response, JsValue> {
     let headers = Headers::new_with_headers(&response.headers())?;
-    for cookie in &plan.set_cookies {
-        headers.append("set-cookie", cookie)?;
+    let from_origin = response.headers().unchecked_into::<SetCookieHeaders>().get_set_cookie();
+    headers.delete("set-cookie")?;
+    for cookie in from_origin.iter().filter_map(|c| c.as_string()) {
+        if origin_set_cookie_allowed(&cookie) {
+            headers.append("set-cookie", &cookie)?;
+        }
+    }
+    if !set_cookies.is_empty() {
+        for cookie in set_cookies {
+            headers.append("set-cookie", cookie)?;
+        }
+        let cache_control = private_cache_control(headers.get("cache-control")?.as_deref());
+        headers.set("cache-control", &cache_control)?;
     }
     let init = ResponseInit::new();
     init.set_status(response.status());

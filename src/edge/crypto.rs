@@ -5,13 +5,13 @@
 //! already decided which algorithm this import is for.
 
 use super::ports::EdgePorts;
+use super::trampoline::JsAwait;
 use crate::jwt::{HashAlg, Jwk, JwsAlgorithm};
 use crate::ports::{CryptoError, SignatureVerifier};
 use js_sys::{Array, JSON, Object, Reflect};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::JsFuture;
 use web_sys::CryptoKey;
 
 #[wasm_bindgen]
@@ -107,7 +107,7 @@ impl SignatureVerifier for EdgePorts {
         let promise = SUBTLE
             .with(|subtle| subtle.import_key_with_object("jwk", &material, &params, false, &usages))
             .map_err(err)?;
-        JsFuture::from(promise).await.map_err(err)?.dyn_into::<CryptoKey>().map_err(err)
+        JsAwait::new(promise).await.map_err(err)?.dyn_into::<CryptoKey>().map_err(err)
     }
 
     async fn verify(
@@ -128,6 +128,6 @@ impl SignatureVerifier for EdgePorts {
         let promise = SUBTLE
             .with(|subtle| subtle.verify_with_object_and_u8_array_and_u8_array(&params, key, signature, signing_input))
             .map_err(err)?;
-        Ok(JsFuture::from(promise).await.map_err(err)?.as_bool().unwrap_or(false))
+        Ok(JsAwait::new(promise).await.map_err(err)?.as_bool().unwrap_or(false))
     }
 }

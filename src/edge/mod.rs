@@ -1,17 +1,39 @@
 //! The wasm32-only edge layer: workers-rs adapters for the core's ports, and the fetch entry
 //! point. No protocol logic lives here.
+//!
+//! Why the entry is ours and not workers-rs' `#[event(fetch)]`: that macro runs every request
+//! as a wasm-bindgen-futures task (a promise, a task queue, a wake-up per `.await`) and converts
+//! the whole request and response, which the profile in `bench/profile/` measured as more CPU
+//! than the signature check. Here `scripts/worker-entry.mjs` calls [`handle_fetch`], which
+//! polls the pipeline once, synchronously, and answers with a *step* for the JS entry:
+//! - `[0, response]`: answer with this;
+//! - `[1, originFetch, setCookies?]`: the origin `fetch` promise, unawaited. JS passes the
+//!   origin's answer through, via [`origin_response`] only when it carries or gains a cookie,
+//!   and turns a rejected fetch into a 502 with [`origin_failed`];
+//! - `[2, promise, id]`: await `promise` (`crypto.subtle`), then call `resume(id, ...)`;
+//! - `[3, promise]`: the rest runs on wasm-bindgen-futures (KV, provider calls); the promise
+//!   resolves to the next step.
+//!
+//! A panic aborts the wasm instance (`panic = "abort"`); the JS entry answers 500, logs it and
+//! asks wasm-bindgen for a fresh instance (`--experimental-reset-state-function`). A request
+//! the client cancels stops with it: the origin fetch is the runtime's own, cancelled with the
+//! request, and a parked future is dropped (see [`trampoline`]). workers-rs stays the
+//! dependency for what it does well: bindings and types (`Env`, KV, `Delay`).
 
 mod convert;
 mod crypto;
 mod ports;
+mod trampoline;
 
 use crate::config::{Config, ConfigErrors, SettingError};
-use crate::gateway::{Gateway, Outcome, config_error_decision, origin_failure_decision};
+use crate::gateway::{Decision, Gateway, IncomingRequest, Outcome, config_error_decision, origin_failure_decision};
+use js_sys::Array;
 use ports::EdgePorts;
 use std::cell::RefCell;
 use std::rc::Rc;
-use wasm_bindgen::JsValue;
-use worker::{Context, Env, Result, event};
+use wasm_bindgen::prelude::*;
+use web_sys::{Request, Response};
+use worker::Env;
 
 /// The KV namespace binding that holds session records.
 pub const SESSIONS_BINDING: &str = "SESSIONS";
@@ -75,37 +97,59 @@ fn emit(log: &crate::gateway::DecisionLog) {
     web_sys::console::log_1(&JsValue::from_str(&serde_json::to_string(log).unwrap_or_default()));
 }
 
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, _ctx: Context) -> Result<web_sys::Response> {
-    let incoming = convert::incoming_request(&req).await.map_err(js_error)?;
+/// The fetch entry, called by `scripts/worker-entry.mjs` with the runtime's header names (one
+/// per line) and the headers' total size. Returns a step (see the module docs).
+#[wasm_bindgen(js_name = handleFetch)]
+pub fn handle_fetch(req: Request, env: JsValue, names: &str, size: usize) -> Result<JsValue, JsValue> {
+    let incoming = convert::incoming_request(&req, names, size);
+    let env: Env = env.unchecked_into();
+    trampoline::drive(Box::pin(decide(req, env, incoming)))
+}
+
+async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result<JsValue, JsValue> {
+    if IncomingRequest::wants_form(&incoming.method, &incoming.path) && !incoming.declares_oversized_form() {
+        incoming.form = convert::read_form(&req).await?;
+    }
     let state = state(&env);
     let decision = match state.as_ref() {
-        Ok(gateway) => {
-            let ports = EdgePorts::new(env.clone());
-            gateway.handle(&ports, &incoming).await
-        }
+        Ok(gateway) => gateway.handle(&EdgePorts::new(env.clone()), &incoming).await,
         Err(errors) => config_error_decision(errors, &incoming),
     };
+    step(&req, decision)
+}
+
+fn step(req: &Request, decision: Decision) -> Result<JsValue, JsValue> {
     if decision.should_log() {
         emit(&decision.log);
     }
-    let response = match decision.outcome {
-        Outcome::Respond(response) => convert::js_response(response),
-        Outcome::Forward(plan) => match convert::forward(&req, plan).await {
-            Ok(response) => Ok(response),
-            Err(err) => {
-                let failure = origin_failure_decision(&incoming, format!("{err:?}"));
-                emit(&failure.log);
-                match failure.outcome {
-                    Outcome::Respond(response) => convert::js_response(response),
-                    Outcome::Forward(_) => Err(err),
-                }
-            }
-        },
-    };
-    response.map_err(js_error)
+    match decision.outcome {
+        Outcome::Respond(response) => Ok(Array::of2(&0.into(), &convert::js_response(response)?.into()).into()),
+        Outcome::Forward(plan) => {
+            let origin = convert::forward(req, &plan)?;
+            let cookies = match plan.set_cookies.is_empty() {
+                true => JsValue::UNDEFINED,
+                false => plan.set_cookies.iter().map(|c| JsValue::from_str(c)).collect::<Array>().into(),
+            };
+            Ok(Array::of3(&1.into(), &origin, &cookies).into())
+        }
+    }
 }
 
-fn js_error(e: JsValue) -> worker::Error {
-    worker::Error::JsError(e.as_string().unwrap_or_else(|| format!("{e:?}")))
+/// The origin's answer, when it has a `Set-Cookie` or the gateway adds cookies (`set_cookies`,
+/// from step 1): gateway cookie names dropped from the origin's, `Cache-Control: private`.
+#[wasm_bindgen(js_name = originResponse)]
+pub fn origin_response(response: Response, set_cookies: Option<Vec<String>>) -> Result<Response, JsValue> {
+    convert::origin_response(&response, &set_cookies.unwrap_or_default())
+}
+
+/// The answer when the origin fetch rejected: 502, with a log line saying why.
+#[wasm_bindgen(js_name = originFailed)]
+pub fn origin_failed(req: Request, names: &str, size: usize, reason: String) -> Result<Response, JsValue> {
+    let incoming = convert::incoming_request(&req, names, size);
+    let failure = origin_failure_decision(&incoming, reason);
+    emit(&failure.log);
+    match failure.outcome {
+        Outcome::Respond(response) => convert::js_response(response),
+        Outcome::Forward(_) => Err(JsValue::from_str("an origin failure is never forwarded")),
+    }
 }

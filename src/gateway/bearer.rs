@@ -41,20 +41,21 @@ pub fn bearer_rules(config: &crate::config::Config) -> ClaimRules {
 /// The token from `Authorization: Bearer <token>` (RFC 6750 §2.1) or `DPoP <token>`
 /// (RFC 9449 §7.1).
 fn bearer_token(req: &IncomingRequest) -> Result<&str, GatewayError> {
-    let mut values = req.headers.get_all(http::header::AUTHORIZATION).iter();
-    let (Some(value), None) = (values.next(), values.next()) else {
-        return Err(match req.headers.contains_key(http::header::AUTHORIZATION) {
-            true => GatewayError::InvalidRequest("authorization_repeated"),
-            false => GatewayError::Unauthenticated("token_missing"),
-        });
+    let Some(value) = req.header("authorization") else {
+        return Err(GatewayError::Unauthenticated("token_missing"));
     };
+    // The runtime joins repeated headers with `, `; no credential (b64token, RFC 6750 §2.1)
+    // contains a comma, so one means the header was sent twice.
+    if value.contains(',') {
+        return Err(GatewayError::InvalidRequest("authorization_repeated"));
+    }
     if !presents_bearer(req) {
         // Another scheme (Basic, ...) is no bearer credential at all.
         return Err(GatewayError::Unauthenticated("token_missing"));
     }
     // After "Bearer" or "DPoP" and the space (both schemes are followed by the bare token).
     let scheme_len = if presents_dpop(req) { 4 } else { 6 };
-    let token = value.to_str().ok().and_then(|v| v.get(scheme_len..)).map(str::trim).unwrap_or_default();
+    let token = value.get(scheme_len..).map(str::trim).unwrap_or_default();
     if token.is_empty() {
         return Err(GatewayError::InvalidToken(JwtError::Malformed("empty bearer token")));
     }

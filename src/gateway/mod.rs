@@ -6,6 +6,7 @@
 mod bearer;
 mod callback;
 mod dpop;
+pub mod headers;
 mod login;
 mod logout;
 mod me;
@@ -19,6 +20,7 @@ mod step_up;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use headers::{DECISION_HEADERS, RequestHeaders};
 pub use login::safe_return_path;
 pub use request::{Decision, DecisionLog, ForwardPlan, IncomingRequest, MAX_FORM_BYTES, MAX_HEADER_BYTES, Outcome};
 
@@ -43,6 +45,8 @@ pub struct Gateway<P: Ports> {
     bearer_rules: crate::jwt::ClaimRules,
     /// DPoP proofs already used in this isolate (RFC 9449 §11.1).
     dpop_replay: std::cell::RefCell<crate::dpop::ReplayGuard>,
+    /// Forwarded requests seen by this isolate, for log sampling.
+    forwarded: std::cell::Cell<u64>,
 }
 
 fn log(req: &IncomingRequest, reason: &'static str, status: Option<u16>) -> DecisionLog {
@@ -92,6 +96,7 @@ impl<P: Ports> Gateway<P> {
             sessions: SessionStore::default(),
             refreshing: refresh::Refreshing::default(),
             dpop_replay: Default::default(),
+            forwarded: std::cell::Cell::new(0),
         }
     }
 
@@ -110,6 +115,9 @@ impl<P: Ports> Gateway<P> {
         let size = req.header_bytes();
         if size > MAX_HEADER_BYTES {
             return self.refuse(req, GatewayError::HeadersTooLarge(size), &[]);
+        }
+        if req.form_too_large() {
+            return self.refuse(req, GatewayError::BodyTooLarge(MAX_FORM_BYTES), &[]);
         }
         // Everything below sees only the canonical path, and the origin receives exactly it.
         let canonical = match normalise_path(&req.path) {
@@ -176,10 +184,19 @@ impl<P: Ports> Gateway<P> {
         credential: &Credential<'_>,
         reason: &'static str,
     ) -> Decision {
-        let headers = origin_headers(&req.headers, credential, &self.config.public_url);
+        let forwarding = &self.config.forwarding;
+        let headers = origin_headers(&req.headers, credential, &self.config.public_url, &forwarding.strip_headers);
         let base = route.origin.as_str().trim_end_matches('/');
         let plan = ForwardPlan { url: format!("{base}{}", req.path_and_query()), headers, set_cookies: Vec::new() };
-        Decision { outcome: Outcome::Forward(plan), log: log(req, reason, None), quiet: !self.config.log_forwarded }
+        Decision { outcome: Outcome::Forward(plan), log: log(req, reason, None), quiet: !self.log_this_forward() }
+    }
+
+    /// Whether this forwarded request gets its log line: `LOG_FORWARDED`, then one in every
+    /// `LOG_FORWARDED_SAMPLE` per isolate (a counter, so the rate is exact, not random).
+    fn log_this_forward(&self) -> bool {
+        let seen = self.forwarded.get();
+        self.forwarded.set(seen.wrapping_add(1));
+        self.config.log_forwarded && seen.is_multiple_of(self.config.forwarding.log_sample.max(1))
     }
 
     async fn callback(&self, ports: &P, req: &IncomingRequest) -> Decision {

@@ -1,7 +1,9 @@
 //! The inbound request as the core sees it, and what the core decides to do with it.
 
-use http::{HeaderMap, Method};
+use http::Method;
 use serde::Serialize;
+
+pub use super::headers::RequestHeaders;
 
 /// Largest total size of request headers accepted (Cloudflare's own limit is 32 KiB).
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
@@ -13,9 +15,10 @@ pub struct IncomingRequest {
     /// The path, percent-encoded as received.
     pub path: String,
     pub query: Option<String>,
-    pub headers: HeaderMap,
+    pub headers: RequestHeaders,
     /// The body, read by the edge only for the gateway's own form endpoints (see
     /// [`IncomingRequest::wants_form`]); every other body streams to the origin untouched.
+    /// `None` there means the body was over [`MAX_FORM_BYTES`] and was not read.
     pub form: Option<Vec<u8>>,
 }
 
@@ -40,15 +43,30 @@ impl IncomingRequest {
         *method == Method::POST && path == super::paths::BACKCHANNEL_LOGOUT
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
+    /// The declared body size, when the client declared a valid one.
+    pub fn content_length(&self) -> Option<u64> {
+        self.header("content-length").and_then(|v| v.trim().parse().ok())
     }
 
-    /// All `Cookie` headers joined, as HTTP/2 may split them.
+    /// Whether the edge should refuse to read this body, by its declared size alone.
+    pub fn declares_oversized_form(&self) -> bool {
+        self.content_length().is_some_and(|n| n > MAX_FORM_BYTES as u64)
+    }
+
+    /// A form endpoint's body that is over the cap, declared or found while streaming (then the
+    /// edge passes no body at all).
+    pub fn form_too_large(&self) -> bool {
+        Self::wants_form(&self.method, &self.path) && (self.declares_oversized_form() || self.form.is_none())
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)
+    }
+
+    /// The `Cookie` header as the client sent it, odd bytes and all (empty if none): one
+    /// unusual cookie must never hide the others (`city=Zürich` beside the session cookie).
     pub fn cookie_header(&self) -> String {
-        let parts: Vec<&str> =
-            self.headers.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
-        parts.join("; ")
+        self.headers.get("cookie").unwrap_or_default().to_owned()
     }
 
     /// Path plus query, as the origin should see them.
@@ -60,15 +78,15 @@ impl IncomingRequest {
     }
 
     pub fn header_bytes(&self) -> usize {
-        self.headers.iter().map(|(n, v)| n.as_str().len() + v.len() + 4).sum()
+        self.headers.size
     }
 
     /// A CORS preflight: `OPTIONS` with `Origin` and `Access-Control-Request-Method`
     /// (browsers send no credentials on these).
     pub fn is_cors_preflight(&self) -> bool {
         self.method == Method::OPTIONS
-            && self.headers.contains_key("origin")
-            && self.headers.contains_key("access-control-request-method")
+            && self.headers.contains("origin")
+            && self.headers.contains("access-control-request-method")
     }
 
     /// A browser navigation may be redirected to sign in; anything else (fetch/XHR, API
@@ -142,11 +160,13 @@ mod tests {
     use super::*;
 
     fn req(method: Method, headers: &[(&'static str, &'static str)]) -> IncomingRequest {
-        let mut h = HeaderMap::new();
-        for (n, v) in headers {
-            h.insert(*n, v.parse().unwrap());
+        IncomingRequest {
+            method,
+            path: "/".into(),
+            query: None,
+            headers: RequestHeaders::from_pairs(headers),
+            form: None,
         }
-        IncomingRequest { method, path: "/".into(), query: None, headers: h, form: None }
     }
 
     #[test]

@@ -2,75 +2,24 @@
 //!
 //! Anything that could claim an identity is removed before the gateway adds its own, so an
 //! origin can trust `X-Forwarded-User` and friends (GHSA-vjrc-mh2v-45x6, GHSA-7x63-xv5r-3p2x).
-//! Names are compared after lower-casing and turning `_` into `-`, because many servers (CGI,
-//! PHP, nginx with `underscores_in_headers`) treat `X_Forwarded_User` as `X-Forwarded-User`.
+//! The list itself is in [`strip`]. Headers a client names in `Connection:` change nothing
+//! here: `Connection` itself is stripped and the gateway's own headers are set after every
+//! removal, so a client cannot make the gateway drop them (Traefik CVE-2024-45410).
 
-use crate::session::cookie::{is_gateway_cookie, parse_cookie_header};
-use http::{HeaderMap, HeaderName, HeaderValue};
+mod response;
+mod strip;
+
+pub use response::{origin_set_cookie_allowed, private_cache_control};
+pub use strip::StripRule;
+
+use crate::gateway::RequestHeaders;
+use crate::session::cookie::{is_gateway_cookie, without_gateway_cookies};
+use http::{HeaderName, HeaderValue};
+use strip::is_stripped;
 
 /// The identity headers the gateway sets.
 pub const USER_HEADER: &str = "x-forwarded-user";
 pub const EMAIL_HEADER: &str = "x-forwarded-email";
-
-/// Exact names (normalised) a client may never send to the origin.
-const STRIPPED: &[&str] = &[
-    // hop-by-hop (RFC 9110 §7.6.1) and what the runtime sets itself
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-    // identity and client-address claims
-    "authorization",
-    "proxy-authorization",
-    "forwarded",
-    "remote-user",
-    "remote-email",
-    "remote-groups",
-    "remote-name",
-    "x-remote-user",
-    "x-user",
-    "x-email",
-    "x-real-ip",
-    "true-client-ip",
-];
-
-/// Name prefixes (normalised) a client may never send to the origin.
-const STRIPPED_PREFIXES: &[&str] = &[
-    "x-forwarded-",
-    "x-auth-request-",
-    "x-auth-",
-    "cf-access-",
-    "x-edgeguard-",
-    "x-ms-client-principal",
-    "x-ms-token-",
-    "x-goog-authenticated-user-",
-    "x-amzn-oidc-",
-    "x-pomerium-",
-    "proxy-",
-];
-
-fn normalise(name: &str) -> String {
-    name.to_ascii_lowercase().replace('_', "-")
-}
-
-fn is_stripped(name: &str) -> bool {
-    let name = normalise(name);
-    STRIPPED.contains(&name.as_str()) || STRIPPED_PREFIXES.iter().any(|p| name.starts_with(p))
-}
-
-/// The client's `Cookie` header without the gateway's own cookies (`None` if nothing is left).
-fn origin_cookies(header: &str) -> Option<String> {
-    let kept: Vec<String> = parse_cookie_header(header)
-        .filter(|(name, _)| !is_gateway_cookie(name))
-        .map(|(name, value)| format!("{name}={value}"))
-        .collect();
-    (!kept.is_empty()).then(|| kept.join("; "))
-}
 
 /// Whether `text` can travel as a header value unchanged: printable ASCII only (other bytes
 /// reach origins mangled, differently per server), with no leading or trailing space (HTTP
@@ -105,53 +54,62 @@ pub enum Credential<'a> {
 
 /// How the client's headers change on the way to the origin. Expressed as a change rather
 /// than a new header list so the edge copies the client's headers once and edits a few,
-/// instead of rebuilding every header across the JS boundary.
+/// instead of rebuilding every header across the JS boundary. The edge applies every removal
+/// before any `set`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct HeaderChanges {
-    /// Client headers to drop (names as the client sent them).
-    pub remove: Vec<HeaderName>,
-    /// Headers to set, replacing any value the client sent.
-    pub set: Vec<(HeaderName, HeaderValue)>,
+    /// Client headers to drop (names as the runtime lists them).
+    pub remove: Vec<String>,
+    /// Headers to set, replacing any value the client sent. Values are text as it must reach
+    /// the origin (the client's own `Cookie` text may hold bytes `http` refuses).
+    pub set: Vec<(HeaderName, String)>,
 }
 
 impl HeaderChanges {
     fn set(&mut self, name: &'static str, text: &str) {
-        if let Some(v) = value(text) {
-            self.set.push((HeaderName::from_static(name), v));
+        if value(text).is_some() {
+            self.set.push((HeaderName::from_static(name), text.to_owned()));
         }
     }
 
-    /// The origin's headers, for tests that look at the result rather than the change.
+    /// The origin's headers, for tests that look at the result rather than the change
+    /// (`client` from [`RequestHeaders::from_pairs`], which keeps every value).
     #[cfg(test)]
-    pub fn apply(&self, client: &HeaderMap) -> HeaderMap {
-        let mut headers = client.clone();
-        for name in &self.remove {
-            headers.remove(name);
+    pub fn apply(&self, client: &RequestHeaders) -> http::HeaderMap {
+        let mut headers = http::HeaderMap::new();
+        for name in client.names().filter(|n| !self.remove.iter().any(|r| r == n)) {
+            let value = client.value(name).unwrap_or_default();
+            headers.insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
         }
         for (name, value) in &self.set {
-            headers.insert(name.clone(), value.clone());
+            headers.insert(name.clone(), HeaderValue::from_str(value).unwrap());
         }
         headers
     }
 }
 
-/// What becomes of the client's headers: spoofable ones and the gateway's cookies go, the
-/// credential's bearer token and identity headers come.
-pub fn origin_headers(client: &HeaderMap, credential: &Credential<'_>, public_url: &url::Url) -> HeaderChanges {
+/// What becomes of the client's headers: spoofable ones (the built-in list plus `extra`, the
+/// deployment's `STRIP_HEADERS`) and the gateway's cookies go, the credential's bearer token
+/// and identity headers come.
+pub fn origin_headers(
+    client: &RequestHeaders,
+    credential: &Credential<'_>,
+    public_url: &url::Url,
+    extra: &[StripRule],
+) -> HeaderChanges {
     let own_authorization = matches!(credential, Credential::Anonymous | Credential::Presented { .. });
     let mut changes = HeaderChanges::default();
-    for name in client.keys() {
-        let keep_authorization = own_authorization && name == http::header::AUTHORIZATION;
-        if is_stripped(name.as_str()) && !keep_authorization {
-            changes.remove.push(name.clone());
+    for name in client.names() {
+        let keep_authorization = own_authorization && name.eq_ignore_ascii_case("authorization");
+        if is_stripped(name, extra) && !keep_authorization {
+            changes.remove.push(name.to_owned());
         }
     }
-    let cookies: Vec<&str> = client.get_all(http::header::COOKIE).iter().filter_map(|v| v.to_str().ok()).collect();
-    let cookies = cookies.join("; ");
-    if parse_cookie_header(&cookies).any(|(name, _)| is_gateway_cookie(name)) {
-        match origin_cookies(&cookies).as_deref().and_then(value) {
+    let cookies = client.get("cookie").unwrap_or_default();
+    if cookie_names(cookies).any(is_gateway_cookie) {
+        match without_gateway_cookies(cookies) {
             Some(kept) => changes.set.push((http::header::COOKIE, kept)),
-            None => changes.remove.push(http::header::COOKIE),
+            None => changes.remove.push("cookie".to_owned()),
         }
     }
     let identity = match credential {
@@ -179,16 +137,17 @@ pub fn origin_headers(client: &HeaderMap, credential: &Credential<'_>, public_ur
     changes
 }
 
+/// The cookie names in a `Cookie` header (pairs without `=` have none).
+fn cookie_names(header: &str) -> impl Iterator<Item = &str> {
+    header.split(';').filter_map(|pair| pair.split_once('=').map(|(name, _)| name.trim()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn client(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (n, v) in pairs {
-            h.append(HeaderName::from_bytes(n.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
-        }
-        h
+    fn client(pairs: &[(&str, &str)]) -> RequestHeaders {
+        RequestHeaders::from_pairs(pairs)
     }
 
     #[test]
@@ -214,7 +173,7 @@ mod tests {
             access_token: "the-at",
             identity: ForwardIdentity { subject: "alice", email: Some("a@example.com") },
         };
-        let out = origin_headers(&h, &credential, &url).apply(&h);
+        let out = origin_headers(&h, &credential, &url, &[]).apply(&h);
         assert_eq!(out.get_all("x-forwarded-user").iter().collect::<Vec<_>>(), vec!["alice"]);
         assert_eq!(out["x-forwarded-email"], "a@example.com");
         assert_eq!(out["authorization"], "Bearer the-at");
@@ -243,7 +202,7 @@ mod tests {
             access_token: "at",
             identity: ForwardIdentity { subject: "al\u{e9}", email: None },
         };
-        let out = origin_headers(&h, &credential, &url).apply(&h);
+        let out = origin_headers(&h, &credential, &url, &[]).apply(&h);
         assert!(out.get("cookie").is_none());
         assert!(out.get("x-forwarded-user").is_none());
         assert_eq!(out["x-forwarded-host"], "127.0.0.1:8787");
@@ -261,9 +220,67 @@ mod tests {
     fn anonymous_routes_keep_the_client_authorization_but_never_identity() {
         let h = client(&[("Authorization", "Basic abc"), ("X-Forwarded-User", "admin"), ("Remote-User", "admin")]);
         let url = url::Url::parse("https://gw.example.com").unwrap();
-        let out = origin_headers(&h, &Credential::Anonymous, &url).apply(&h);
+        let out = origin_headers(&h, &Credential::Anonymous, &url, &[]).apply(&h);
         assert_eq!(out["authorization"], "Basic abc");
         assert!(out.get("x-forwarded-user").is_none());
         assert!(out.get("remote-user").is_none());
+    }
+
+    fn alice() -> Credential<'static> {
+        Credential::Presented { identity: ForwardIdentity { subject: "alice", email: None } }
+    }
+
+    #[test]
+    fn a_header_with_control_bytes_is_stripped_by_name() {
+        // The runtime lists the name whatever its value; `http` would refuse the value.
+        let h = RequestHeaders::from_runtime(
+            vec!["x-auth-request-groups".into(), "x-forwarded-user".into(), "accept".into()],
+            64,
+            |_| None,
+        );
+        let url = url::Url::parse("https://gw.example.com").unwrap();
+        let changes = origin_headers(&h, &alice(), &url, &[]);
+        assert!(changes.remove.iter().any(|n| n == "x-auth-request-groups"), "{changes:?}");
+        assert!(changes.remove.iter().any(|n| n == "x-forwarded-user"));
+        assert!(!changes.remove.iter().any(|n| n == "accept"));
+    }
+
+    #[test]
+    fn connection_listed_names_never_drop_the_gateway_identity() {
+        let h = client(&[
+            ("Connection", "close, X-Forwarded-User, X-Forwarded-Email, Authorization"),
+            ("Authorization", "Bearer caller"),
+            ("X-Forwarded-User", "mallory"),
+        ]);
+        let url = url::Url::parse("https://gw.example.com").unwrap();
+        let credential =
+            Credential::Presented { identity: ForwardIdentity { subject: "alice", email: Some("a@x.io") } };
+        let out = origin_headers(&h, &credential, &url, &[]).apply(&h);
+        assert!(out.get("connection").is_none());
+        assert_eq!(out.get_all("x-forwarded-user").iter().collect::<Vec<_>>(), vec!["alice"]);
+        assert_eq!(out["x-forwarded-email"], "a@x.io");
+        assert_eq!(out["authorization"], "Bearer caller");
+    }
+
+    #[test]
+    fn deployment_strip_rules_apply() {
+        let h = client(&[("X-Tenant-Role", "admin"), ("X-Corp-Groups", "admins"), ("X-Other", "kept")]);
+        let url = url::Url::parse("https://gw.example.com").unwrap();
+        let extra = [StripRule::parse("x-tenant-role").unwrap(), StripRule::parse("X-Corp-*").unwrap()];
+        let out = origin_headers(&h, &Credential::Anonymous, &url, &extra).apply(&h);
+        assert!(out.get("x-tenant-role").is_none());
+        assert!(out.get("x-corp-groups").is_none());
+        assert_eq!(out["x-other"], "kept");
+    }
+
+    #[test]
+    fn the_origin_cookie_keeps_the_client_text() {
+        let h = client(&[("Cookie", "a=\"q\"; __Host-edgeguard=s; flag;\tcity=Z\u{fc}rich")]);
+        let url = url::Url::parse("https://gw.example.com").unwrap();
+        let changes = origin_headers(&h, &Credential::Anonymous, &url, &[]);
+        let cookie = changes.set.iter().find(|(n, _)| n == "cookie").map(|(_, v)| v.as_str());
+        assert_eq!(cookie, Some("a=\"q\"; flag;\tcity=Z\u{fc}rich"));
+        let untouched = client(&[("Cookie", "a=\"q\"; flag")]);
+        assert_eq!(origin_headers(&untouched, &Credential::Anonymous, &url, &[]).set.len(), 2, "host and proto only");
     }
 }

@@ -22,6 +22,20 @@ pub fn parse_cookie_header(header: &str) -> impl Iterator<Item = (&str, &str)> {
     })
 }
 
+/// The client's `Cookie` header text without the gateway's own pairs, every other byte as the
+/// client sent it (quotes, pairs without `=`, tabs, non-ASCII values): origins parse cookies in
+/// their own ways, and the gateway has no business rewriting the ones it does not own. `None`
+/// when nothing but whitespace is left.
+pub fn without_gateway_cookies(header: &str) -> Option<String> {
+    let kept: Vec<&str> = header
+        .split(';')
+        .filter(|pair| !pair.split_once('=').is_some_and(|(name, _)| is_gateway_cookie(name.trim())))
+        .collect();
+    let text = kept.join(";");
+    let text = text.trim_start_matches([' ', '\t']);
+    (!text.trim().is_empty()).then(|| text.to_owned())
+}
+
 /// Whether a cookie belongs to the gateway (and so must never reach the origin).
 pub fn is_gateway_cookie(name: &str) -> bool {
     name == SESSION_COOKIE || name == BINDING_COOKIE || name.starts_with(TX_COOKIE_PREFIX)
@@ -46,6 +60,26 @@ mod tests {
     fn parses_pairs_and_tolerates_spacing_and_quotes() {
         let pairs: Vec<_> = parse_cookie_header("a=1; b = \"two\";c=;junk; d=x=y").collect();
         assert_eq!(pairs, vec![("a", "1"), ("b", "two"), ("c", ""), ("d", "x=y")]);
+    }
+
+    #[test]
+    fn non_ascii_and_odd_pairs_never_hide_the_gateway_cookie() {
+        let header = "city=Z\u{fc}rich; junk; __Host-edgeguard=sealed; ctl=\u{1}";
+        let pairs: Vec<_> = parse_cookie_header(header).collect();
+        assert!(pairs.contains(&(SESSION_COOKIE, "sealed")), "{pairs:?}");
+    }
+
+    #[test]
+    fn origin_cookie_text_is_the_client_text_minus_gateway_pairs() {
+        let strip = without_gateway_cookies;
+        assert_eq!(
+            strip("a=\"quoted\"; __Host-edgeguard=s; flag; b=1;\tc=Z\u{fc}rich").as_deref(),
+            Some("a=\"quoted\"; flag; b=1;\tc=Z\u{fc}rich")
+        );
+        assert_eq!(strip("__Host-edgeguard=s; theme=dark").as_deref(), Some("theme=dark"));
+        assert_eq!(strip("theme=dark;__Secure-edgeguard-tx-1=t").as_deref(), Some("theme=dark"));
+        assert_eq!(strip("__Host-edgeguard=s; __Secure-edgeguard-tx-1=t"), None);
+        assert_eq!(strip("no-gateway=1;  spaced = v ").as_deref(), Some("no-gateway=1;  spaced = v "));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod bearer;
 mod dpop;
 mod me;
+mod edge_input;
 mod paths;
 mod sessions;
 mod step_up;
@@ -13,7 +14,7 @@ use crate::oidc::ProviderMetadata;
 use crate::ports::{HttpError, IncomingResponse};
 use crate::testkit::idp::{FakeIdp, ISSUER};
 use crate::testkit::{FakeHttp, block_on, json_response};
-use http::{HeaderMap, Method};
+use http::Method;
 use serde_json::json;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -69,11 +70,7 @@ fn request(method: Method, path_and_query: &str, headers: &[(&str, &str)]) -> In
         Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
         None => (path_and_query.to_owned(), None),
     };
-    let mut map = HeaderMap::new();
-    for (n, v) in headers {
-        map.append(http::HeaderName::from_bytes(n.as_bytes()).unwrap(), v.parse().unwrap());
-    }
-    IncomingRequest { method, path, query, headers: map, form: None }
+    IncomingRequest { method, path, query, headers: RequestHeaders::from_pairs(headers), form: None }
 }
 
 fn navigate(path: &str, cookie: &str) -> IncomingRequest {
@@ -87,7 +84,7 @@ fn navigate(path: &str, cookie: &str) -> IncomingRequest {
 /// What the gateway sets on the origin request (its own headers, not the client's).
 fn set_header(d: &Decision, name: &str) -> Option<String> {
     let Outcome::Forward(plan) = &d.outcome else { return None };
-    plan.headers.set.iter().find(|(n, _)| n == name).map(|(_, v)| v.to_str().unwrap().to_owned())
+    plan.headers.set.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
 }
 
 fn response(decision: &Decision) -> &http::Response<Vec<u8>> {
