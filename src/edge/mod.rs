@@ -12,7 +12,8 @@
 //!   and turns a rejected fetch into a 502 with [`origin_failed`];
 //! - `[2, promise, id]`: await `promise` (`crypto.subtle`), then call `resume(id, ...)`;
 //! - `[3, promise]`: the rest runs on wasm-bindgen-futures (KV, provider calls); the promise
-//!   resolves to the next step.
+//!   resolves to `[0, response]`, the origin fetch awaited in Rust as before (that task may
+//!   run in another request's turn, whose promises this request's JS could not wait on).
 //!
 //! A panic aborts the wasm instance (`panic = "abort"`); the JS entry answers 500, logs it and
 //! asks wasm-bindgen for a fresh instance (`--experimental-reset-state-function`). A request
@@ -26,7 +27,7 @@ mod ports;
 mod trampoline;
 
 use crate::config::{Config, ConfigErrors, SettingError};
-use crate::gateway::{Decision, Gateway, IncomingRequest, Outcome, config_error_decision, origin_failure_decision};
+use crate::gateway::{Gateway, IncomingRequest, Outcome, config_error_decision, origin_failure_decision};
 use js_sys::Array;
 use ports::EdgePorts;
 use std::cell::RefCell;
@@ -115,24 +116,35 @@ async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result
         Ok(gateway) => gateway.handle(&EdgePorts::new(env.clone()), &incoming).await,
         Err(errors) => config_error_decision(errors, &incoming),
     };
-    step(&req, decision)
-}
-
-fn step(req: &Request, decision: Decision) -> Result<JsValue, JsValue> {
     if decision.should_log() {
         emit(&decision.log);
     }
-    match decision.outcome {
-        Outcome::Respond(response) => Ok(Array::of2(&0.into(), &convert::js_response(response)?.into()).into()),
-        Outcome::Forward(plan) => {
-            let origin = convert::forward(req, &plan)?;
-            let cookies = match plan.set_cookies.is_empty() {
-                true => JsValue::UNDEFINED,
-                false => plan.set_cookies.iter().map(|c| JsValue::from_str(c)).collect::<Array>().into(),
-            };
-            Ok(Array::of3(&1.into(), &origin, &cookies).into())
-        }
+    let plan = match decision.outcome {
+        Outcome::Respond(response) => return Ok(Array::of2(&0.into(), &convert::js_response(response)?.into()).into()),
+        Outcome::Forward(plan) => plan,
+    };
+    let origin = convert::forward(&req, &plan)?;
+    if trampoline::driving() {
+        let cookies = match plan.set_cookies.is_empty() {
+            true => JsValue::UNDEFINED,
+            false => plan.set_cookies.iter().map(|c| JsValue::from_str(c)).collect::<Array>().into(),
+        };
+        return Ok(Array::of3(&1.into(), &origin, &cookies).into());
     }
+    // Polled by wasm-bindgen-futures, possibly in another request's turn (a waiter woken by a
+    // shared JWKS refetch): workerd ties a promise to the request whose turn created it, so the
+    // JS entry of *this* request could not wait on it. Finish here instead.
+    let answer = match wasm_bindgen_futures::JsFuture::from(origin).await {
+        Ok(response) => {
+            let response: Response = response.dyn_into()?;
+            match plan.set_cookies.is_empty() && !response.headers().has("set-cookie")? {
+                true => response,
+                false => convert::origin_response(&response, &plan.set_cookies)?,
+            }
+        }
+        Err(error) => origin_failure(&incoming, format!("{error:?}"))?,
+    };
+    Ok(Array::of2(&0.into(), &answer.into()).into())
 }
 
 /// The origin's answer, when it has a `Set-Cookie` or the gateway adds cookies (`set_cookies`,
@@ -145,8 +157,11 @@ pub fn origin_response(response: Response, set_cookies: Option<Vec<String>>) -> 
 /// The answer when the origin fetch rejected: 502, with a log line saying why.
 #[wasm_bindgen(js_name = originFailed)]
 pub fn origin_failed(req: Request, names: &str, size: usize, reason: String) -> Result<Response, JsValue> {
-    let incoming = convert::incoming_request(&req, names, size);
-    let failure = origin_failure_decision(&incoming, reason);
+    origin_failure(&convert::incoming_request(&req, names, size), reason)
+}
+
+fn origin_failure(incoming: &IncomingRequest, reason: String) -> Result<Response, JsValue> {
+    let failure = origin_failure_decision(incoming, reason);
     emit(&failure.log);
     match failure.outcome {
         Outcome::Respond(response) => convert::js_response(response),

@@ -16,14 +16,15 @@
 //! `crypto.subtle` promise settles within the same turn of the event loop, so in practice a
 //! parked future lives microseconds.
 
-use futures::FutureExt;
+use futures::task::AtomicWaker;
 use js_sys::Promise;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -31,6 +32,14 @@ use wasm_bindgen_futures::JsFuture;
 pub type Task = Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>>;
 
 type Slot = Rc<RefCell<Option<Result<JsValue, JsValue>>>>;
+
+/// A future waiting for the JS entry to settle its promise.
+struct Parked {
+    id: u32,
+    task: Task,
+    relay: Arc<Relay>,
+    slot: Slot,
+}
 
 /// Most futures parked at once per isolate.
 const MAX_PARKED: usize = 256;
@@ -40,8 +49,14 @@ thread_local! {
     static DRIVING: Cell<bool> = const { Cell::new(false) };
     /// The promise the future just parked on, for [`drive`] to hand to JS.
     static PARKED_ON: RefCell<Option<(Promise, Slot)>> = const { RefCell::new(None) };
-    static PARKED: RefCell<VecDeque<(u32, Task, Slot)>> = const { RefCell::new(VecDeque::new()) };
+    static PARKED: RefCell<VecDeque<Parked>> = const { RefCell::new(VecDeque::new()) };
     static NEXT_ID: Cell<u32> = const { Cell::new(1) };
+}
+
+/// Whether the current poll comes from [`drive`] (the request's own JS turn), not from
+/// wasm-bindgen-futures (which may run it in another request's turn, after a shared wake-up).
+pub fn driving() -> bool {
+    DRIVING.with(Cell::get)
 }
 
 /// `.await` on a JS promise that the JS entry awaits for us when [`drive`] is polling, and
@@ -86,17 +101,46 @@ impl Future for JsAwait {
     }
 }
 
+/// Forwards wake-ups to whoever polls the task next. The first polls happen outside any
+/// executor, but futures inside may keep the waker they first saw (workers-rs' `Delay` does):
+/// with a no-op waker their wake-up would be lost once wasm-bindgen-futures takes over.
+#[derive(Default)]
+struct Relay(AtomicWaker);
+
+impl Wake for Relay {
+    fn wake(self: Arc<Self>) {
+        self.0.wake();
+    }
+}
+
+/// A task handed to wasm-bindgen-futures: its executor's waker receives the relay's wake-ups.
+struct Relayed(Task, Arc<Relay>);
+
+impl Future for Relayed {
+    type Output = Result<JsValue, JsValue>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.1.0.register(cx.waker());
+        self.0.as_mut().poll(cx)
+    }
+}
+
 /// Poll `task` once: its result, `[2, promise, id]` when it parked on a promise, or
 /// `[3, promise]` when wasm-bindgen-futures runs the rest.
-pub fn drive(mut task: Task) -> Result<JsValue, JsValue> {
+pub fn drive(task: Task) -> Result<JsValue, JsValue> {
+    poll_once(task, Arc::new(Relay::default()))
+}
+
+fn poll_once(mut task: Task, relay: Arc<Relay>) -> Result<JsValue, JsValue> {
+    let waker = Waker::from(Arc::clone(&relay));
     DRIVING.with(|d| d.set(true));
-    let polled = (&mut task).now_or_never();
+    let polled = task.as_mut().poll(&mut Context::from_waker(&waker));
     DRIVING.with(|d| d.set(false));
-    if let Some(result) = polled {
+    if let Poll::Ready(result) = polled {
         return result;
     }
     let Some((promise, slot)) = PARKED_ON.with(|p| p.borrow_mut().take()) else {
-        let rest = wasm_bindgen_futures::future_to_promise(task);
+        let rest = wasm_bindgen_futures::future_to_promise(Relayed(task, relay));
         return Ok(js_sys::Array::of2(&JsValue::from(3), &rest).into());
     };
     let id = NEXT_ID.with(|n| {
@@ -109,7 +153,7 @@ pub fn drive(mut task: Task) -> Result<JsValue, JsValue> {
         if parked.len() >= MAX_PARKED {
             parked.pop_front();
         }
-        parked.push_back((id, task, slot));
+        parked.push_back(Parked { id, task, relay, slot });
     });
     Ok(js_sys::Array::of3(&JsValue::from(2), &promise, &JsValue::from(id)).into())
 }
@@ -120,12 +164,12 @@ pub fn drive(mut task: Task) -> Result<JsValue, JsValue> {
 pub fn resume(id: u32, value: JsValue, ok: bool) -> Result<JsValue, JsValue> {
     let found = PARKED.with(|parked| {
         let mut parked = parked.borrow_mut();
-        let at = parked.iter().position(|(i, _, _)| *i == id)?;
+        let at = parked.iter().position(|p| p.id == id)?;
         parked.remove(at)
     });
-    let Some((_, task, slot)) = found else {
+    let Some(Parked { task, relay, slot, .. }) = found else {
         return Ok(JsValue::UNDEFINED);
     };
     *slot.borrow_mut() = Some(if ok { Ok(value) } else { Err(value) });
-    drive(task)
+    poll_once(task, relay)
 }

@@ -45,9 +45,9 @@ fn bearer_token(req: &IncomingRequest) -> Result<&str, GatewayError> {
         return Err(GatewayError::Unauthenticated("token_missing"));
     };
     // The runtime joins repeated headers with `, `; no credential (b64token, RFC 6750 §2.1)
-    // contains a comma, so one means the header was sent twice.
+    // contains a comma, so one means the header was sent twice: no single token to verify.
     if value.contains(',') {
-        return Err(GatewayError::InvalidRequest("authorization_repeated"));
+        return Err(GatewayError::InvalidToken(JwtError::Malformed("authorization header repeated")));
     }
     if !presents_bearer(req) {
         // Another scheme (Basic, ...) is no bearer credential at all.
