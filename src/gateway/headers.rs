@@ -17,7 +17,6 @@ pub const DECISION_HEADERS: &[&str] = &[
     "sec-fetch-mode",
     "origin",
     "access-control-request-method",
-    "connection",
     "content-length",
 ];
 
