@@ -138,6 +138,18 @@ pub struct DecisionLog {
     pub notes: Vec<&'static str>,
 }
 
+impl DecisionLog {
+    /// The log line: one JSON object, serialised straight into a buffer sized for a typical
+    /// line (one allocation), handed to the runtime as one string.
+    pub fn to_line(&self) -> String {
+        let mut line = Vec::with_capacity(192 + self.path.len() + self.detail.as_ref().map_or(0, String::len));
+        if serde_json::to_writer(&mut line, self).is_err() {
+            return String::new();
+        }
+        String::from_utf8(line).unwrap_or_default()
+    }
+}
+
 /// The gateway's decision and its log line.
 #[derive(Debug)]
 pub struct Decision {
@@ -176,6 +188,27 @@ mod tests {
         assert_eq!(split("https://gw.example.com"), ("/".into(), None));
         assert_eq!(split("http://127.0.0.1:8787/?"), ("/".into(), Some(String::new())));
         assert_eq!(split("https://gw.example.com/%2F%2Fevil?a=%20"), ("/%2F%2Fevil".into(), Some("a=%20".into())));
+    }
+
+    #[test]
+    fn a_log_line_is_one_json_object() {
+        let log = DecisionLog {
+            event: "decision",
+            reason: "forwarded",
+            status: None,
+            method: "GET".into(),
+            path: "/a\"b\n".into(),
+            sub: Some("alice".into()),
+            detail: None,
+            notes: vec!["jwks_refreshed"],
+        };
+        let line = log.to_line();
+        assert!(!line.contains('\n'), "{line}");
+        let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed["path"], "/a\"b\n");
+        assert_eq!(parsed["reason"], "forwarded");
+        assert_eq!(parsed["notes"][0], "jwks_refreshed");
+        assert!(parsed.get("detail").is_none());
     }
 
     #[test]
