@@ -47,7 +47,14 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
     let me_access_token = flag(&mut c, names::AUTH_ME_ACCESS_TOKEN, false);
     let auth_params = auth_params(&mut c);
     let forwarding = forwarding::forwarding(&mut c);
-    match (provider, public_url, routes, session, api, (log_forwarded, email_verified_required, me_access_token, forwarding)) {
+    match (
+        provider,
+        public_url,
+        routes,
+        session,
+        api,
+        (log_forwarded, email_verified_required, me_access_token, forwarding),
+    ) {
         (
             Some(provider),
             Some(public_url),

@@ -57,7 +57,7 @@ impl<P: Ports> Gateway<P> {
 /// Add the confirmed key's thumbprint to the origin request.
 pub(super) fn tell_origin(decision: &mut Decision, jkt: Option<&str>) {
     let (Outcome::Forward(plan), Some(jkt)) = (&mut decision.outcome, jkt) else { return };
-    if let Ok(value) = http::HeaderValue::from_str(jkt) {
-        plan.headers.set.push((http::HeaderName::from_static(CONFIRMATION_HEADER), value));
+    if crate::proxy::is_header_safe(jkt) {
+        plan.headers.set.push((http::HeaderName::from_static(CONFIRMATION_HEADER), jkt.to_owned()));
     }
 }

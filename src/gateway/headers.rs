@@ -12,6 +12,7 @@
 /// lookup each); a core function that needs another header's value adds its name here.
 pub const DECISION_HEADERS: &[&str] = &[
     "authorization",
+    "dpop",
     "cookie",
     "accept",
     "sec-fetch-mode",

@@ -3,8 +3,8 @@
 
 mod bearer;
 mod dpop;
-mod me;
 mod edge_input;
+mod me;
 mod paths;
 mod sessions;
 mod step_up;
