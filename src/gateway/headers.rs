@@ -16,6 +16,7 @@ pub const DECISION_HEADERS: &[&str] = &[
     "cookie",
     "accept",
     "sec-fetch-mode",
+    "sec-fetch-site",
     "origin",
     "access-control-request-method",
     "content-length",
