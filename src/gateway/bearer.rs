@@ -1,12 +1,15 @@
 //! Bearer routes (RFC 6750): the access token is verified at the edge with the provider's keys
 //! (RFC 9068 profile, RFC 8725 rules) and the route's requirements, then forwarded as is.
 
+use std::rc::Rc;
+
 use super::request::IncomingRequest;
 use super::{Decision, Gateway};
 use crate::dpop::DpopError;
 use crate::error::GatewayError;
 use crate::jwt::{
-    ClaimRules, DEFAULT_MAX_TOKEN_LEN, IssuerRule, JwtError, UnverifiedJwt, VerifiedJwt, verify_with_cache,
+    CachedVerdict, ClaimRules, DEFAULT_MAX_TOKEN_LEN, IssuerRule, JwtError, TokenDigest, UnverifiedJwt, VerifiedJwt,
+    verify_with_cache,
 };
 use crate::policy::{Claims, DpopMode, Route};
 use crate::ports::Ports;
@@ -62,13 +65,27 @@ fn bearer_token(req: &IncomingRequest) -> Result<&str, GatewayError> {
     Ok(token)
 }
 
+/// The subject the origin will be told about: present, and able to travel in a header (a
+/// token without one is refused rather than forwarded without an identity).
+fn forwardable_subject(verified: &VerifiedJwt) -> Result<(), GatewayError> {
+    match verified.sub() {
+        None | Some("") => Err(GatewayError::InvalidToken(JwtError::MissingClaim("sub"))),
+        Some(subject) if !is_header_safe(subject) => Err(GatewayError::InvalidToken(JwtError::InvalidClaim("sub"))),
+        Some(_) => Ok(()),
+    }
+}
+
+/// A verified bearer token and the key-cache events worth logging.
+type Verified = (Rc<VerifiedJwt>, Vec<&'static str>);
+
 impl<P: Ports> Gateway<P> {
-    /// Verify the bearer token against the provider's keys and the API rules.
-    pub(super) async fn verify_bearer(
-        &self,
-        ports: &P,
-        token: &str,
-    ) -> Result<(VerifiedJwt, Vec<&'static str>), GatewayError> {
+    /// Verify the bearer token against the provider's keys and the API rules: from the
+    /// verified-token cache when it holds the token, else in full (then cache it).
+    pub(super) async fn verify_bearer(&self, ports: &P, token: &str) -> Result<Verified, GatewayError> {
+        let digest = TokenDigest::of(token);
+        if let Some(verified) = self.cached_bearer(ports, &digest)? {
+            return Ok((verified, Vec::new()));
+        }
         let jwt = UnverifiedJwt::parse(token, DEFAULT_MAX_TOKEN_LEN).map_err(GatewayError::InvalidToken)?;
         let metadata = self.provider.metadata(ports, &self.config.provider.issuer).await?;
         let now = ports.now_secs();
@@ -83,7 +100,32 @@ impl<P: Ports> Gateway<P> {
         )
         .await;
         let notes = verification.events.iter().map(|e| e.reason()).collect();
-        Ok((verification.result.map_err(GatewayError::InvalidToken)?, notes))
+        let verified = match verification.result {
+            Ok(verified) => Rc::new(verified),
+            Err(refusal) => {
+                self.verified_tokens.forget(&digest);
+                return Err(GatewayError::InvalidToken(refusal));
+            }
+        };
+        forwardable_subject(&verified)?;
+        if let Some(key) = verification.verified_by {
+            self.verified_tokens.insert((digest, token.len()), verified.clone(), key, &self.bearer_rules, now);
+        }
+        Ok((verified, notes))
+    }
+
+    /// The cache's verdict on a token, against the provider's keys as cached now. `None`:
+    /// verify in full — not cached, its key left the JWKS, or the keys are due for a refresh
+    /// (the full path refreshes them; a hit never waits on the network).
+    fn cached_bearer(&self, ports: &P, digest: &TokenDigest) -> Result<Option<Rc<VerifiedJwt>>, GatewayError> {
+        let Some(keys) = self.provider.keys.fresh_keys(ports.now_millis()) else {
+            return Ok(None);
+        };
+        match self.verified_tokens.lookup(digest, &keys, &self.bearer_rules, ports.now_secs()) {
+            CachedVerdict::Valid(verified) => Ok(Some(verified)),
+            CachedVerdict::Refused(refusal) => Err(GatewayError::InvalidToken(refusal)),
+            CachedVerdict::Miss => Ok(None),
+        }
     }
 
     pub(super) async fn bearer_route(&self, ports: &P, req: &IncomingRequest, route: &Route) -> Decision {
@@ -115,14 +157,8 @@ impl<P: Ports> Gateway<P> {
         if let Err(unmet) = route.step_up.check(verified.string("acr"), verified.auth_time(), now, skew) {
             return self.refuse(req, GatewayError::StepUpRequired(route.step_up.clone(), unmet), &[]);
         }
-        let Some(subject) = verified.sub().filter(|s| !s.is_empty()) else {
-            return self.refuse(req, GatewayError::InvalidToken(JwtError::MissingClaim("sub")), &[]);
-        };
-        // The origin is told who is calling; a subject that cannot travel in a header is refused
-        // rather than forwarded without an identity.
-        if !is_header_safe(subject) {
-            return self.refuse(req, GatewayError::InvalidToken(JwtError::InvalidClaim("sub")), &[]);
-        }
+        // Checked by `forwardable_subject` before the token was verified or cached.
+        let subject = verified.sub().unwrap_or_default();
         let email = crate::policy::forwardable_email(
             verified.string("email"),
             crate::policy::email_verified(verified.claims()),

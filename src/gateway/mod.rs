@@ -47,6 +47,8 @@ pub struct Gateway<P: Ports> {
     dpop_replay: std::cell::RefCell<crate::dpop::ReplayGuard>,
     /// Forwarded requests seen by this isolate, for log sampling.
     forwarded: std::cell::Cell<u64>,
+    /// Bearer tokens verified in full, so a repeated token skips parsing and the signature.
+    verified_tokens: crate::jwt::VerifiedTokenCache,
 }
 
 fn log(req: &IncomingRequest, reason: &'static str, status: Option<u16>) -> DecisionLog {
@@ -97,6 +99,7 @@ impl<P: Ports> Gateway<P> {
             refreshing: refresh::Refreshing::default(),
             dpop_replay: Default::default(),
             forwarded: std::cell::Cell::new(0),
+            verified_tokens: crate::jwt::VerifiedTokenCache::default(),
         }
     }
 

@@ -151,6 +151,13 @@ impl<K> JwksCache<K> {
         &self.policy
     }
 
+    /// The cached keys while fresh, without fetching or waiting: for a caller that can fall
+    /// back to [`key_set`](Self::key_set) (the verified-token cache checks a hit against them).
+    pub fn fresh_keys(&self, now_ms: u64) -> Option<Rc<KeySet<K>>> {
+        let st = self.state.borrow();
+        st.current.as_ref().filter(|c| now_ms < c.expires_at_ms).map(|c| c.keys.clone())
+    }
+
     /// The keys for `jwks_uri`: cached while fresh, fetched (once, shared) otherwise.
     pub async fn key_set<P: HttpClient + Clock>(&self, ports: &P, jwks_uri: &str) -> Result<KeyLookup<K>, JwtError> {
         self.obtain(ports, jwks_uri, None).await

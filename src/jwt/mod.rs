@@ -14,6 +14,9 @@
 //! 5. [`claims`]: [`ClaimRules`] — `iss`, `aud`, `exp`, `nbf`, `iat`, `typ` — RFC 7519 §4.1,
 //!    RFC 9068 §4, giving a [`VerifiedJwt`].
 //!
+//! 6. [`verified_cache`]: [`VerifiedTokenCache`] — bearer tokens already verified in full, by
+//!    the hash of the whole token, so a repeated token costs a hash and a claims re-check.
+//!
 //! [`verify_with_cache`] runs steps 2–5 for the gateway. Time is always an input; nothing here
 //! reads a clock or panics (a panic would kill the Worker isolate).
 
@@ -27,6 +30,7 @@ pub mod jwk;
 pub mod keys;
 pub mod parse;
 pub mod verified;
+pub mod verified_cache;
 pub mod verify;
 
 pub use alg::{HashAlg, JwsAlgorithm, KeyFamily, UnsupportedAlgorithm};
@@ -37,4 +41,5 @@ pub use jwk::Jwk;
 pub use keys::{Jwks, KeySet, UsableKey};
 pub use parse::{DEFAULT_MAX_TOKEN_LEN, JwtHeader, UnverifiedJwt};
 pub use verified::VerifiedJwt;
+pub use verified_cache::{CachedVerdict, TokenDigest, VerifiedTokenCache};
 pub use verify::{Verification, verify, verify_signature, verify_with_cache};

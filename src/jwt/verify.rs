@@ -13,7 +13,7 @@ use super::alg::JwsAlgorithm;
 use super::cache::{CacheEvent, JwksCache};
 use super::claims::ClaimRules;
 use super::error::{JwtError, log_snippet};
-use super::keys::KeySet;
+use super::keys::{KeySet, UsableKey};
 use super::parse::UnverifiedJwt;
 use super::verified::VerifiedJwt;
 use crate::ports::{Clock, HttpClient, SignatureVerifier};
@@ -59,6 +59,23 @@ pub async fn verify<V: SignatureVerifier>(
 pub struct Verification {
     pub result: Result<VerifiedJwt, JwtError>,
     pub events: Vec<CacheEvent>,
+    /// The JWKS key that verified the signature, when it held: the verified-token cache ties
+    /// its entry to that key, so the entry dies when the key leaves the set.
+    pub verified_by: Option<UsableKey>,
+}
+
+impl Verification {
+    fn new<K>(result: Result<VerifiedJwt, JwtError>, events: Vec<CacheEvent>, keys: &KeySet<K>) -> Self {
+        let verified_by = match &result {
+            Ok(jwt) => keys.jwks().select(jwt.header()).ok().and_then(|i| keys.jwks().keys().get(i).cloned()),
+            Err(_) => None,
+        };
+        Self { result, events, verified_by }
+    }
+
+    fn refused(error: JwtError, events: Vec<CacheEvent>) -> Self {
+        Self { result: Err(error), events, verified_by: None }
+    }
 }
 
 /// Verify a token against the issuer's JWKS held in `cache`: fetch or refresh the keys as the
@@ -81,28 +98,24 @@ where
     let mut events = Vec::new();
     let first = match cache.key_set(ports, jwks_uri).await {
         Ok(lookup) => lookup,
-        Err(e) => {
-            return Verification { result: Err(e), events };
-        }
+        Err(e) => return Verification::refused(e, events),
     };
     events.extend(first.event);
     let result = verify(ports, &first.keys, token, allowed_algs, rules, now).await;
     let (Err(JwtError::KidUnknown), Some(kid)) = (&result, token.kid()) else {
-        return Verification { result, events };
+        return Verification::new(result, events, &first.keys);
     };
     let second = match cache.refetch_for_unknown_kid(ports, jwks_uri, kid).await {
         Ok(lookup) => lookup,
-        Err(e) => {
-            return Verification { result: Err(e), events };
-        }
+        Err(e) => return Verification::refused(e, events),
     };
     events.extend(second.event);
     if Rc::ptr_eq(&first.keys, &second.keys) {
         // No new keys (rate-limited, negatively cached, or the refetch failed).
-        return Verification { result, events };
+        return Verification::new(result, events, &first.keys);
     }
     let result = verify(ports, &second.keys, token, allowed_algs, rules, now).await;
-    Verification { result, events }
+    Verification::new(result, events, &second.keys)
 }
 
 /// Refuse signatures that cannot be valid for `alg` whatever the key (RFC 7518 §3.4: an ECDSA

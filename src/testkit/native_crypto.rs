@@ -28,15 +28,21 @@ const RSA_B: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/
 // ---------------------------------------------------------------------------------------------
 // Verifier
 
-/// Verifies JWS signatures with `ring`, counting imports so tests can prove key caching.
+/// Verifies JWS signatures with `ring`, counting imports and verifications so tests can prove
+/// key caching and verified-token caching.
 #[derive(Default)]
 pub struct NativeVerifier {
     imports: Cell<usize>,
+    verifications: Cell<usize>,
 }
 
 impl NativeVerifier {
     pub fn imports(&self) -> usize {
         self.imports.get()
+    }
+
+    pub fn verifications(&self) -> usize {
+        self.verifications.get()
     }
 }
 
@@ -94,6 +100,7 @@ impl SignatureVerifier for NativeVerifier {
         signing_input: &[u8],
         sig: &[u8],
     ) -> Result<bool, CryptoError> {
+        self.verifications.set(self.verifications.get() + 1);
         if key.alg != alg {
             return Err(CryptoError("key imported for another algorithm".into()));
         }

@@ -8,6 +8,7 @@ mod me;
 mod paths;
 mod sessions;
 mod step_up;
+mod token_cache;
 
 use super::*;
 use crate::oidc::ProviderMetadata;
