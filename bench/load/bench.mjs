@@ -11,6 +11,18 @@
 //   (d') edgeguard-public  our Worker with ROUTES '[{"prefix":"/","auth":"public"}]': its cost
 //                          without any token work
 //
+// and the modes of issue 10 (all with LOG_FORWARDED=false, as the JS baselines log nothing):
+//   edgeguard-public-quiet  (e)  public route: the Worker's cost without any token work
+//   edgeguard-quiet         (d'') bearer, the same token on every request (verified-token cache hit)
+//   edgeguard-distinct      (f)  bearer, a new token on every request (cache miss), beside
+//   webcrypto-distinct, jose-distinct  (b) and (c), unchanged, fed the same distinct tokens
+//   edgeguard-session       (g)  a warm signed-in session: cookie -> origin (signed in once, before
+//                                the warm-up, through the gateway's real /auth/callback)
+// Distinct tokens come from a pool per alg (--distinct-pool, more than the cache holds) cycled in
+// order, so no token is seen again while still cached; wrk sends them through a Lua script.
+// For every round the harness counts KV reads/writes (the kv service), origin requests and
+// provider fetches, so "0 KV reads and no subrequest but the origin" is measured, not assumed.
+//
 // plus (origin), a workerd service answering 200 "ok" that all of them reach with a plain
 // fetch(ORIGIN_URL + path) (see --origin-via). Keys are generated here (jose); a small node http
 // server on 127.0.0.1 serves the OIDC discovery document and the JWKS that (d) fetches (once; it
@@ -28,6 +40,7 @@
 //                          [--quiet-budget 180] [--client auto|wrk|node]
 //                          [--requests 5000] [--warmup 1000] (the Node client's per-round counts)
 //                          [--runtime workerd|miniflare] [--origin-via outbound|socket]
+//                          [--distinct-pool 4096]
 //
 // The client: wrk (apt-get install wrk) when it is on PATH, for --duration s per round; else a
 // Node http client sending --requests requests per round. Either way at --concurrency keep-alive
@@ -69,6 +82,7 @@ const opts = {
   quietCores: 0.2, // before each round, wait for the rest of the machine to use less than this...
   quietWait: 30, // ...for at most this many seconds
   quietBudget: 180, // ...and for at most this many seconds in all
+  distinctPool: 4096, // distinct tokens per alg, cycled (must exceed the verified-token cache)
 };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
@@ -94,6 +108,7 @@ for (let i = 2; i < process.argv.length; i++) {
     case '--quiet-cores': opts.quietCores = Number(next()); break;
     case '--quiet-wait': opts.quietWait = Number(next()); break;
     case '--quiet-budget': opts.quietBudget = Number(next()); break;
+    case '--distinct-pool': opts.distinctPool = posInt(next(), a); break;
     case '-h': case '--help':
       process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').filter((l, i, all) => all.slice(0, i + 1).every((x) => x.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n') + '\n');
       process.exit(0);
@@ -137,8 +152,23 @@ const SERVICE_INFO = {
   'passthrough-log': { label: "(a') pass-through JS + 1 JSON log line", script: path.join(BUILD, 'passthrough-log.mjs'), open: true },
   'edgeguard-public': { label: "(d') edgeguard, ROUTES auth public", script: path.join(BUILD, 'edgeguard', 'index.mjs'), open: true },
   // Like (d), with LOG_FORWARDED=false: no log line per valid request, as the JS baselines.
-  'edgeguard-quiet': { label: "(d'') edgeguard, LOG_FORWARDED=false", script: path.join(BUILD, 'edgeguard', 'index.mjs') },
+  'edgeguard-quiet': { label: "(d'') edgeguard, LOG_FORWARDED=false (repeated token)", script: path.join(BUILD, 'edgeguard', 'index.mjs') },
+  // The modes of issue 10, all with LOG_FORWARDED=false.
+  'edgeguard-public-quiet': { label: '(e) edgeguard public route, LOG_FORWARDED=false', script: path.join(BUILD, 'edgeguard', 'index.mjs'), open: true },
+  'edgeguard-distinct': { label: '(f) edgeguard, every token new, LOG_FORWARDED=false', script: path.join(BUILD, 'edgeguard', 'index.mjs'), mode: 'distinct' },
+  'webcrypto-distinct': { label: '(b) JS crypto.subtle.verify, every token new', script: path.join(BUILD, 'webcrypto.mjs'), mode: 'distinct' },
+  'jose-distinct': { label: '(c) JS jose jwtVerify, every token new', script: path.join(BUILD, 'jose.mjs'), mode: 'distinct' },
+  'edgeguard-session': { label: '(g) edgeguard warm session (cookie), LOG_FORWARDED=false', script: path.join(BUILD, 'edgeguard', 'index.mjs'), mode: 'session' },
 };
+const OURS = {
+  edgeguard: { routes: 'bearer' },
+  'edgeguard-public': { routes: 'public' },
+  'edgeguard-quiet': { routes: 'bearer', quiet: true },
+  'edgeguard-public-quiet': { routes: 'public', quiet: true },
+  'edgeguard-distinct': { routes: 'bearer', quiet: true },
+  'edgeguard-session': { routes: 'session', quiet: true },
+};
+const modeOf = (s) => SERVICE_INFO[s].mode ?? 'repeated';
 SERVICE_INFO.passthrough.open = true;
 const services = opts.services.split(',').map((s) => s.trim()).filter(Boolean);
 for (const s of services) if (!SERVICE_INFO[s]) die(`unknown service ${s} (known: ${Object.keys(SERVICE_INFO).join(', ')})`);
@@ -222,8 +252,24 @@ const idp = http.createServer((req, res) => {
     });
   }
   if (req.url === '/jwks') return json(JWKS);
+  if (req.method === 'POST' && req.url === '/token') {
+    // The code exchange of the one sign-in the session mode needs (nothing checks the code).
+    return idToken(signIn.nonce).then((id_token) => json({
+      access_token: tokens.RS256, token_type: 'Bearer', expires_in: 7200, refresh_token: 'bench-refresh-token', id_token,
+    }, 'no-store'));
+  }
   res.writeHead(404).end();
 });
+// What the session mode's sign-in saw in the authorize redirect (the IdP puts it in the ID token).
+const signIn = { nonce: '' };
+function idToken(nonce) {
+  const t = Math.floor(Date.now() / 1000);
+  return new jose.SignJWT({ nonce, name: 'Bench User' })
+    .setProtectedHeader({ alg: 'RS256', kid: keys.RS256.jwk.kid })
+    .setIssuer(ISSUER).setAudience(CLIENT_ID).setSubject('bench-user-1')
+    .setIssuedAt(t).setExpirationTime(t + 600)
+    .sign(keys.RS256.privateKey);
+}
 await new Promise((resolve) => idp.listen(idpPort, '127.0.0.1', resolve));
 cleanups.push(() => new Promise((resolve) => idp.close(resolve)));
 
@@ -249,6 +295,36 @@ for (const alg of ['RS256', 'ES256']) {
   badTokens[alg] = `${h}.${p}.${sig.toString('base64url')}`;
 }
 
+// Pools of distinct tokens (jti and sub differ), for the "every token new" services.
+const pools = {};
+const poolFiles = {};
+if (services.some((s) => modeOf(s) === 'distinct')) {
+  fs.mkdirSync(BUILD, { recursive: true });
+  for (const alg of algs) {
+    pools[alg] = [];
+    for (let i = 0; i < opts.distinctPool; i++) {
+      pools[alg].push(await new jose.SignJWT({ scope: 'api.read', client_id: CLIENT_ID })
+        .setProtectedHeader({ alg, kid: keys[alg].jwk.kid, typ: 'at+jwt' })
+        .setIssuer(ISSUER).setAudience(AUDIENCE).setSubject(`bench-user-${i}`)
+        .setIssuedAt(now).setNotBefore(now - 5).setExpirationTime(now + 2 * 3600)
+        .setJti(`bench-${alg}-${i}`)
+        .sign(keys[alg].privateKey));
+    }
+    poolFiles[alg] = path.join(BUILD, `tokens-${alg}.txt`);
+    fs.writeFileSync(poolFiles[alg], pools[alg].join('\n') + '\n');
+  }
+  fs.writeFileSync(path.join(BUILD, 'distinct.lua'), `-- Generated by bench/load/bench.mjs: a new bearer token per request, cycled from a file.
+local tokens = {}
+for line in io.lines(os.getenv("BENCH_TOKENS")) do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+  i = i % #tokens + 1
+  return wrk.format(nil, nil, { ["Host"] = wrk.headers["Host"], ["authorization"] = "Bearer " .. tokens[i] })
+end
+`);
+}
+let poolNext = 0;
+
 // ------------------------------------------------------------------------------------------------
 // One workerd process runs every service, each on its own socket on 127.0.0.1:
 //   --runtime workerd (default): the workerd binary from node_modules with a generated capnp
@@ -261,7 +337,7 @@ for (const alg of ['RS256', 'ES256']) {
 //   to the network); --origin-via socket: the services fetch the origin's socket over loopback.
 
 const ports = {};
-for (const name of ['origin', ...services]) ports[name] = await freePort();
+for (const name of ['origin', 'kv', ...services]) ports[name] = await freePort();
 const ORIGIN_URL = `http://127.0.0.1:${ports.origin}`;
 const IDP_HOST = `127.0.0.1:${idpPort}`;
 const runtimeLines = { stdout: 0, stderr: 0, tail: [] };
@@ -284,7 +360,12 @@ function drain(stream, name) {
 
 const COMPAT_DATE = '2025-09-01';
 const jsBindings = { ORIGIN_URL, ISSUER, AUDIENCE, JWKS: JSON.stringify(JWKS) };
-const isOurs = (s) => s === 'edgeguard' || s === 'edgeguard-public' || s === 'edgeguard-quiet';
+const isOurs = (s) => OURS[s] !== undefined;
+const ROUTES_BY_KIND = {
+  public: '[{"prefix":"/","auth":"public"}]',
+  bearer: '[{"prefix":"/","auth":"bearer"}]',
+  session: '[{"prefix":"/","auth":"session"}]',
+};
 const oursBindings = (s) => ({
   OIDC_ISSUER: ISSUER,
   OIDC_CLIENT_ID: CLIENT_ID,
@@ -292,9 +373,9 @@ const oursBindings = (s) => ({
   PUBLIC_URL: `http://127.0.0.1:${ports[s]}`,
   ORIGIN_URL,
   SESSION_SECRET: 'bench-session-secret-0123456789-abcdefghijklmnop',
-  ROUTES: s === 'edgeguard-public' ? '[{"prefix":"/","auth":"public"}]' : '[{"prefix":"/","auth":"bearer"}]',
+  ROUTES: ROUTES_BY_KIND[OURS[s].routes],
   API_AUDIENCES: AUDIENCE,
-  ...(s === 'edgeguard-quiet' ? { LOG_FORWARDED: 'false' } : {}),
+  ...(OURS[s].quiet ? { LOG_FORWARDED: 'false' } : {}),
 });
 const bindingsOf = (s) => (isOurs(s) ? oursBindings(s) : jsBindings);
 
@@ -365,7 +446,7 @@ function capnpConfig() {
     }
     svc.push(`(name = ${q(s)}, worker = (modules = [${modules.join(', ')}], compatibilityDate = ${q(COMPAT_DATE)}, bindings = [${bindings.join(', ')}], globalOutbound = ${q(outbound)}))`);
   }
-  const sockets = ['origin', ...services].map((s) => `(name = ${q(`s-${s}`)}, address = ${q(`127.0.0.1:${ports[s]}`)}, http = (), service = ${q(s)})`);
+  const sockets = ['origin', 'kv', ...services].map((s) => `(name = ${q(`s-${s}`)}, address = ${q(`127.0.0.1:${ports[s]}`)}, http = (), service = ${q(s)})`);
   return `# Generated by bench/load/bench.mjs for one run; not a source file.
 using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
@@ -497,7 +578,18 @@ cleanups.push(async () => {
   for (const a of Object.values(agents)) a.destroy();
 });
 
-function request(service, token) {
+// What a request to `service` carries: its mode decides (the session cookie, the next token of the
+// distinct pool, or the one token of the alg); `token` overrides it (null: no credential).
+function credentialHeaders(service, alg, token) {
+  if (token !== undefined) return token ? { authorization: `Bearer ${token}` } : {};
+  switch (modeOf(service)) {
+    case 'session': return { cookie: sessionCookie };
+    case 'distinct': return { authorization: `Bearer ${pools[alg][poolNext++ % pools[alg].length]}` };
+    default: return { authorization: `Bearer ${tokens[alg]}` };
+  }
+}
+
+function request(service, alg, token, extraHeaders = {}) {
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
@@ -506,7 +598,7 @@ function request(service, token) {
         path: '/api/items?x=1',
         method: 'GET',
         agent: agents[service],
-        headers: token ? { authorization: `Bearer ${token}` } : {},
+        headers: { ...credentialHeaders(service, alg, token), ...extraHeaders },
       },
       (res) => {
         let body = '';
@@ -522,13 +614,62 @@ function request(service, token) {
   });
 }
 
+// Plain GET with headers, for the sign-in and the counters.
+function get(port, pathAndQuery, headers = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, path: pathAndQuery, method: 'GET', headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c) => { body += c; });
+      res.on('end', () => resolve({ status: res.statusCode, body, headers: res.headers }));
+      res.on('error', reject);
+    });
+    req.setTimeout(10000, () => req.destroy(new Error('request timed out after 10 s')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+const cookiePairs = (res) => (res.headers['set-cookie'] ?? []).filter((c) => !/max-age=0/i.test(c)).map((c) => c.split(';')[0]);
+
+// The one sign-in of the session mode, through the gateway as a browser would do it: the route
+// redirects to the provider; the provider's answer (code + state) goes to /auth/callback with the
+// transaction cookies; the gateway exchanges the code at the bench IdP's /token.
+let sessionCookie = '';
+async function signInOnce(service) {
+  const nav = { 'sec-fetch-mode': 'navigate', 'sec-fetch-site': 'none', accept: 'text/html' };
+  const start = await get(ports[service], '/api/items?x=1', nav);
+  const location = start.headers.location ?? '';
+  if (start.status !== 302 || !location.startsWith(`${ISSUER}/authorize`)) throw new Error(`sign-in did not redirect to the provider: ${start.status} ${location}`);
+  const authorize = new URL(location);
+  signIn.nonce = authorize.searchParams.get('nonce') ?? '';
+  const state = authorize.searchParams.get('state') ?? '';
+  const back = await get(ports[service], `/auth/callback?code=bench-code&state=${encodeURIComponent(state)}`, { ...nav, 'sec-fetch-site': 'cross-site', cookie: cookiePairs(start).join('; ') });
+  const session = cookiePairs(back).filter((c) => c.startsWith('__Host-edgeguard='));
+  if (back.status !== 302 || session.length !== 1) throw new Error(`callback did not sign in: ${back.status} ${back.body.slice(0, 300)}`);
+  sessionCookie = session[0];
+}
+
+// The counters of the kv and origin services (workerd runtime only) and of the bench IdP.
+async function counters() {
+  const provider = [...idpHits.values()].reduce((a, b) => a + b, 0);
+  if (opts.runtime !== 'workerd') return { provider };
+  const kv = JSON.parse((await get(ports.kv, '/__bench/stats')).body);
+  const origin = JSON.parse((await get(ports.origin, '/__bench/stats')).body);
+  return { provider, kvReads: kv.reads, kvWrites: kv.writes + kv.deletes, origin: origin.origin };
+}
+
 // wrk: one thread, `concurrency` keep-alive connections, for opts.duration seconds.
-function wrkRound(service, token) {
+function wrkRound(service, alg) {
   return new Promise((resolve, reject) => {
     const args = ['-t1', `-c${opts.concurrency}`, `-d${opts.duration}s`, '--timeout', '10s'];
-    if (token) args.push('-H', `authorization: Bearer ${token}`);
+    const env = { ...process.env };
+    switch (modeOf(service)) {
+      case 'session': args.push('-H', `cookie: ${sessionCookie}`); break;
+      case 'distinct': args.push('-s', path.join(BUILD, 'distinct.lua')); env.BENCH_TOKENS = poolFiles[alg]; break;
+      default: args.push('-H', `authorization: Bearer ${tokens[alg]}`);
+    }
     args.push(`http://127.0.0.1:${ports[service]}/api/items?x=1`);
-    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'inherit'], env });
     cleanups.push(async () => child.kill());
     let out = '';
     child.stdout.on('data', (c) => { out += c; });
@@ -544,12 +685,20 @@ function wrkRound(service, token) {
   });
 }
 
-async function round(service, token, n) {
+async function round(service, alg, n) {
+  const c0 = await counters();
+  const res = await measureRound(service, alg, n);
+  const c1 = await counters();
+  res.counts = Object.fromEntries(Object.keys(c1).map((k) => [k, c1[k] - c0[k]]));
+  return res;
+}
+
+async function measureRound(service, alg, n) {
   if (opts.client === 'wrk') {
     const load0 = loadSample();
     const cpu0 = cpuNs();
     const t0 = process.hrtime.bigint();
-    const w = await wrkRound(service, token);
+    const w = await wrkRound(service, alg);
     const t1 = process.hrtime.bigint();
     const cpu1 = cpuNs();
     const other = otherCores(load0, loadSample());
@@ -574,7 +723,7 @@ async function round(service, token, n) {
     while (issued < n) {
       issued++;
       try {
-        const r = await request(service, token);
+        const r = await request(service, alg);
         if (r.status === 200 && r.body === 'ok') ok++;
         else failures.set(r.status, (failures.get(r.status) ?? 0) + 1);
       } catch (err) {
@@ -607,15 +756,29 @@ async function round(service, token, n) {
 const sanity = {};
 let problems = 0;
 for (const s of services) {
+  if (modeOf(s) === 'session') {
+    try {
+      await signInOnce(s);
+    } catch (err) {
+      log(`sign-in for ${s} failed: ${err.message}`);
+    }
+  }
+}
+for (const s of services) {
   sanity[s] = {};
   for (const alg of algs) {
-    const good = await request(s, tokens[alg]);
-    const bad = await request(s, badTokens[alg]);
-    const none = await request(s, null);
+    const session = modeOf(s) === 'session';
+    const good = await request(s, alg);
+    // A session's "tampered" credential is its cookie with the last character changed.
+    const bad = session
+      ? await request(s, alg, undefined, { cookie: sessionCookie.slice(0, -1) + (sessionCookie.endsWith('A') ? 'B' : 'A') })
+      : await request(s, alg, badTokens[alg]);
+    const none = session ? await request(s, alg, undefined, { cookie: '' }) : await request(s, alg, null);
     const goodOk = good.status === 200 && good.body === 'ok';
-    const rejects = SERVICE_INFO[s].open || (bad.status === 401 && none.status === 401);
+    const refused = (r) => r.status === 401 || (session && r.status === 302);
+    const rejects = SERVICE_INFO[s].open || (refused(bad) && refused(none));
     sanity[s][alg] = { good: good.status, tampered: bad.status, none: none.status, ok: goodOk && rejects };
-    const line = `${s} ${alg}: valid -> ${good.status}${good.status === 200 ? ` "${good.body.slice(0, 20)}"` : good.headers.location ? ` (location ${good.headers.location})` : ''}, tampered -> ${bad.status}, no token -> ${none.status}`;
+    const line = `${s} ${alg}: valid -> ${good.status}${good.status === 200 ? ` "${good.body.slice(0, 20)}"` : good.headers.location ? ` (location ${good.headers.location})` : ''}, tampered -> ${bad.status}, no ${session ? 'cookie' : 'token'} -> ${none.status}`;
     if (!sanity[s][alg].ok) {
       problems++;
       log(`CHECK FAILED: ${line}`);
@@ -644,7 +807,7 @@ if (opts.warmup > 0) {
   log(opts.client === 'wrk' ? 'warm-up: 1 s of wrk per service and alg' : `warm-up: ${opts.warmup} requests per service and alg`);
   const saved = opts.duration;
   opts.duration = 1;
-  for (const s of measured) for (const alg of algs) await round(s, tokens[alg], opts.warmup);
+  for (const s of measured) for (const alg of algs) await round(s, alg, opts.warmup);
   opts.duration = saved;
 }
 const startedAt = Date.now();
@@ -655,7 +818,7 @@ for (let r = 1; r <= opts.rounds; r++) {
   for (const [s, alg] of r % 2 ? cells : [...cells].reverse()) {
     const q = await waitQuiet();
     if (q.waitedS > 1) log(`waited ${q.waitedS.toFixed(0)} s for other load to drop (now ${q.other.toFixed(2)} cores${q.gaveUp ? ', gave up' : ''})`);
-    const res = await round(s, tokens[alg], opts.requests);
+    const res = await round(s, alg, opts.requests);
     results[s][alg].push(res);
     const fail = Object.keys(res.failures).length ? ` FAILURES ${JSON.stringify(res.failures)}` : '';
     log(`round ${r}/${opts.rounds} ${s.padEnd(16)} ${alg}: ${res.cpuUsPerReq.toFixed(1)} µs CPU/req, ${res.reqPerS.toFixed(0)} req/s, other load ${res.otherCores.toFixed(2)} cores${fail}`);
@@ -745,7 +908,45 @@ if (['passthrough', 'edgeguard', 'edgeguard-public'].every((s) => measured.inclu
   splitLines.push('(paired medians: each the median over rounds of the difference within a round)');
 }
 
-process.stdout.write(`\n${lines.join('\n')}\n\n${ratioLines.join('\n')}\n\n${splitLines.length ? `${splitLines.join('\n')}\n\n` : ''}`);
+// The targets of issue 10, when their services ran: ratios of paired medians in this run.
+const targetLines = [];
+const has = (...names) => names.every((n) => measured.includes(n));
+const total = (s, alg, key) => results[s][alg].reduce((a, x) => a + (x.counts?.[key] ?? NaN), 0);
+const requestsOf = (s, alg) => results[s][alg].reduce((a, x) => a + x.n, 0);
+if (has('passthrough')) {
+  const targets = [
+    ['public route', 'edgeguard-public-quiet', 'webcrypto', 0.25],
+    ['bearer, every token new (cache miss)', 'edgeguard-distinct', 'webcrypto-distinct', 1.15],
+    ['bearer, every token new (cache miss)', 'edgeguard-distinct', 'jose-distinct', 0.9],
+    ['bearer, repeated token (cache hit)', 'edgeguard-quiet', 'webcrypto', 0.4],
+    ['warm signed-in session', 'edgeguard-session', 'webcrypto', 0.3],
+  ];
+  targetLines.push('| target | alg | ours | ours added µs | baseline | baseline added µs | ratio | target |');
+  targetLines.push('|---|---|---|---:|---|---:|---:|---|');
+  for (const [what, ours, base, limit] of targets) {
+    if (!has(ours, base)) continue;
+    for (const alg of algs) {
+      const o = pairedAdded(ours, alg);
+      const b = pairedAdded(base, alg);
+      const r = o / b;
+      targetLines.push(`| ${what} | ${alg} | ${SERVICE_INFO[ours].label} | ${fmt(o)} | ${SERVICE_INFO[base].label} | ${fmt(b)} | ${fmt(r, 2)} | ≤ ${limit} ${r <= limit ? '✓' : '✗'} |`);
+    }
+  }
+}
+// What each edgeguard cell did besides answering, over its measured rounds (the counters).
+const countLines = [];
+if (opts.runtime === 'workerd') {
+  countLines.push('| service | alg | requests | origin requests per request | KV reads | KV writes | provider fetches |');
+  countLines.push('|---|---|---:|---:|---:|---:|---:|');
+  for (const s of measured.filter(isOurs)) {
+    for (const alg of algs) {
+      const n = requestsOf(s, alg);
+      countLines.push(`| ${SERVICE_INFO[s].label} | ${alg} | ${n} | ${fmt(total(s, alg, 'origin') / n, 3)} | ${total(s, alg, 'kvReads')} | ${total(s, alg, 'kvWrites')} | ${total(s, alg, 'provider')} |`);
+    }
+  }
+}
+
+process.stdout.write(`\n${lines.join('\n')}\n\n${ratioLines.join('\n')}\n\n${splitLines.length ? `${splitLines.join('\n')}\n\n` : ''}${targetLines.length ? `${targetLines.join('\n')}\n\n` : ''}${countLines.length ? `${countLines.join('\n')}\n\n` : ''}`);
 
 if (opts.out) {
   const cpuModel = (fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^model name\s*:\s*(.*)$/m) ?? [])[1] ?? 'unknown';
@@ -796,7 +997,7 @@ ${lines.join('\n')}
 
 ${ratioLines.join('\n')}
 
-${splitLines.length ? `### Where edgeguard's added CPU goes (diagnostic services)\n\n${splitLines.join('\n')}\n\n` : ''}### Checks before measuring
+${targetLines.length ? `### Targets (issue 10): ratios of paired medians in this run, logging off as for the baselines\n\n${targetLines.join('\n')}\n\n` : ''}${countLines.length ? `### What edgeguard did besides answering (counted by the harness over the measured rounds)\n\n${countLines.join('\n')}\n\n` : ''}${splitLines.length ? `### Where edgeguard's added CPU goes (diagnostic services)\n\n${splitLines.join('\n')}\n\n` : ''}### Checks before measuring
 
 | service | alg | valid token | tampered signature | no token |
 |---|---|---:|---:|---:|
