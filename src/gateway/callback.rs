@@ -92,6 +92,7 @@ impl<P: Ports> Gateway<P> {
             identity: identity.clone(),
             access_token: tokens.access_token.clone(),
             access_expires_at: tokens.expires_in.map(|s| now.saturating_add(s)),
+            access_issued_at: Some(now),
             refresh_token: tokens.refresh_token.clone(),
             id_token: id_token.to_owned(),
             created_at: now,

@@ -1,7 +1,7 @@
 //! Session routes: a valid session is forwarded with its access token (refreshed first when it
 //! is about to expire); anything else is sent to sign in (browser navigations) or answered 401.
 
-use super::refresh::{REFRESH_MARGIN_SECS, RefreshFailure};
+use super::refresh::{RefreshFailure, needs_refresh};
 use super::request::IncomingRequest;
 use super::{Decision, Gateway, log};
 use crate::error::GatewayError;
@@ -11,10 +11,12 @@ use crate::proxy::{Credential, ForwardIdentity};
 use crate::session::cookie::{SESSION_COOKIE, clear_cookie};
 use crate::session::{SessionCookie, SessionRecord};
 
-/// A live session, and the re-sealed cookie to send back if its idle deadline moved.
+/// A live session, the re-sealed cookie to send back if its idle deadline moved, and log notes
+/// (a refresh put off because the provider failed).
 pub(super) struct Live {
     pub(super) record: SessionRecord,
     pub(super) set_cookie: Option<String>,
+    pub(super) notes: Vec<&'static str>,
 }
 
 impl<P: Ports> Gateway<P> {
@@ -37,11 +39,12 @@ impl<P: Ports> Gateway<P> {
         let Some(mut record) = self.sessions.load(ports, keys, &cookie.id, now).await? else {
             return Ok(Err("session_unknown"));
         };
-        let expires_at = record.access_expires_at;
-        if expires_at.is_some_and(|at| at <= now.saturating_add(REFRESH_MARGIN_SECS)) {
+        let mut notes = Vec::new();
+        if needs_refresh(&record, ports.now_millis()) {
             if record.refresh_token.is_none() {
                 return Ok(Err("access_token_expired"));
             }
+            let still_valid = record.access_expires_at.is_some_and(|at| now < at);
             match self.refresh_session(ports, &cookie.id, record.clone()).await {
                 Ok(refreshed) => record = refreshed,
                 Err(RefreshFailure::Rejected(_)) => {
@@ -49,18 +52,22 @@ impl<P: Ports> Gateway<P> {
                     return Ok(Err("refresh_token_rejected"));
                 }
                 // Still valid for a moment: serve with it rather than fail.
-                Err(RefreshFailure::Unavailable(_)) if expires_at.is_some_and(|at| now < at) => {}
-                Err(RefreshFailure::Unavailable(detail)) => return Err(GatewayError::RefreshUnavailable(detail)),
+                Err(RefreshFailure::Unavailable { reason, .. }) if still_valid => {
+                    notes = vec!["refresh_deferred", reason];
+                }
+                Err(RefreshFailure::Unavailable { reason, detail }) => {
+                    return Err(GatewayError::RefreshUnavailable(format!("{reason}: {detail}")));
+                }
             }
         }
         let set_cookie = cookie.touched(now, self.config.session.idle_secs).map(|c| c.to_set_cookie(keys, ports, now));
-        Ok(Ok(Live { record, set_cookie }))
+        Ok(Ok(Live { record, set_cookie, notes }))
     }
 
     pub(super) async fn session_route(&self, ports: &P, req: &IncomingRequest, route: &Route) -> Decision {
         let why = match self.current_session(ports, req).await {
             Err(err) => return self.refuse(req, err, &[]),
-            Ok(Ok(Live { record, set_cookie })) => {
+            Ok(Ok(Live { record, set_cookie, notes })) => {
                 if let Err(unmet) = route.requirements.check(&record.identity.claims()) {
                     return self.refuse(req, GatewayError::InsufficientScope(unmet), &[]);
                 }
@@ -76,6 +83,7 @@ impl<P: Ports> Gateway<P> {
                 let credential = Credential::Authenticated { access_token: &record.access_token, identity };
                 let mut decision = self.forward(req, route, &credential, "forwarded");
                 decision.log.sub = Some(record.identity.sub.clone());
+                decision.log.notes.extend(notes);
                 if let (super::Outcome::Forward(plan), Some(cookie)) = (&mut decision.outcome, set_cookie) {
                     plan.set_cookies.push(cookie);
                 }

@@ -150,6 +150,10 @@ pub struct SessionRecord {
     pub access_token: String,
     /// Unix seconds; `None` when the provider gave no `expires_in`.
     pub access_expires_at: Option<u64>,
+    /// When the access token was issued (Unix seconds), so the refresh margin can follow its
+    /// lifetime; `None` in records written before it was kept.
+    #[serde(default)]
+    pub access_issued_at: Option<u64>,
     pub refresh_token: Option<String>,
     /// Kept for RP-initiated logout (`id_token_hint`).
     pub id_token: String,
@@ -240,6 +244,7 @@ mod tests {
             identity: Identity { sub: "alice".into(), ..Default::default() },
             access_token: "at".into(),
             access_expires_at: Some(10),
+            access_issued_at: Some(1),
             refresh_token: Some("rt".into()),
             id_token: "idt".into(),
             created_at: 1,

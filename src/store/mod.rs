@@ -39,6 +39,8 @@ pub const JTI_TTL_SECS: u64 = 600;
 pub struct RefreshGrace {
     pub access_token: String,
     pub access_expires_at: Option<u64>,
+    #[serde(default)]
+    pub access_issued_at: Option<u64>,
     pub refresh_token: Option<String>,
 }
 
@@ -256,6 +258,7 @@ mod tests {
             identity: Identity { sub: "alice".into(), email: Some("a@example.com".into()), ..Default::default() },
             access_token: "at".into(),
             access_expires_at: None,
+            access_issued_at: None,
             refresh_token: Some("refresh-me".into()),
             id_token: "idt".into(),
             created_at: 0,
@@ -318,6 +321,7 @@ mod tests {
             let grace = RefreshGrace {
                 access_token: "at-2".into(),
                 access_expires_at: Some(5),
+                access_issued_at: Some(1),
                 refresh_token: Some("rt-2".into()),
             };
             store.save_grace(&kv, &keys, &rng, "rt-1", &grace).await.unwrap();

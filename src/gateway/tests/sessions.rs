@@ -55,6 +55,7 @@ fn parallel_requests_on_an_expired_session_refresh_once() {
         .collect();
     let decisions = block_on(join_all(requests.iter().map(|r| w.gateway.handle(&w.ports, r))));
     assert_eq!(w.idp.refreshes.borrow().len(), 1, "exactly one refresh grant");
+    assert_eq!(w.gateway.refreshing.slots(), 0, "no refresh result (tokens) is kept once all have read it");
     for d in &decisions {
         assert_eq!(forwarded_token(d), "Bearer access-token-2");
     }
@@ -235,4 +236,89 @@ fn bad_logout_tokens_are_refused() {
     let w = world();
     let d = backchannel(&w, "not-a-token");
     assert_eq!(response(&d).status(), 400);
+}
+
+/// Sign in with access tokens (from sign-in and every refresh) that live `lifetime` seconds.
+fn short_token_world(lifetime: u64) -> (World, String) {
+    let w = refresh_world();
+    let idp = Rc::clone(&w.idp);
+    *w.idp.token_answer.borrow_mut() = Some(Box::new(move |nonce| {
+        let mut body = idp.token_body(&idp.signer.sign_claims(&idp.id_claims(nonce, NOW)));
+        body["expires_in"] = json!(lifetime);
+        Ok(json_response(200, &body))
+    }));
+    let refreshes = Rc::clone(&w.idp);
+    *w.idp.refresh_answer.borrow_mut() = Some(Box::new(move |_| {
+        let n = refreshes.refreshes.borrow().len() + 1;
+        Ok(json_response(
+            200,
+            &json!({
+                "access_token": format!("access-token-{n}"), "token_type": "Bearer",
+                "expires_in": lifetime, "refresh_token": format!("refresh-token-{n}"),
+            }),
+        ))
+    }));
+    let session = sign_in(&w, "/");
+    (w, session)
+}
+
+#[test]
+fn short_lived_access_tokens_are_refreshed_once_per_lifetime_not_per_request() {
+    let (w, session) = short_token_world(2);
+    // A fresh 2 s token is used as it is, by a burst of parallel requests and by later ones.
+    let burst = |w: &World| {
+        let requests: Vec<_> = (0..10)
+            .map(|_| request(Method::GET, "/api/x", &[("cookie", session.as_str()), ("accept", "application/json")]))
+            .collect();
+        block_on(join_all(requests.iter().map(|r| w.gateway.handle(&w.ports, r))))
+            .iter()
+            .map(forwarded_token)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(burst(&w), vec!["Bearer access-token-1"; 10]);
+    assert!(w.idp.refreshes.borrow().is_empty(), "a fresh token is not refreshed");
+    // Once it expires: one refresh grant for the burst, and the new token is used as it is.
+    w.ports.clock.advance_secs(2);
+    assert_eq!(burst(&w), vec!["Bearer access-token-2"; 10]);
+    assert_eq!(burst(&w), vec!["Bearer access-token-2"; 10]);
+    assert_eq!(w.idp.refreshes.borrow().len(), 1, "one refresh grant per token lifetime");
+    // A 10-minute token is still refreshed 30 s before it expires, as before.
+    let (w, session) = short_token_world(600);
+    w.ports.clock.advance_secs(600 - 31);
+    assert_eq!(forwarded_token(&api_get(&w, &w.gateway, &session)), "Bearer access-token-1");
+    w.ports.clock.advance_secs(1);
+    assert_eq!(forwarded_token(&api_get(&w, &w.gateway, &session)), "Bearer access-token-2");
+}
+
+#[test]
+fn only_invalid_grant_ends_a_session_other_refresh_errors_are_transient() {
+    let transient: Vec<(&str, IncomingResponse)> = vec![
+        ("provider_rate_limited", json_response(429, &json!({"error": "slow_down"}))),
+        ("provider_rate_limited", json_response(429, &json!({}))),
+        ("provider_temporarily_unavailable", json_response(400, &json!({"error": "temporarily_unavailable"}))),
+        ("provider_error", json_response(503, &json!({"error": "temporarily_unavailable"}))),
+        ("client_authentication_failed", json_response(401, &json!({"error": "invalid_client"}))),
+        ("provider_error", json_response(500, &json!({"error": "server_error"}))),
+        ("provider_error", json_response(400, &json!({"error": "invalid_request"}))),
+    ];
+    for (reason, answer) in transient {
+        let w = refresh_world();
+        let session = sign_in(&w, "/");
+        let status = answer.status();
+        *w.idp.refresh_answer.borrow_mut() = Some(Box::new(move |_| Ok(answer.clone())));
+        // Inside the margin: the still-valid token is served, with a note saying why it was not renewed.
+        w.ports.clock.advance_secs(3600 - 10);
+        let d = api_get(&w, &w.gateway, &session);
+        assert_eq!(forwarded_token(&d), "Bearer access-token-1", "{status}");
+        assert_eq!(d.log.notes, vec!["refresh_deferred", reason], "{status}");
+        // Expired: 503 + Retry-After with the reason, and the session survives for when the provider is back.
+        w.ports.clock.advance_secs(20);
+        let d = api_get(&w, &w.gateway, &session);
+        assert_eq!(response(&d).status(), 503, "{status}: {:?}", d.log);
+        assert!(response(&d).headers().contains_key("retry-after"), "{status}");
+        assert_eq!(d.log.reason, "refresh_unavailable");
+        assert!(d.log.detail.as_deref().unwrap_or_default().contains(reason), "{status}: {:?}", d.log.detail);
+        *w.idp.refresh_answer.borrow_mut() = None;
+        assert!(forwarded_token(&api_get(&w, &w.gateway, &session)).starts_with("Bearer access-token-"), "{status}");
+    }
 }
