@@ -7,8 +7,10 @@
 //!   `session-by-sub:v1:<hex sha256(iss, sub)>:<session hash>` → empty; one key per session,
 //!   found with a prefix list, so concurrent sign-ins never lose an index entry; TTL = session
 //!   lifetime.
-//! - `session-ended:v1:<session hash>` → tombstone of a logged-out session, so a refresh that
-//!   was in flight cannot write the record back; TTL = session lifetime.
+//! - `session-ended:v1:<session hash>` → tombstone of a logged-out session, read beside the
+//!   record on every KV read of it and before a refresh writes, so a refresh that was in flight
+//!   (here, or in a location the logout had not reached) cannot bring the session back; TTL =
+//!   session lifetime.
 //! - `logout-jti:v1:<hex sha256(iss, jti)>` → replay guard for logout tokens; 10 min.
 //!
 //! The warm copy means a signed-in request on a warm isolate reads no KV; it is re-read every
@@ -73,19 +75,40 @@ impl SessionStore {
         let warm = self.warm.borrow().get(&key).cloned();
         let record = match warm {
             Some((record, loaded_at)) if now < loaded_at.saturating_add(WARM_REVALIDATE_SECS) => Some(record),
-            _ => {
-                let sealed = kv.get(&key).await?;
-                let record = sealed.and_then(|s| SessionRecord::open(&s, &key, keys));
-                match &record {
-                    Some(record) => self.remember(key, record.clone(), now),
-                    None => {
-                        self.warm.borrow_mut().remove(&key);
-                    }
-                }
-                record
-            }
+            _ => self.read_through(kv, keys, key, now).await?,
         };
         Ok(record.filter(|r| now < r.expires_at))
+    }
+
+    /// Read the record and its tombstone from KV (at once, so no extra latency). A record beside
+    /// a tombstone was written back by a refresh that did not see the logout (it checked just
+    /// before it, or in a location the tombstone had not reached yet): the session stays ended,
+    /// and the stray record is deleted.
+    async fn read_through(
+        &self,
+        kv: &impl KvStore,
+        keys: &SessionKeys,
+        key: String,
+        now: u64,
+    ) -> Result<Option<SessionRecord>, KvError> {
+        let tombstone = tombstone_key(&key);
+        let (sealed, ended) = futures::future::join(kv.get(&key), kv.get(&tombstone)).await;
+        let record = sealed?.and_then(|s| SessionRecord::open(&s, &key, keys));
+        if ended?.is_some() {
+            self.warm.borrow_mut().remove(&key);
+            if record.is_some() {
+                kv.delete(&key).await?;
+            }
+            self.remember_ended(key);
+            return Ok(None);
+        }
+        match &record {
+            Some(record) => self.remember(key, record.clone(), now),
+            None => {
+                self.warm.borrow_mut().remove(&key);
+            }
+        }
+        Ok(record)
     }
 
     /// Write the record to KV (TTL = remaining lifetime) and keep it warm.
@@ -119,13 +142,7 @@ impl SessionStore {
     /// its possible lifetime.
     pub async fn end_key(&self, kv: &impl KvStore, key: &str, lifetime_secs: u64) -> Result<(), KvError> {
         self.warm.borrow_mut().remove(key);
-        {
-            let mut ended = self.ended.borrow_mut();
-            if ended.len() >= WARM_CAPACITY {
-                ended.clear();
-            }
-            ended.insert(key.to_owned());
-        }
+        self.remember_ended(key.to_owned());
         kv.put(&tombstone_key(key), b"1", lifetime_secs.max(KV_MIN_TTL_SECS)).await?;
         kv.delete(key).await
     }
@@ -133,6 +150,14 @@ impl SessionStore {
     /// End the session here and in KV.
     pub async fn end(&self, kv: &impl KvStore, id: &SessionId, lifetime_secs: u64) -> Result<(), KvError> {
         self.end_key(kv, &id.storage_key(), lifetime_secs).await
+    }
+
+    fn remember_ended(&self, key: String) {
+        let mut ended = self.ended.borrow_mut();
+        if ended.len() >= WARM_CAPACITY {
+            ended.clear();
+        }
+        ended.insert(key);
     }
 
     fn remember(&self, key: String, record: SessionRecord, now: u64) {
@@ -282,10 +307,10 @@ mod tests {
             assert_eq!(store.load(&kv, &keys, &id, 200).await.unwrap(), Some(record(1000)));
             assert_eq!(kv.reads(), reads, "warm load must not read KV");
 
-            // a cold isolate reads KV once, then is warm
+            // a cold isolate reads KV once (the record and its tombstone, side by side), then is warm
             let cold = SessionStore::default();
             assert_eq!(cold.load(&kv, &keys, &id, 200).await.unwrap(), Some(record(1000)));
-            assert_eq!(kv.reads(), reads + 1);
+            assert_eq!(kv.reads(), reads + 2);
             assert_eq!(cold.load(&kv, &keys, &id, 1000).await.unwrap(), None, "expired");
 
             // a session deleted elsewhere stops working here once the warm copy is re-checked

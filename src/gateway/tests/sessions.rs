@@ -2,6 +2,7 @@
 //! rotation, logout and back-channel logout. Time moves with the fake clock, never by sleeping.
 
 use super::*;
+use crate::ports::KvStore;
 use futures::future::join_all;
 
 fn world_with(overrides: &[(&str, &str)]) -> World {
@@ -321,4 +322,35 @@ fn only_invalid_grant_ends_a_session_other_refresh_errors_are_transient() {
         *w.idp.refresh_answer.borrow_mut() = None;
         assert!(forwarded_token(&api_get(&w, &w.gateway, &session)).starts_with("Bearer access-token-"), "{status}");
     }
+}
+
+/// The session record's KV key and its sealed value as stored now.
+fn stored_record(w: &World) -> (String, Vec<u8>, u64) {
+    let keys = block_on(w.ports.kv.list("session:v1:")).unwrap();
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let (sealed, ttl) = w.ports.kv.entry(&keys[0]).unwrap();
+    (keys[0].clone(), sealed, ttl)
+}
+
+#[test]
+fn a_refresh_write_that_lands_after_logout_does_not_bring_the_session_back() {
+    let w = refresh_world();
+    let session = sign_in(&w, "/");
+    let elsewhere: Gateway<TestPorts> = Gateway::new(config(&[("SESSION_IDLE_TIMEOUT", "8h")]));
+    assert!(matches!(api_get(&w, &elsewhere, &session).outcome, Outcome::Forward(_)), "warm in another isolate");
+    // A refresh in another location checked the tombstone before the logout (or did not see it
+    // yet) and writes the record after it.
+    let (key, sealed, ttl) = stored_record(&w);
+    assert_eq!(response(&logout(&w, &session)).status(), 200);
+    block_on(w.ports.kv.put(&key, &sealed, ttl)).unwrap();
+    // A cold isolate must not take the record for a live session...
+    let cold: Gateway<TestPorts> = Gateway::new(config(&[("SESSION_IDLE_TIMEOUT", "8h")]));
+    let d = api_get(&w, &cold, &session);
+    assert_eq!((response(&d).status().as_u16(), d.log.reason), (401, "session_unknown"));
+    assert!(w.ports.kv.entry(&key).is_none(), "the revived record is deleted again");
+    // ...nor may the warm one once it re-reads KV.
+    block_on(w.ports.kv.put(&key, &sealed, ttl)).unwrap();
+    w.ports.clock.advance_secs(crate::store::WARM_REVALIDATE_SECS);
+    let d = api_get(&w, &elsewhere, &session);
+    assert_eq!((response(&d).status().as_u16(), d.log.reason), (401, "session_unknown"));
 }
