@@ -11,7 +11,9 @@
 //!   5 min) so a flood of forged kids costs no fetches;
 //! - concurrent callers share one fetch ([`Coalescer`]: waiters poll on their own timer, as
 //!   workerd cancels requests that wait on another request's promise). If the leader's
-//!   request is cancelled mid-fetch, a waiter leads a new fetch;
+//!   request is cancelled mid-fetch, a waiter leads a new fetch. Only callers with nothing
+//!   usable (or an unknown `kid`) wait: while expired keys are being refreshed, others verify
+//!   with them, so a hanging provider delays one request, not all;
 //! - a failed refresh (network, non-200, garbage, no usable keys) keeps the last-known-good
 //!   keys — for at most `max_stale_secs` past their expiry — and reports
 //!   [`CacheEvent::RefreshFailedUsingCached`]; with nothing cached the failure is a
@@ -216,6 +218,11 @@ impl<K> JwksCache<K> {
         match (unknown_kid, usable) {
             (None, _) => {
                 if let Some(c) = fresh {
+                    return Plan::Use(c.keys.clone());
+                }
+                // Expired keys are being refreshed by another request: use them meanwhile
+                // rather than wait for a provider that may be hanging.
+                if let (true, Some(c)) = (in_flight, usable) {
                     return Plan::Use(c.keys.clone());
                 }
             }

@@ -165,6 +165,24 @@ fn concurrent_failure_reports_once_and_keeps_last_known_good() {
 }
 
 #[test]
+fn expired_keys_are_served_while_another_request_refreshes_them() {
+    let ports = TestPorts::at_secs(T0);
+    ports.http.then(ok(&["k1"], None));
+    ports.http.always(ok(&["k2"], None));
+    let cache = cache();
+    let good = get(&ports, &cache).unwrap();
+    ports.clock.advance_secs(3600);
+    // The refresh is pending at the provider (which may be hanging)...
+    let mut leader = Box::pin(cache.key_set(&ports, URI));
+    assert!((&mut leader).now_or_never().is_none());
+    // ...other requests do not wait for it: they verify with the keys they have.
+    let meanwhile = cache.key_set(&ports, URI).now_or_never().expect("served without waiting").unwrap();
+    assert!(Rc::ptr_eq(&good.keys, &meanwhile.keys));
+    assert!(block_on(leader).unwrap().keys.contains_kid("k2"));
+    assert_eq!(ports.http.calls(), 2);
+}
+
+#[test]
 fn failed_refresh_keeps_last_known_good_keys() {
     let failures: Vec<(&str, Answer, JwksError)> = vec![
         ("network", Err(HttpError::Network("reset".into())), JwksError::Http(HttpError::Network("reset".into()))),
