@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import * as jose from 'jose';
 import { Browser, parseForms } from '../support/browser.mjs';
-import { SESSION_COOKIE, describeHops, sessionCookieSet, signInSession, skipReason, startStack } from '../support/stack.mjs';
+import {
+  SESSION_COOKIE, describeHops, sessionCookieSet, signInSession, skipReason, startStack, waitUntilExpired,
+} from '../support/stack.mjs';
 
 const skip = skipReason();
 const T = { timeout: 15_000, skip };
@@ -177,9 +179,10 @@ describe('back-channel logout', () => {
   });
 
   test('a refresh still in flight when the back-channel logout arrives does not bring the session back', T, async () => {
-    s.idp.setAccessTokenTtl(5); // the next request refreshes
+    s.idp.setAccessTokenTtl(1);
     const a = await signInSession(s);
     s.idp.setAccessTokenTtl(null);
+    await waitUntilExpired(a.tokens.access_token); // the next request refreshes
     let entered;
     const inRefresh = new Promise((resolve) => { entered = resolve; });
     let release;

@@ -5,7 +5,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Browser, parseForms } from '../support/browser.mjs';
 import {
-  SESSION_COOKIE, describeHops, jwtPayload, signInSession, skipReason, startStack,
+  SESSION_COOKIE, describeHops, jwtPayload, signInSession, skipReason, startStack, waitUntilExpired,
 } from '../support/stack.mjs';
 
 const skip = skipReason();
@@ -86,9 +86,10 @@ describe('session logout (no POST_LOGOUT_REDIRECT_URL)', () => {
   });
 
   test('the revoked token is the current one after a refresh rotated it', T, async () => {
-    s.idp.setAccessTokenTtl(5);
-    const { b, cookie } = await signInSession(s);
+    s.idp.setAccessTokenTtl(1);
+    const { b, cookie, tokens } = await signInSession(s);
     s.idp.setAccessTokenTtl(null);
+    await waitUntilExpired(tokens.access_token); // the next request refreshes
     const r = await b.get(`${s.gw}/api/echo`);
     assert.equal(r.status, 200);
     const rotated = s.idp.issuedTokens().at(-1);
@@ -119,9 +120,10 @@ describe('session logout (no POST_LOGOUT_REDIRECT_URL)', () => {
   }
 
   test('a refresh still in flight when the user logs out does not bring the session back', T, async () => {
-    s.idp.setAccessTokenTtl(5); // the next request refreshes
-    const { b, cookie, kvKey } = await signInSession(s);
+    s.idp.setAccessTokenTtl(1);
+    const { b, cookie, kvKey, tokens } = await signInSession(s);
     s.idp.setAccessTokenTtl(null);
+    await waitUntilExpired(tokens.access_token); // the next request refreshes
     // Hold the IdP's answer to the refresh grant until the logout is done.
     let entered;
     const inRefresh = new Promise((resolve) => { entered = resolve; });

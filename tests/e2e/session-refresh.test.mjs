@@ -2,8 +2,9 @@
 // grant for many parallel requests), ends the session cleanly when the provider says invalid_grant, and
 // keeps it through provider outages (503 + Retry-After once the access token has really expired).
 //
-// Short-lived tokens come from the IdP itself (idp.setAccessTokenTtl): a token that expires within 30 s is
-// refreshed at once, so most tests need no wait; the ones about an expired token wait for its `exp` once.
+// Short-lived tokens come from the IdP itself (idp.setAccessTokenTtl). The refresh margin is min(30 s, a quarter of
+// the token's lifetime), so a fresh token is never "about to expire": tests wait for a 1 s token's `exp`, or for the
+// last second of an 8 s token when it must still be valid.
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Browser } from '../support/browser.mjs';
@@ -42,9 +43,10 @@ describe('session refresh', () => {
   const api = (b, q = '') => b.get(`${s.gw}/api/echo${q}`);
   const lastIssued = () => s.idp.issuedTokens().at(-1);
 
-  test('a token about to expire is refreshed transparently, twice in a row, with the rotated refresh token', T, async () => {
-    s.idp.setAccessTokenTtl(5); // inside the 30 s window, not yet expired
+  test('an expired token is refreshed transparently, twice in a row, with the rotated refresh token', T, async () => {
+    s.idp.setAccessTokenTtl(1);
     const { b, tokens } = await signInSession(s);
+    await waitUntilExpired(tokens.access_token);
     const before0 = refreshRequests().length;
 
     const r1 = await api(b);
@@ -62,6 +64,7 @@ describe('session refresh', () => {
     assert.equal(r1.json.headers['x-forwarded-user'], 'alice');
 
     s.idp.setAccessTokenTtl(600);
+    await waitUntilExpired(t1.access_token);
     const r2 = await b.request(`${s.gw}/page`, { navigate: true });
     assert.equal(r2.status, 200, `a navigation is refreshed too, without a redirect: ${r2.status} ${r2.location ?? ''}`);
     const reqs2 = refreshRequests().slice(before0);
@@ -117,6 +120,7 @@ describe('session refresh', () => {
     const a = await signInSession(s, { user: 'alice' });
     const n = await signInSession(s, { user: 'alice' });
     s.idp.setAccessTokenTtl(600);
+    await waitUntilExpired(n.tokens.access_token); // and a's, issued before
     s.idp.revokeAllGrants(); // refresh now answers invalid_grant
     const reqs0 = refreshRequests().length;
 
@@ -150,8 +154,9 @@ describe('session refresh', () => {
 
   test('10 parallel requests on a revoked session: one refresh attempt, all 401, the record deleted', T, async () => {
     s.idp.setAccessTokenTtl(1);
-    const { b, kvKey } = await signInSession(s);
+    const { b, kvKey, tokens } = await signInSession(s);
     s.idp.setAccessTokenTtl(600);
+    await waitUntilExpired(tokens.access_token);
     s.idp.revokeAllGrants();
     const reqs0 = refreshRequests().length;
     const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => api(b, `?i=${i}`)));
@@ -164,9 +169,10 @@ describe('session refresh', () => {
   });
 
   test('provider 500 on refresh while the access token is still valid: forwarded with the current token', T, async () => {
-    s.idp.setAccessTokenTtl(20); // inside the refresh window, but valid for 20 s
+    s.idp.setAccessTokenTtl(8); // refresh window: its last 2 s
     const { b, tokens, kvKey } = await signInSession(s);
     s.idp.setAccessTokenTtl(600);
+    await waitUntilExpired(tokens.access_token, -900); // inside the window, still valid
     s.idp.setFault({ token: '500' });
     const res = await api(b);
     assert.equal(res.status, 200, `${res.status} ${res.text.slice(0, 200)}`);
@@ -210,6 +216,72 @@ describe('session refresh', () => {
     });
   }
 
+  // Issue 9.11: with a fixed 30 s margin, a 2 s token was "about to expire" the moment it was issued, so every
+  // request refreshed it (10 parallel requests made 2 refresh grants).
+  test('2 s access tokens: a fresh one is used as it is, an expired one is refreshed once for 10 parallel requests', T, async () => {
+    s.idp.setAccessTokenTtl(2);
+    const { b, tokens } = await signInSession(s);
+    const reqs0 = refreshRequests().length;
+    const burst = async () => {
+      const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => api(b, `?i=${i}`)));
+      assert.deepEqual(answers.map((a) => a.status), Array(10).fill(200));
+      return new Set(answers.map((a) => a.json.headers.authorization));
+    };
+    assert.deepEqual([...await burst()], [`Bearer ${tokens.access_token}`], 'a fresh 2 s token is not refreshed');
+    assert.equal(refreshRequests().length - reqs0, 0, 'no refresh grant for a fresh token');
+
+    await waitUntilExpired(tokens.access_token, 100);
+    const first = await burst();
+    const fresh = lastIssued();
+    assert.equal(fresh.grantType, 'refresh_token');
+    assert.deepEqual([...first], [`Bearer ${fresh.access_token}`]);
+    assert.deepEqual([...await burst()], [`Bearer ${fresh.access_token}`], 'the new 2 s token is used as it is');
+    const attempts = refreshRequests().slice(reqs0);
+    assert.equal(attempts.length, 1, `one refresh grant per token lifetime, got ${attempts.length}`);
+  });
+
+  // Suspected B: only invalid_grant says the refresh token is dead. Rate limiting, temporarily_unavailable and
+  // invalid_client (the gateway's client secret is being rotated) must not end the session.
+  for (const [fault, reason] of [
+    ['429', 'provider_rate_limited'],
+    ['temporarily_unavailable', 'provider_temporarily_unavailable'],
+    ['invalid_client', 'client_authentication_failed'],
+  ]) {
+    test(`refresh answered ${fault}: the session is kept — current token while valid, then 503 + Retry-After`, T, async () => {
+      s.idp.setAccessTokenTtl(8);
+      const { b, tokens, kvKey, cookie } = await signInSession(s);
+      s.idp.setAccessTokenTtl(600);
+      s.idp.setFault({ token: fault });
+      s.worker.clearLogs();
+
+      await waitUntilExpired(tokens.access_token, -900); // in the refresh window, still valid
+      const valid = await api(b);
+      assert.equal(valid.status, 200, `${valid.status} ${valid.text.slice(0, 200)}`);
+      assert.equal(valid.json.headers.authorization, `Bearer ${tokens.access_token}`, 'served with the current token');
+      const deferred = await s.worker.waitForLog((e) => e.json?.notes?.includes('refresh_deferred'));
+      assert.deepEqual(deferred.json.notes, ['refresh_deferred', reason]);
+
+      await waitUntilExpired(tokens.access_token);
+      const res = await api(b);
+      assert.equal(res.status, 503, `${res.status} ${res.text.slice(0, 200)}`);
+      assert.match(res.headers.get('retry-after') ?? '', /^\d+$/);
+      const refused = await s.worker.waitForLog((e) => e.json?.reason === 'refresh_unavailable');
+      assert.ok(refused.json.detail.includes(reason), refused.json.detail);
+      assert.ok((await s.worker.sessionKeys()).includes(kvKey), 'the session record is kept');
+      assert.deepEqual(sessionSetCookies([valid, res]), [], 'the session cookie is neither cleared nor re-set');
+      assert.equal(b.jar.get(SESSION_COOKIE)?.value, cookie.value);
+      assert.equal(s.origin.requests().filter((q) => q.headers.authorization === `Bearer ${tokens.access_token}`).length, 1,
+        'the expired token was not forwarded');
+
+      s.idp.setFault(null);
+      const back = await api(b);
+      assert.equal(back.status, 200, `after recovery: ${back.status} ${back.text.slice(0, 200)}`);
+      const fresh = lastIssued();
+      assert.equal(fresh.grantType, 'refresh_token');
+      assert.equal(back.json.headers.authorization, `Bearer ${fresh.access_token}`);
+    });
+  }
+
   test('a session without the refresh window is not refreshed at all', T, async () => {
     const { b, tokens } = await signInSession(s); // 600 s tokens
     const reqs0 = refreshRequests().length;
@@ -223,9 +295,10 @@ describe('session refresh', () => {
   });
 
   test('another browser with a copy of the cookie shares the refreshed session', T, async () => {
-    s.idp.setAccessTokenTtl(5);
-    const { b, cookie } = await signInSession(s);
+    s.idp.setAccessTokenTtl(1);
+    const { b, cookie, tokens } = await signInSession(s);
     s.idp.setAccessTokenTtl(600);
+    await waitUntilExpired(tokens.access_token);
     const r1 = await api(b);
     assert.equal(r1.status, 200);
     const copy = new Browser();
@@ -247,9 +320,10 @@ describe('session refresh without OIDC_RESOURCE', () => {
   after(async () => { await s?.close(); });
 
   test('the refresh grant carries no resource parameter and still rotates', T, async () => {
-    s.idp.setAccessTokenTtl(5);
+    s.idp.setAccessTokenTtl(1);
     const { b, tokens } = await signInSession(s);
     s.idp.setAccessTokenTtl(null);
+    await new Promise((resolve) => { setTimeout(resolve, 2100); }); // opaque token: wait out its 1 s
     const r = await b.get(`${s.gw}/api/echo`);
     assert.equal(r.status, 200, `${r.status} ${r.text.slice(0, 200)}`);
     const reqs = s.idp.tokenRequests().filter((q) => q.grantType === 'refresh_token');

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { Browser } from '../support/browser.mjs';
-import { signInSession, skipReason, startStack } from '../support/stack.mjs';
+import { signInSession, skipReason, startStack, waitUntilExpired } from '../support/stack.mjs';
 
 const skip = skipReason();
 const T = { timeout: 20_000, skip };
@@ -66,9 +66,10 @@ describe('SESSION_SECRET rotation', () => {
 
   test('a session used under "B,A" (e.g. refreshed) still opens under "B,A" afterwards', T, async () => {
     await s.restartWorker({ secrets: { SESSION_SECRET: A } });
-    s.idp.setAccessTokenTtl(5);
+    s.idp.setAccessTokenTtl(1);
     const old = await signInSession(s);
     s.idp.setAccessTokenTtl(null);
+    await waitUntilExpired(old.tokens.access_token); // the next request refreshes
     await s.restartWorker({ secrets: { SESSION_SECRET: `${B},${A}` } });
     const r1 = await status(old.cookie); // refreshes: the record is rewritten under the new key
     assert.equal(r1.status, 200, `${r1.status} ${r1.text.slice(0, 200)}`);

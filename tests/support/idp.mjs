@@ -334,6 +334,19 @@ export async function startIdp(opts = {}) {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end('<html>this is not json {{{');
         return undefined;
+      // Refusals that say nothing about the grant itself (RFC 6749 §5.2 / RFC 6585): a refresh must survive them.
+      case '429':
+        res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '30' });
+        res.end(JSON.stringify({ error: 'temporarily_unavailable', error_description: 'too many requests' }));
+        return undefined;
+      case 'temporarily_unavailable':
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'temporarily_unavailable', error_description: 'injected fault' }));
+        return undefined;
+      case 'invalid_client':
+        res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic realm="idp"' });
+        res.end(JSON.stringify({ error: 'invalid_client', error_description: 'client authentication failed' }));
+        return undefined;
       case 'empty-jwks':
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end('{"keys":[]}');
@@ -788,7 +801,10 @@ ${form}
       handler = provider.callback();
       return idp.keys;
     },
-    /** { discovery|jwks|token|revocation: 'down'|'500'|'garbage'|'hang'|'empty-jwks'|null } (merged); no argument clears all. */
+    /**
+     * { discovery|jwks|token|revocation: 'down'|'500'|'garbage'|'hang'|'empty-jwks'|'429'|'temporarily_unavailable'|
+     * 'invalid_client'|null } (merged); no argument clears all.
+     */
     setFault(f) {
       if (!f) {
         for (const k of Object.keys(faults)) faults[k] = null;
