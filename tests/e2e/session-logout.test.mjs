@@ -239,3 +239,37 @@ describe('session logout with POST_LOGOUT_REDIRECT_URL', () => {
     assert.deepEqual(s.origin.requests(), []);
   });
 });
+
+// Suspected A of issue 9: a refresh that checked the tombstone just before the logout (or ran in a location the
+// logout had not reached yet) writes the record back after the logout deleted it. Every KV read of a session reads
+// the tombstone beside the record, so a fresh isolate must not take that record for a live session.
+describe('session logout vs. a refresh write that lands after it (fresh isolate, same KV)', () => {
+  let s;
+  let discovery;
+
+  before(async () => {
+    if (skip) return;
+    s = await startStack({ kvPersist: true });
+    discovery = await (await fetch(`${s.idp.issuer}/.well-known/openid-configuration`)).json();
+  }, { timeout: 30_000 });
+
+  after(async () => { await s?.close(); });
+
+  test('a record written back after the logout is not a live session, and is deleted', { ...T, timeout: 30_000 }, async () => {
+    const { b, cookie, kvKey } = await signInSession(s);
+    const ns = await s.worker.kv();
+    const sealed = await ns.get(kvKey, 'arrayBuffer');
+    assert.ok(sealed, 'the record is in KV');
+
+    const hop = await postLogout(s, b);
+    assert.equal(hop.status, 200);
+    assert.ok(!(await s.worker.sessionKeys()).includes(kvKey), 'the logout deleted the record');
+    await ns.put(kvKey, sealed); // the late refresh write
+    assert.ok((await s.worker.sessionKeys()).includes(kvKey));
+
+    await s.restartWorker(); // an isolate that never saw the logout
+    await assertRefused(s, discovery, cookie);
+    assert.deepEqual(s.origin.requests(), [], 'nothing reached the origin');
+    assert.ok(!(await s.worker.sessionKeys()).includes(kvKey), 'the revived record is deleted');
+  });
+});
