@@ -67,6 +67,11 @@ struct Document {
 impl Jwks {
     /// Parse a JWKS document (`{"keys":[...]}`), keeping only usable keys.
     pub fn parse(bytes: &[u8]) -> Result<Self, JwksError> {
+        // serde's derived struct also reads the array form (`[[...keys...]]`); a JWK Set is an
+        // object (RFC 7517 §5), and accepting anything else hides a broken endpoint.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(JwksError::Malformed("a JWK Set is a JSON object".into()));
+        }
         let doc: Document = serde_json::from_slice(bytes).map_err(|e| JwksError::Malformed(e.to_string()))?;
         let mut keys: Vec<UsableKey> = Vec::new();
         let mut skipped = 0;

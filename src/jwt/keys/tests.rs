@@ -65,6 +65,17 @@ fn usable_keys_table() {
     }
 }
 
+/// Found by the `jwks` fuzz target: serde's derived struct read `[[key, ...]]` as a key set.
+#[test]
+fn a_key_set_is_an_object_never_an_array() {
+    let keys = serde_json::to_vec(&json!([[rsa("a")]])).unwrap();
+    assert!(matches!(Jwks::parse(&keys), Err(JwksError::Malformed(_))));
+    assert!(matches!(Jwks::parse(b"[[]]"), Err(JwksError::Malformed(_))));
+    assert!(Jwks::parse(&jwks_doc(&[rsa("a")])).is_ok());
+    let spaced = [b" \n".as_slice(), &jwks_doc(&[rsa("a")])].concat();
+    assert!(Jwks::parse(&spaced).is_ok(), "leading JSON whitespace is fine");
+}
+
 #[test]
 fn documents_table() {
     assert!(matches!(Jwks::parse(b"not json"), Err(JwksError::Malformed(_))));
