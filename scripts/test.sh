@@ -14,10 +14,13 @@
 #                          the demo provider and origin)
 #   browser                node --test tests/browser/*.test.mjs: a person in Debian's Chromium
 #                          (scripts/setup.sh --browser installs it; skipped, saying so, without it)
+#   fuzz                   scripts/fuzz.sh: builds the fuzz targets (fuzz/, cargo fuzz) and runs
+#                          each for 20 s; fails on any crash (about 3 min, or 6 on a cold build)
 #
 # A failing check does not stop the later ones, except that the demo, harness and end-to-end
-# tests need the worker build. On a warm machine the whole run takes under a minute; a fresh
-# machine first spends 3-10 min compiling the wasm-bindgen CLI (see scripts/setup.sh).
+# tests need the worker build. On a warm machine the whole run takes under a minute plus the
+# 2 min of fuzzing; a fresh machine first spends 3-10 min compiling the wasm-bindgen CLI and
+# about 3 min compiling cargo-fuzz (see scripts/setup.sh).
 #
 # Usage: scripts/test.sh
 set -euo pipefail
@@ -28,7 +31,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 case "${1:-}" in
   "") ;;
   -h | --help)
-    sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     exit 0
     ;;
   *) die "unknown option '$1' (try --help)" ;;
@@ -115,5 +118,7 @@ else
   skip "end-to-end" "needs the worker build"
   skip "browser" "needs the worker build"
 fi
+
+step "fuzz" timeout 900 bash scripts/fuzz.sh --time 20 || true
 
 exit "$failed"
