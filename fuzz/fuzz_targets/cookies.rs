@@ -9,13 +9,19 @@
 //! a sealed cookie, placed among that text, unseals to exactly what was sealed, also after a
 //! secret rotation, but not under another secret; any single-byte change of the sealed value,
 //! or any single character changed in its text, fails to unseal; an unfinished transaction is
-//! never cleared by the clean-up, a finished one always is.
+//! never cleared by the clean-up, a finished one always is; a transaction completes only with
+//! the browser binding it was started with.
 #![no_main]
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use edgeguard::session::cookie::{MAX_COOKIE_VALUE_LEN, SESSION_COOKIE, TX_COOKIE_PREFIX, parse_cookie_header};
-use edgeguard::session::{LoginTransaction, SessionCookie, SessionId, SessionKeys, TX_TTL_SECS, cleanup_cookies};
+use edgeguard::session::cookie::{
+    BINDING_COOKIE, MAX_COOKIE_VALUE_LEN, SESSION_COOKIE, TX_COOKIE_PREFIX, parse_cookie_header,
+};
+use edgeguard::session::{
+    LoginTransaction, SessionCookie, SessionId, SessionKeys, TX_TTL_SECS, browser_binding, cleanup_cookies,
+    random_token,
+};
 use edgeguard_fuzz::{FuzzRng, Input};
 use libfuzzer_sys::fuzz_target;
 use std::sync::LazyLock;
@@ -49,13 +55,13 @@ fuzz_target!(|data: &[u8]| {
     let cookie = SessionCookie { id: SessionId::generate(&rng), expires_at: input.u64(), idle_until: input.u64() };
     check_session_cookie(&cookie, &noise, keys, &rng, now, tamper);
 
-    let tx = LoginTransaction {
-        state: input.text_line(),
-        nonce: input.text_line(),
-        pkce_verifier: input.text_line(),
-        return_to: input.text_line(),
-        created_at: now,
-    };
+    let (binding, _) = browser_binding(&noise, &rng);
+    let mut tx = LoginTransaction::begin(&rng, now, String::new(), &binding);
+    tx.state = input.text_line();
+    tx.nonce = input.text_line();
+    tx.pkce_verifier = input.text_line();
+    tx.return_to = input.text_line();
+    check_binding(&tx, &binding, &noise, &rng);
     check_transaction(&tx, &noise, keys, &rng, tamper);
 });
 
@@ -92,8 +98,22 @@ fn check_unforgeable(header: &str, keys: &SessionKeys, now: u64) {
         }
     }
     for cleared in cleanup_cookies(header, None, keys, now) {
-        assert!(cleared.starts_with(TX_COOKIE_PREFIX) && cleared.contains("Max-Age=0"), "{cleared}");
+        let ours = cleared.starts_with(TX_COOKIE_PREFIX) || cleared.starts_with(&format!("{BINDING_COOKIE}="));
+        assert!(ours && cleared.contains("Max-Age=0"), "{cleared}");
     }
+}
+
+/// A transaction completes only in the browser holding its binding value: the browser's own
+/// binding is reused (parallel tabs), and no other value, nor the stored hash, passes.
+fn check_binding(tx: &LoginTransaction, binding: &str, noise: &str, rng: &FuzzRng) {
+    let held = parse_cookie_header(noise).any(|(n, v)| n == BINDING_COOKIE && v == binding);
+    let (again, _) = browser_binding(&format!("{BINDING_COOKIE}={binding}"), rng);
+    assert_eq!(again, binding, "a browser's valid binding was replaced");
+    assert_eq!(tx.is_bound_to(noise), held, "bound to a browser without its binding cookie");
+    assert!(tx.is_bound_to(&format!("{noise}; {BINDING_COOKIE}={binding}")));
+    let other = random_token(rng);
+    assert!(!tx.is_bound_to(&format!("{BINDING_COOKIE}={other}")), "bound to another browser");
+    assert!(!tx.is_bound_to(&format!("{BINDING_COOKIE}={}", tx.binding)), "the stored hash passed as the value");
 }
 
 /// The `name=value` part of a `Set-Cookie` value.

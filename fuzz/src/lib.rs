@@ -1,7 +1,8 @@
 //! Helpers shared by the fuzz targets: a reader that carves typed values out of libFuzzer's
 //! bytes, and an `Rng` port fed from those bytes (so a crash reproduces from its input alone).
 
-use edgeguard::ports::Rng;
+use edgeguard::jwt::{Jwk, JwsAlgorithm};
+use edgeguard::ports::{CryptoError, HttpError, KvError, Rng};
 use std::cell::Cell;
 
 /// Reads fields off the front of the fuzz input. Running out yields zeros and empty strings,
@@ -76,5 +77,60 @@ impl Rng for FuzzRng {
             z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
             *b = (z ^ (z >> 31)) as u8;
         }
+    }
+}
+
+/// Ports for a gateway that must decide without the outside world: every fetch, KV call and
+/// key import fails (as if the provider and KV were down), the clock stands still and
+/// randomness comes from the input. Enough for public routes and every refusal.
+pub struct OfflinePorts {
+    pub rng: FuzzRng,
+    pub now_millis: u64,
+}
+
+impl edgeguard::ports::HttpClient for OfflinePorts {
+    async fn send(
+        &self,
+        _: edgeguard::ports::OutgoingRequest,
+    ) -> Result<edgeguard::ports::IncomingResponse, HttpError> {
+        Err(HttpError::Network("offline (fuzzing)".into()))
+    }
+}
+
+impl edgeguard::ports::KvStore for OfflinePorts {
+    async fn get(&self, _: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Err(KvError("offline (fuzzing)".into()))
+    }
+    async fn put(&self, _: &str, _: &[u8], _: u64) -> Result<(), KvError> {
+        Err(KvError("offline (fuzzing)".into()))
+    }
+    async fn delete(&self, _: &str) -> Result<(), KvError> {
+        Err(KvError("offline (fuzzing)".into()))
+    }
+    async fn list(&self, _: &str) -> Result<Vec<String>, KvError> {
+        Err(KvError("offline (fuzzing)".into()))
+    }
+}
+
+impl edgeguard::ports::SignatureVerifier for OfflinePorts {
+    type Key = ();
+    async fn import_key(&self, _: &Jwk, _: JwsAlgorithm) -> Result<(), CryptoError> {
+        Err(CryptoError("offline (fuzzing)".into()))
+    }
+    async fn verify(&self, _: &(), _: JwsAlgorithm, _: &[u8], _: &[u8]) -> Result<bool, CryptoError> {
+        Err(CryptoError("offline (fuzzing)".into()))
+    }
+}
+
+impl edgeguard::ports::Clock for OfflinePorts {
+    fn now_millis(&self) -> u64 {
+        self.now_millis
+    }
+    async fn sleep(&self, _: u64) {}
+}
+
+impl Rng for OfflinePorts {
+    fn fill(&self, buf: &mut [u8]) {
+        self.rng.fill(buf)
     }
 }
