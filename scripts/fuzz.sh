@@ -9,7 +9,7 @@
 # Each target reads the committed seeds in fuzz/seeds/TARGET/ and grows its own corpus in
 # fuzz/corpus/TARGET/ (git-ignored, kept between runs). A crashing input is written to
 # fuzz/artifacts/TARGET/crash-<sha1>; reproduce it with
-#   RUSTC_BOOTSTRAP=1 RUSTFLAGS=-Coverflow-checks=on cargo fuzz run TARGET fuzz/artifacts/TARGET/crash-<sha1>
+#   RUSTC_BOOTSTRAP=1 RUSTFLAGS=-Coverflow-checks=on cargo fuzz run -O TARGET fuzz/artifacts/TARGET/crash-<sha1>
 # The full libFuzzer output of the last run of each target is in fuzz/artifacts/TARGET/last-run.log.
 #
 # Stable Rust only: cargo fuzz builds with AddressSanitizer (`-Zsanitizer=address`), a nightly
@@ -50,12 +50,13 @@ sanitizer="${EDGEGUARD_FUZZ_SANITIZER:-address}"
 if [ "$sanitizer" != none ]; then
   export RUSTC_BOOTSTRAP=1
 fi
-# Overflow checks, not --debug-assertions: those also switch on dependencies' debug_assert!s,
-# which production builds never run (idna_adapter 1.0.0 asserts on hosts that mix upper-case
-# ASCII with other characters, a URL the release build refuses as invalid all the same).
+# Overflow checks, not debug assertions (cargo fuzz's default unless -O): those also switch on
+# dependencies' debug_assert!s, which production builds never run (idna_adapter 1.0.0 asserts
+# on hosts that mix upper-case ASCII with other characters, a URL the release build refuses as
+# invalid all the same).
 export RUSTFLAGS="${RUSTFLAGS:-} -Coverflow-checks=on"
 fuzz=(cargo fuzz)
-flags=(--sanitizer "$sanitizer")
+flags=(--sanitizer "$sanitizer" --release)
 
 if [ "${#targets[@]}" -eq 0 ]; then
   mapfile -t targets < <("${fuzz[@]}" list)
