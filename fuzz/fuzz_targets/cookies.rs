@@ -5,7 +5,8 @@
 //! text), a session cookie's deadlines, a login transaction's fields, and where to tamper.
 //!
 //! Invariants: no panic; parsed pairs never contain `;`, names never `=`, and well-formed pairs
-//! parse back to themselves; nothing in attacker text unseals (AES-GCM tags cannot be guessed);
+//! parse back to themselves; the `Cookie` text for the origin keeps exactly the client's other
+//! pairs and none of the gateway's; nothing in attacker text unseals (AES-GCM tags cannot be guessed);
 //! a sealed cookie, placed among that text, unseals to exactly what was sealed, also after a
 //! secret rotation, but not under another secret; any single-byte change of the sealed value,
 //! or any single character changed in its text, fails to unseal; an unfinished transaction is
@@ -16,7 +17,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use edgeguard::session::cookie::{
-    BINDING_COOKIE, MAX_COOKIE_VALUE_LEN, SESSION_COOKIE, TX_COOKIE_PREFIX, parse_cookie_header,
+    BINDING_COOKIE, MAX_COOKIE_VALUE_LEN, SESSION_COOKIE, TX_COOKIE_PREFIX, is_gateway_cookie, parse_cookie_header,
+    without_gateway_cookies,
 };
 use edgeguard::session::{
     LoginTransaction, SessionCookie, SessionId, SessionKeys, TX_TTL_SECS, browser_binding, cleanup_cookies,
@@ -70,6 +72,12 @@ fn check_parser(header: &str) {
     for (name, value) in &pairs {
         assert!(!name.contains([';', '=']) && !value.contains(';'), "{name:?}={value:?}");
         assert_eq!(*name, name.trim());
+    }
+    // What the origin gets: exactly the client's other pairs, none of the gateway's.
+    let others: Vec<(&str, &str)> = pairs.iter().copied().filter(|(n, _)| !is_gateway_cookie(n)).collect();
+    match without_gateway_cookies(header) {
+        Some(text) => assert_eq!(parse_cookie_header(&text).collect::<Vec<_>>(), others, "{text:?}"),
+        None => assert!(others.is_empty(), "dropped the client's cookies {others:?}"),
     }
     // parse(serialise(x)) = x for pairs that are well formed by RFC 6265 §4.1.1.
     let well_formed: Vec<(&str, &str)> = pairs

@@ -15,7 +15,7 @@
 #![no_main]
 
 use edgeguard::config::Config;
-use edgeguard::gateway::{Gateway, IncomingRequest, Outcome};
+use edgeguard::gateway::{Gateway, IncomingRequest, Outcome, RequestHeaders};
 use edgeguard::policy::{Route, RouteTable, normalise_path, parse_routes};
 use edgeguard_fuzz::{FuzzRng, Input, OfflinePorts};
 use libfuzzer_sys::fuzz_target;
@@ -148,7 +148,7 @@ fn check_forwarding(prefixes: &[String], table: &RouteTable, raw: &str) {
         method: http::Method::GET,
         path: path.clone(),
         query: query.clone(),
-        headers: http::HeaderMap::new(),
+        headers: RequestHeaders::from_pairs(&[]),
         form: None,
     };
     let decision = futures::executor::block_on(gateway.handle(&ports, &req));
