@@ -283,6 +283,7 @@ fn main() {
             roles: verified.roles(),
             groups: verified.groups(),
             tenant: verified.tid(),
+            ..Default::default()
         };
         route.requirements.check(&claims).expect("policy");
         verified.sub().expect("sub").to_owned()

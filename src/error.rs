@@ -201,6 +201,12 @@ impl GatewayError {
             GatewayError::StepUpNotSatisfied(_) => {
                 "The identity provider did not confirm the stronger or more recent sign-in this page needs.".into()
             }
+            GatewayError::InsufficientScope(unmet) if unmet.reason == "groups_overage" => {
+                "Your account is in more groups than the token can list (Entra ID group overage), so group \
+                 membership cannot be checked here. Ask an administrator to grant access through an app role \
+                 (the roles claim) instead of a group."
+                    .into()
+            }
             GatewayError::InsufficientScope(_) => "You are signed in but not allowed to use this resource.".into(),
             GatewayError::RouteNotFound => "Not found.".into(),
             GatewayError::RefreshUnavailable(_) => {

@@ -8,6 +8,7 @@ mod coalesce;
 pub mod config;
 pub mod dpop;
 mod encoding;
+pub mod entra;
 pub mod error;
 pub mod gateway;
 pub mod jwt;

@@ -4,6 +4,7 @@
 //! operator fixes a deployment in one round instead of one error at a time.
 
 mod duration;
+mod entra;
 mod secret;
 mod url;
 
@@ -43,6 +44,11 @@ pub mod names {
     pub const OIDC_AUTH_PARAMS: &str = "OIDC_AUTH_PARAMS";
     pub const LOG_FORWARDED_SAMPLE: &str = "LOG_FORWARDED_SAMPLE";
     pub const STRIP_HEADERS: &str = "STRIP_HEADERS";
+    pub const ENTRA_TENANT: &str = "ENTRA_TENANT";
+    pub const ENTRA_VERSION: &str = "ENTRA_VERSION";
+    pub const ENTRA_AUTHORITY: &str = "ENTRA_AUTHORITY";
+    pub const ENTRA_ALLOWED_TENANTS: &str = "ENTRA_ALLOWED_TENANTS";
+    pub const ENTRA_API_TOKEN_VERSIONS: &str = "ENTRA_API_TOKEN_VERSIONS";
 }
 
 /// Defaults, documented in README's settings table.
@@ -72,8 +78,13 @@ pub enum ClientAuthMethod {
 /// settings describe the default provider; later a named table of them can share this type.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
-    /// The issuer exactly as configured; discovery must echo it byte for byte.
+    /// The issuer exactly as configured; discovery must echo it byte for byte. With the Entra
+    /// preset, the derived authority (discovery then checks the tenant's issuer instead).
     pub issuer: String,
+    /// Where the discovery document is read from.
+    pub discovery_url: String,
+    /// The Entra ID preset (`ENTRA_TENANT`), which replaces `OIDC_ISSUER`.
+    pub entra: Option<crate::entra::EntraConfig>,
     pub client_id: String,
     pub client_secret: Secret,
     pub auth_method: ClientAuthMethod,

@@ -11,13 +11,13 @@ use crate::policy::{AuthMode, RouteTable, parse_routes};
 use crate::session::SessionKeys;
 
 /// Collects errors while each setting is parsed.
-struct Collector<'a> {
+pub(super) struct Collector<'a> {
     lookup: &'a dyn Fn(&str) -> Option<String>,
     errors: Vec<SettingError>,
 }
 
 impl Collector<'_> {
-    fn fail(&mut self, setting: &'static str, problem: impl Into<String>, fix: &'static str) {
+    pub(super) fn fail(&mut self, setting: &'static str, problem: impl Into<String>, fix: &'static str) {
         self.errors.push(SettingError { setting, problem: problem.into(), fix });
     }
 
@@ -29,7 +29,7 @@ impl Collector<'_> {
         value
     }
 
-    fn optional(&self, setting: &'static str) -> Option<String> {
+    pub(super) fn optional(&self, setting: &'static str) -> Option<String> {
         (self.lookup)(setting)
     }
 }
@@ -80,29 +80,69 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
 }
 
 fn provider(c: &mut Collector<'_>) -> Option<ProviderConfig> {
-    let issuer = c
-        .required(
-            names::OIDC_ISSUER,
-            "set it to your provider's issuer URL, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0",
-        )
-        .and_then(|raw| match parse_secure_url(&raw) {
-            // Kept as written: discovery must return this exact string (OIDC Discovery §4.3).
-            Ok(_) => Some(raw.trim().to_owned()),
-            Err(problem) => {
-                c.fail(
-                    names::OIDC_ISSUER,
-                    problem,
-                    "use the https issuer URL your provider publishes (plain http only on localhost/127.0.0.1)",
-                );
-                None
-            }
-        });
+    let entra = super::entra::entra(c);
+    let issuer = match &entra {
+        Ok(None) => oidc_issuer(c),
+        Ok(Some(entra)) => Some(entra.authority()),
+        Err(()) => None,
+    };
+    let discovery_url = match &entra {
+        Ok(Some(entra)) => entra.discovery_url(),
+        _ => issuer.as_deref().map(crate::oidc::discovery_url).unwrap_or_default(),
+    };
     let client_id =
         c.required(names::OIDC_CLIENT_ID, "set it to the application (client) ID registered at your provider");
     let client_secret = c
         .required(names::OIDC_CLIENT_SECRET, "store the client secret as a Worker secret: `wrangler secret put OIDC_CLIENT_SECRET` (locally in .dev.vars)")
         .map(Secret::new);
-    let auth_method = match c.optional(names::OIDC_CLIENT_AUTH_METHOD).as_deref().map(str::trim) {
+    let auth_method = auth_method(c);
+    let entra = entra.ok().flatten();
+    let mut scopes = scopes(c);
+    if entra.as_ref().is_some_and(|e| e.version == crate::entra::EntraVersion::V2)
+        && !scopes.iter().any(|s| s == "offline_access")
+    {
+        // Entra issues refresh tokens only when asked, and a custom scope list replaces its defaults.
+        scopes.push("offline_access".to_owned());
+    }
+    let resource = c.optional(names::OIDC_RESOURCE).map(|r| r.trim().to_owned());
+    let allowed_algs = allowed_algs(c);
+    let clock_skew_secs =
+        duration(c, names::OIDC_CLOCK_SKEW, defaults::CLOCK_SKEW_SECS, 0, defaults::MAX_CLOCK_SKEW_SECS);
+    Some(ProviderConfig {
+        issuer: issuer?,
+        discovery_url,
+        entra,
+        client_id: client_id?.trim().to_owned(),
+        client_secret: client_secret?,
+        auth_method: auth_method?,
+        scopes,
+        resource,
+        allowed_algs: allowed_algs?,
+        clock_skew_secs: clock_skew_secs?,
+    })
+}
+
+fn oidc_issuer(c: &mut Collector<'_>) -> Option<String> {
+    c.required(
+        names::OIDC_ISSUER,
+        "set it to your provider's issuer URL, e.g. https://idp.example.com (for Entra ID set ENTRA_TENANT instead)",
+    )
+    .and_then(|raw| match parse_secure_url(&raw) {
+        // Kept as written: discovery must return this exact string (OIDC Discovery §4.3).
+        Ok(_) => Some(raw.trim().to_owned()),
+        Err(problem) => {
+            c.fail(
+                names::OIDC_ISSUER,
+                problem,
+                "use the https issuer URL your provider publishes (plain http only on localhost/127.0.0.1)",
+            );
+            None
+        }
+    })
+}
+
+fn auth_method(c: &mut Collector<'_>) -> Option<ClientAuthMethod> {
+    match c.optional(names::OIDC_CLIENT_AUTH_METHOD).as_deref().map(str::trim) {
         None | Some("client_secret_basic") => Some(ClientAuthMethod::ClientSecretBasic),
         Some("client_secret_post") => Some(ClientAuthMethod::ClientSecretPost),
         Some(other) => {
@@ -113,22 +153,7 @@ fn provider(c: &mut Collector<'_>) -> Option<ProviderConfig> {
             );
             None
         }
-    };
-    let scopes = scopes(c);
-    let resource = c.optional(names::OIDC_RESOURCE).map(|r| r.trim().to_owned());
-    let allowed_algs = allowed_algs(c);
-    let clock_skew_secs =
-        duration(c, names::OIDC_CLOCK_SKEW, defaults::CLOCK_SKEW_SECS, 0, defaults::MAX_CLOCK_SKEW_SECS);
-    Some(ProviderConfig {
-        issuer: issuer?,
-        client_id: client_id?.trim().to_owned(),
-        client_secret: client_secret?,
-        auth_method: auth_method?,
-        scopes,
-        resource,
-        allowed_algs: allowed_algs?,
-        clock_skew_secs: clock_skew_secs?,
-    })
+    }
 }
 
 /// `openid` first, no duplicates; a list without `openid` gets it added (it is what makes the

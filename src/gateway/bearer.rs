@@ -1,16 +1,19 @@
 //! Bearer routes (RFC 6750): the access token is verified at the edge with the provider's keys
 //! (RFC 9068 profile, RFC 8725 rules) and the route's requirements, then forwarded as is.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use super::request::IncomingRequest;
 use super::{Decision, Gateway};
 use crate::dpop::DpopError;
+use crate::entra::EntraClaims;
 use crate::error::GatewayError;
 use crate::jwt::{
-    CachedVerdict, ClaimRules, DEFAULT_MAX_TOKEN_LEN, IssuerRule, JwtError, TokenDigest, UnverifiedJwt, VerifiedJwt,
+    CachedVerdict, ClaimRules, DEFAULT_MAX_TOKEN_LEN, JwtError, TokenDigest, UnverifiedJwt, VerifiedJwt,
     verify_with_cache,
 };
+use crate::oidc::ProviderMetadata;
 use crate::policy::{Claims, DpopMode, Route};
 use crate::ports::Ports;
 use crate::proxy::{Credential, ForwardIdentity, is_header_safe};
@@ -33,12 +36,38 @@ pub fn presents_dpop(req: &IncomingRequest) -> bool {
     uses_scheme(req, "dpop")
 }
 
-/// The claim rules for bearer access tokens, built once per isolate (RFC 9068 §4).
-pub fn bearer_rules(config: &crate::config::Config) -> ClaimRules {
-    let mut rules = ClaimRules::new(IssuerRule::Exact(config.provider.issuer.clone()), config.api.audiences.clone());
+/// The claim rules for bearer access tokens (RFC 9068 §4), given the discovered issuer.
+pub fn bearer_rules(config: &crate::config::Config, discovered_issuer: &str) -> ClaimRules {
+    let issuer = crate::entra::access_token_issuer_rule(&config.provider, discovered_issuer);
+    let mut rules = ClaimRules::new(issuer, config.api.audiences.clone());
     rules.leeway_secs = config.provider.clock_skew_secs;
     rules.accepted_types = config.api.token_types.clone();
+    rules.require_entra_access_claims = config.provider.entra.is_some();
     rules
+}
+
+/// The bearer claim rules, built once per isolate and again only when discovery is re-read
+/// (Entra's issuers depend on the tenant discovery names).
+#[derive(Default)]
+pub struct BearerRules(RefCell<Option<(Rc<ProviderMetadata>, Rc<ClaimRules>)>>);
+
+impl BearerRules {
+    fn for_metadata(&self, config: &crate::config::Config, metadata: &Rc<ProviderMetadata>) -> Rc<ClaimRules> {
+        if let Some((seen, rules)) = self.0.borrow().as_ref()
+            && Rc::ptr_eq(seen, metadata)
+        {
+            return Rc::clone(rules);
+        }
+        let rules = Rc::new(bearer_rules(config, &metadata.issuer));
+        *self.0.borrow_mut() = Some((Rc::clone(metadata), Rc::clone(&rules)));
+        rules
+    }
+
+    /// The rules in force, once a token has been verified in full (before that the
+    /// verified-token cache is empty anyway).
+    fn current(&self) -> Option<Rc<ClaimRules>> {
+        self.0.borrow().as_ref().map(|(_, rules)| Rc::clone(rules))
+    }
 }
 
 /// The token from `Authorization: Bearer <token>` (RFC 6750 §2.1) or `DPoP <token>`
@@ -87,7 +116,13 @@ impl<P: Ports> Gateway<P> {
             return Ok((verified, Vec::new()));
         }
         let jwt = UnverifiedJwt::parse(token, DEFAULT_MAX_TOKEN_LEN).map_err(GatewayError::InvalidToken)?;
-        let metadata = self.provider.metadata(ports, &self.config.provider.issuer).await?;
+        if jwt.header().has_nonce {
+            // Entra's Microsoft Graph tokens: a header nonce makes them unverifiable by anyone
+            // but Graph. Say so rather than report a puzzling signature failure.
+            return Err(GatewayError::InvalidToken(JwtError::GraphToken));
+        }
+        let metadata = self.provider.metadata(ports, &self.config.provider).await?;
+        let rules = self.bearer_rules.for_metadata(&self.config, &metadata);
         let now = ports.now_secs();
         let verification = verify_with_cache(
             ports,
@@ -95,7 +130,7 @@ impl<P: Ports> Gateway<P> {
             &metadata.jwks_uri,
             &jwt,
             &self.config.provider.allowed_algs,
-            &self.bearer_rules,
+            &rules,
             now,
         )
         .await;
@@ -109,7 +144,7 @@ impl<P: Ports> Gateway<P> {
         };
         forwardable_subject(&verified)?;
         if let Some(key) = verification.verified_by {
-            self.verified_tokens.insert((digest, token.len()), verified.clone(), key, &self.bearer_rules, now);
+            self.verified_tokens.insert((digest, token.len()), verified.clone(), key, &rules, now);
         }
         Ok((verified, notes))
     }
@@ -118,10 +153,12 @@ impl<P: Ports> Gateway<P> {
     /// verify in full — not cached, its key left the JWKS, or the keys are due for a refresh
     /// (the full path refreshes them; a hit never waits on the network).
     fn cached_bearer(&self, ports: &P, digest: &TokenDigest) -> Result<Option<Rc<VerifiedJwt>>, GatewayError> {
-        let Some(keys) = self.provider.keys.fresh_keys(ports.now_millis()) else {
+        let (Some(keys), Some(rules)) =
+            (self.provider.keys.fresh_keys(ports.now_millis()), self.bearer_rules.current())
+        else {
             return Ok(None);
         };
-        match self.verified_tokens.lookup(digest, &keys, &self.bearer_rules, ports.now_secs()) {
+        match self.verified_tokens.lookup(digest, &keys, &rules, ports.now_secs()) {
             CachedVerdict::Valid(verified) => Ok(Some(verified)),
             CachedVerdict::Refused(refusal) => Err(GatewayError::InvalidToken(refusal)),
             CachedVerdict::Miss => Ok(None),
@@ -149,6 +186,9 @@ impl<P: Ports> Gateway<P> {
             roles: verified.roles(),
             groups: verified.groups(),
             tenant: verified.tid(),
+            wids: verified.list_claim("wids"),
+            caller: Some(verified.claims().caller_kind()),
+            groups_overage: verified.claims().has_group_overage(),
         };
         if let Err(unmet) = route.requirements.check(&claims) {
             return self.refuse(req, GatewayError::InsufficientScope(unmet), &[]);
@@ -164,7 +204,7 @@ impl<P: Ports> Gateway<P> {
             crate::policy::email_verified(verified.claims()),
             self.config.email_verified_required,
         );
-        let identity = ForwardIdentity { subject, email };
+        let identity = ForwardIdentity { subject, email, object_id: verified.string("oid"), tenant: verified.tid() };
         let credential = Credential::Presented { identity };
         let mut decision = self.forward(req, route, &credential, "bearer_forwarded");
         super::dpop::tell_origin(&mut decision, confirmation.as_deref());

@@ -47,7 +47,7 @@ impl<P: Ports> Gateway<P> {
             return Err(GatewayError::CallbackIssuerMismatch(iss));
         }
 
-        let metadata = self.provider.metadata(ports, &self.config.provider.issuer).await?;
+        let metadata = self.provider.metadata(ports, &self.config.provider).await?;
         let redirect_uri = self.config.redirect_uri();
         let grant =
             Grant::AuthorizationCode { code: &code, redirect_uri: &redirect_uri, pkce_verifier: &tx.pkce_verifier };
@@ -62,7 +62,7 @@ impl<P: Ports> Gateway<P> {
         let identity = crate::oidc::validate_id_token(
             ports,
             &self.provider.keys,
-            &metadata.jwks_uri,
+            &metadata,
             id_token,
             &self.config.provider,
             &tx.nonce,

@@ -100,7 +100,7 @@ impl<P: Ports> Gateway<P> {
         mut set_cookies: Vec<String>,
         request: AuthRequest,
     ) -> Result<http::Response<Vec<u8>>, GatewayError> {
-        let metadata = self.provider.metadata(ports, &self.config.provider.issuer).await?;
+        let metadata = self.provider.metadata(ports, &self.config.provider).await?;
         let return_to = safe_return_path(&self.config.public_url, return_to);
         let (binding, binding_cookie) = browser_binding(&req.cookie_header(), ports);
         set_cookies.push(binding_cookie);

@@ -61,7 +61,7 @@ impl<P: Ports> Gateway<P> {
         }
         let cleared = [clear_cookie(SESSION_COOKIE, "/")];
         if let (Some(id_token), Some(after)) = (id_token, &self.config.session.post_logout_redirect_url) {
-            let end_session = self.provider.metadata(ports, &self.config.provider.issuer).await.ok().and_then(|m| {
+            let end_session = self.provider.metadata(ports, &self.config.provider).await.ok().and_then(|m| {
                 let endpoint = m.end_session_endpoint.as_deref()?;
                 build_end_session_url(endpoint, &id_token, after, &self.config.provider.client_id).ok()
             });
@@ -84,7 +84,7 @@ impl<P: Ports> Gateway<P> {
 
     /// Revoke a refresh token at the provider, best effort: the session is gone either way.
     async fn revoke(&self, ports: &P, refresh_token: &str) -> &'static str {
-        let Ok(metadata) = self.provider.metadata(ports, &self.config.provider.issuer).await else {
+        let Ok(metadata) = self.provider.metadata(ports, &self.config.provider).await else {
             return "revocation_skipped_provider_unavailable";
         };
         let Some(endpoint) = metadata.revocation_endpoint.as_deref() else {
@@ -129,7 +129,7 @@ impl<P: Ports> Gateway<P> {
             .find(|(name, _)| name == "logout_token")
             .map(|(_, value)| value.into_owned())
             .ok_or_else(|| reject("logout_token_missing"))?;
-        let metadata = self.provider.metadata(ports, &self.config.provider.issuer).await?;
+        let metadata = self.provider.metadata(ports, &self.config.provider).await?;
         let logout =
             validate_logout_token(ports, &self.provider.keys, &metadata.jwks_uri, &token, &self.config.provider)
                 .await?;

@@ -41,8 +41,9 @@ pub struct Gateway<P: Ports> {
     provider: ProviderState<P::Key>,
     sessions: SessionStore,
     refreshing: refresh::Refreshing,
-    /// Claim rules for bearer tokens, derived from the config once.
-    bearer_rules: crate::jwt::ClaimRules,
+    /// Claim rules for bearer tokens, derived once per discovery document (Entra's issuers
+    /// depend on the tenant discovery names).
+    bearer_rules: bearer::BearerRules,
     /// DPoP proofs already used in this isolate (RFC 9449 §11.1).
     dpop_replay: std::cell::RefCell<crate::dpop::ReplayGuard>,
     /// Forwarded requests seen by this isolate, for log sampling.
@@ -92,7 +93,7 @@ impl<P: Ports> Gateway<P> {
             ..JwksCachePolicy::default()
         };
         Self {
-            bearer_rules: bearer::bearer_rules(&config),
+            bearer_rules: bearer::BearerRules::default(),
             config,
             provider: ProviderState::new(JwksCache::new(policy)),
             sessions: SessionStore::default(),

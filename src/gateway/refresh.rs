@@ -107,7 +107,7 @@ impl<P: Ports> Gateway<P> {
             None => {
                 let metadata = self
                     .provider
-                    .metadata(ports, &self.config.provider.issuer)
+                    .metadata(ports, &self.config.provider)
                     .await
                     .map_err(|e| RefreshFailure::unavailable(e.reason(), &e))?;
                 let grant = Grant::RefreshToken { refresh_token: &old };

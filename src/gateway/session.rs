@@ -79,7 +79,12 @@ impl<P: Ports> Gateway<P> {
                     record.identity.email_verified,
                     self.config.email_verified_required,
                 );
-                let identity = ForwardIdentity { subject: &record.identity.sub, email };
+                let identity = ForwardIdentity {
+                    subject: &record.identity.sub,
+                    email,
+                    object_id: record.identity.oid.as_deref(),
+                    tenant: record.identity.tenant.as_deref(),
+                };
                 let credential = Credential::Authenticated { access_token: &record.access_token, identity };
                 let mut decision = self.forward(req, route, &credential, "forwarded");
                 decision.log.sub = Some(record.identity.sub.clone());

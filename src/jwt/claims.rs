@@ -14,18 +14,63 @@ use super::parse::JwtHeader;
 /// Clock skew tolerated between the provider and the gateway.
 pub const DEFAULT_LEEWAY_SECS: u64 = 60;
 
-/// Which `iss` values are accepted. An enum so a tenant-templated issuer (Entra multi-tenant,
-/// `https://login.microsoftonline.com/{tenantid}/v2.0`) can be added beside the exact rule.
+/// Which `iss` values are accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IssuerRule {
     /// The `iss` must equal this string exactly (OIDC Core §3.1.3.7 item 2: no normalization).
     Exact(String),
+    /// Entra ID: one signing key set serves every tenant, so the issuer alone proves nothing.
+    /// The token's `tid` (a tenant GUID) is put into each template's `{tenantid}`; `iss` must
+    /// equal one result exactly, and the tenant must be allowed.
+    TenantTemplate { templates: Vec<String>, tenants: TenantAllowList },
+}
+
+/// Which Entra tenants may sign in or call an API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantAllowList {
+    /// Every tenant: only when configured as an explicit `*`.
+    Any,
+    /// These tenant GUIDs (lowercase).
+    Only(Vec<String>),
+}
+
+impl TenantAllowList {
+    pub fn allows(&self, tid: &str) -> bool {
+        match self {
+            Self::Any => true,
+            Self::Only(list) => list.iter().any(|t| t == tid),
+        }
+    }
+}
+
+/// The placeholder Entra's multi-tenant discovery documents put in `issuer`.
+pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
+
+/// A tenant id as Entra writes it in `tid`: a lowercase GUID. Anything else could smuggle
+/// path characters into an issuer template.
+pub fn is_tenant_guid(tid: &str) -> bool {
+    let groups: Vec<&str> = tid.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
 }
 
 impl IssuerRule {
-    pub fn accepts(&self, iss: &str) -> bool {
+    /// Check `iss` (and for tenant templates, `tid`) from a token.
+    pub fn check(&self, iss: &str, tid: Option<&str>) -> Result<(), JwtError> {
+        let mismatch = || JwtError::IssuerMismatch { found: log_snippet(iss) };
         match self {
-            Self::Exact(expected) => iss == expected,
+            Self::Exact(expected) if iss == expected => Ok(()),
+            Self::Exact(_) => Err(mismatch()),
+            Self::TenantTemplate { templates, tenants } => {
+                let tid = tid.ok_or(JwtError::MissingClaim("tid"))?;
+                if !is_tenant_guid(tid) {
+                    return Err(JwtError::InvalidClaim("tid"));
+                }
+                if !templates.iter().any(|t| t.replace(TENANT_PLACEHOLDER, tid) == iss) {
+                    return Err(mismatch());
+                }
+                if tenants.allows(tid) { Ok(()) } else { Err(JwtError::TenantNotAllowed) }
+            }
         }
     }
 }
@@ -52,6 +97,11 @@ pub struct ClaimRules {
     /// The client the token must be issued to when it names one: a present `azp` must equal
     /// it, and a multi-valued `aud` requires `azp` (OIDC Core §3.1.3.7 items 4–5).
     pub authorized_party: Option<String>,
+    /// Require what every Entra access token has and its ID tokens lack: the calling client
+    /// (`azp` in v2, `appid` in v1) and `scp` or `roles`. An ID token issued to an app whose
+    /// client id is an accepted audience (the API's own registration) is then never taken
+    /// for an access token, even when it lists app roles.
+    pub require_entra_access_claims: bool,
 }
 
 impl ClaimRules {
@@ -66,6 +116,7 @@ impl ClaimRules {
             max_age_secs: None,
             max_auth_age_secs: None,
             authorized_party: None,
+            require_entra_access_claims: false,
         }
     }
 
@@ -75,6 +126,9 @@ impl ClaimRules {
         self.check_issuer(claims)?;
         let audiences = self.check_audience(claims)?;
         self.check_times(claims, now)?;
+        if self.require_entra_access_claims && !is_entra_access_token(claims) {
+            return Err(JwtError::NotAnAccessToken);
+        }
         self.check_authorized_party(claims, audiences)
     }
 
@@ -92,8 +146,14 @@ impl ClaimRules {
     fn check_issuer(&self, claims: &Map<String, Value>) -> Result<(), JwtError> {
         match claims.get("iss") {
             None => Err(JwtError::MissingClaim("iss")),
-            Some(Value::String(iss)) if self.issuer.accepts(iss) => Ok(()),
-            Some(Value::String(iss)) => Err(JwtError::IssuerMismatch { found: log_snippet(iss) }),
+            Some(Value::String(iss)) => {
+                let tid = match claims.get("tid") {
+                    None => None,
+                    Some(Value::String(tid)) => Some(tid.as_str()),
+                    Some(_) => return Err(JwtError::InvalidClaim("tid")),
+                };
+                self.issuer.check(iss, tid)
+            }
             Some(_) => Err(JwtError::InvalidClaim("iss")),
         }
     }
@@ -164,6 +224,11 @@ impl ClaimRules {
             Some(_) => Err(JwtError::InvalidClaim("azp")),
         }
     }
+}
+
+fn is_entra_access_token(claims: &Map<String, Value>) -> bool {
+    let client = claims.contains_key("azp") || claims.contains_key("appid");
+    client && (claims.contains_key("scp") || claims.contains_key("roles"))
 }
 
 /// `at+jwt`, `AT+JWT` and `application/at+jwt` are one media type (RFC 7515 §4.1.9).

@@ -166,6 +166,20 @@ pub enum JwtError {
     /// The rules name no audience, so no token can be accepted (RFC 8725 §3.9).
     #[error("no audience configured")]
     AudienceNotConfigured,
+    /// The `tid` matches the issuer but is not in the tenant allow-list (Entra multi-tenant).
+    #[error("tenant not allowed")]
+    TenantNotAllowed,
+    /// The signing key names an `issuer` (Entra JWKS) that is not the token's.
+    #[error("the signing key belongs to another issuer")]
+    KeyIssuerMismatch,
+    /// A Microsoft Graph access token (JOSE header `nonce`): only Graph can verify it, and it
+    /// was never meant for this API.
+    #[error("Microsoft Graph access token presented to this API")]
+    GraphToken,
+    /// No calling client (`azp`/`appid`) or neither `scp` nor `roles`: an Entra ID token, not
+    /// an access token.
+    #[error("not an access token (no azp/appid, or no scp/roles)")]
+    NotAnAccessToken,
 }
 
 impl JwtError {
@@ -196,6 +210,7 @@ impl JwtError {
             Self::MissingClaim("iss") => "iss_missing",
             Self::MissingClaim("aud") => "aud_missing",
             Self::MissingClaim("sub") => "sub_missing",
+            Self::MissingClaim("tid") => "tid_missing",
             Self::MissingClaim(_) => "claim_missing",
             Self::InvalidClaim(_) => "claim_invalid",
             Self::TokenExpired { .. } => "token_expired",
@@ -208,6 +223,10 @@ impl JwtError {
             Self::AuthorizedPartyMismatch => "azp_mismatch",
             Self::TypeMismatch { .. } => "typ_mismatch",
             Self::AudienceNotConfigured => "audience_not_configured",
+            Self::TenantNotAllowed => "issuer_tenant_not_allowed",
+            Self::KeyIssuerMismatch => "key_issuer_mismatch",
+            Self::GraphToken => "graph_token_not_for_this_api",
+            Self::NotAnAccessToken => "not_an_access_token",
         }
     }
 
@@ -257,6 +276,10 @@ impl JwtError {
             Self::AudienceMismatch => "The token is not intended for this audience",
             Self::AuthorizedPartyMismatch => "The token was issued to an unexpected client",
             Self::TypeMismatch { .. } => "The token type is not accepted",
+            Self::TenantNotAllowed => "The token's tenant is not allowed",
+            Self::KeyIssuerMismatch => "The token was signed with another issuer's key",
+            Self::GraphToken => "This is a Microsoft Graph access token; request a token for this API's scopes instead",
+            Self::NotAnAccessToken => "The token is not an access token",
         };
         text.to_owned()
     }

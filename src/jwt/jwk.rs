@@ -28,4 +28,8 @@ pub struct Jwk {
     pub x: Option<String>,
     #[serde(default)]
     pub y: Option<String>,
+    /// The issuer this key signs for (Entra publishes it, templated with `{tenantid}` on
+    /// multi-tenant key sets). When present, a token's `iss` must be it.
+    #[serde(default)]
+    pub issuer: Option<String>,
 }

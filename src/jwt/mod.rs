@@ -35,7 +35,7 @@ pub mod verify;
 
 pub use alg::{HashAlg, JwsAlgorithm, KeyFamily, UnsupportedAlgorithm};
 pub use cache::{CacheEvent, JwksCache, JwksCachePolicy, KeyLookup};
-pub use claims::{ClaimRules, DEFAULT_LEEWAY_SECS, IssuerRule};
+pub use claims::{ClaimRules, DEFAULT_LEEWAY_SECS, IssuerRule, TENANT_PLACEHOLDER, TenantAllowList, is_tenant_guid};
 pub use error::{ErrorClass, JwksError, JwtError};
 pub use jwk::Jwk;
 pub use keys::{Jwks, KeySet, UsableKey};

@@ -112,6 +112,11 @@ impl VerifiedJwt {
         self.list("groups", false)
     }
 
+    /// Any string-list claim (array of strings, or one string), e.g. Entra's `wids`.
+    pub fn list_claim(&self, name: &str) -> Vec<&str> {
+        self.list(name, false)
+    }
+
     fn date(&self, name: &'static str) -> Option<u64> {
         numeric_date(&self.claims, name).ok().flatten()
     }

@@ -50,6 +50,7 @@ pub async fn verify<V: SignatureVerifier>(
 ) -> Result<VerifiedJwt, JwtError> {
     verify_signature(verifier, keys, token, allowed_algs).await?;
     rules.validate(token.header(), token.unverified_claims(), now)?;
+    check_key_issuer(keys, token)?;
     Ok(VerifiedJwt::new(token.header().clone(), token.unverified_claims().clone()))
 }
 
@@ -116,6 +117,23 @@ where
     }
     let result = verify(ports, &second.keys, token, allowed_algs, rules, now).await;
     Verification::new(result, events, &second.keys)
+}
+
+/// A key that names its issuer (Entra's JWKS `issuer` member) signs only for it: the token's
+/// `iss` must equal it, with `{tenantid}` read as the token's `tid`.
+fn check_key_issuer<K>(keys: &KeySet<K>, token: &UnverifiedJwt) -> Result<(), JwtError> {
+    let index = keys.jwks().select(token.header())?;
+    let Some(key_issuer) = keys.jwks().keys().get(index).and_then(|k| k.jwk.issuer.as_deref()) else {
+        return Ok(());
+    };
+    let claims = token.unverified_claims();
+    let iss = claims.get("iss").and_then(|v| v.as_str()).unwrap_or_default();
+    let tid = claims.get("tid").and_then(|v| v.as_str()).filter(|t| super::claims::is_tenant_guid(t));
+    let expected = match tid {
+        Some(tid) => key_issuer.replace(super::claims::TENANT_PLACEHOLDER, tid),
+        None => key_issuer.to_owned(),
+    };
+    if expected == iss { Ok(()) } else { Err(JwtError::KeyIssuerMismatch) }
 }
 
 /// Refuse signatures that cannot be valid for `alg` whatever the key (RFC 7518 §3.4: an ECDSA

@@ -3,7 +3,7 @@
 //! The discovered `issuer` must equal the configured one exactly (§4.3): that is what stops a
 //! compromised or mistyped discovery document from pointing the gateway at another provider.
 
-use crate::config::is_loopback;
+use crate::config::{ProviderConfig, is_loopback};
 use serde::Deserialize;
 use url::Url;
 
@@ -51,13 +51,25 @@ fn acceptable_endpoint(value: &str) -> bool {
 impl ProviderMetadata {
     /// Parse a discovery document and check it against the configured issuer.
     pub fn parse(body: &[u8], expected_issuer: &str) -> Result<Self, DiscoveryError> {
+        Self::parse_checked(body, expected_issuer, |issuer| issuer == expected_issuer)
+    }
+
+    /// Parse the discovery document of the configured provider: the issuer must be the
+    /// configured one exactly, or for the Entra preset the one its tenant publishes.
+    pub fn parse_for(body: &[u8], provider: &ProviderConfig) -> Result<Self, DiscoveryError> {
+        match &provider.entra {
+            None => Self::parse(body, &provider.issuer),
+            Some(entra) => {
+                Self::parse_checked(body, &entra.expected_issuer_text(), |i| entra.accepts_discovered_issuer(i))
+            }
+        }
+    }
+
+    fn parse_checked(body: &[u8], expected_text: &str, accepts: impl Fn(&str) -> bool) -> Result<Self, DiscoveryError> {
         let metadata: ProviderMetadata =
             serde_json::from_slice(body).map_err(|e| DiscoveryError::Malformed(e.to_string()))?;
-        if metadata.issuer != expected_issuer {
-            return Err(DiscoveryError::IssuerMismatch {
-                expected: expected_issuer.to_owned(),
-                found: metadata.issuer,
-            });
+        if !accepts(&metadata.issuer) {
+            return Err(DiscoveryError::IssuerMismatch { expected: expected_text.to_owned(), found: metadata.issuer });
         }
         let mut endpoints = vec![
             ("authorization_endpoint", Some(&metadata.authorization_endpoint)),

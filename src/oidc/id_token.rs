@@ -4,12 +4,13 @@
 
 use crate::config::ProviderConfig;
 use crate::encoding::{b64url, ct_eq};
+use crate::entra::EntraClaims;
 use crate::error::GatewayError;
 use crate::jwt::{
-    CacheEvent, ClaimRules, DEFAULT_MAX_TOKEN_LEN, ErrorClass, HashAlg, IssuerRule, JwksCache, JwsAlgorithm, JwtError,
+    CacheEvent, ClaimRules, DEFAULT_MAX_TOKEN_LEN, ErrorClass, HashAlg, JwksCache, JwsAlgorithm, JwtError,
     UnverifiedJwt, verify_with_cache,
 };
-use crate::oidc::ProviderError;
+use crate::oidc::{ProviderError, ProviderMetadata};
 use crate::ports::Ports;
 use crate::session::Identity;
 use serde_json::{Map, Value};
@@ -113,6 +114,9 @@ pub fn check_id_token_claims(
         roles: strings("roles"),
         groups: strings("groups"),
         tenant: string_claim(claims, "tid").map(str::to_owned),
+        oid: string_claim(claims, "oid").map(str::to_owned),
+        wids: strings("wids"),
+        groups_overage: claims.has_group_overage(),
         sid: string_claim(claims, "sid").map(str::to_owned),
         acr: string_claim(claims, "acr").map(str::to_owned),
         auth_time: claims.get("auth_time").and_then(Value::as_u64),
@@ -128,7 +132,7 @@ pub fn check_id_token_claims(
 pub async fn validate_id_token<P: Ports>(
     ports: &P,
     keys: &JwksCache<P::Key>,
-    jwks_uri: &str,
+    metadata: &ProviderMetadata,
     id_token: &str,
     provider: &ProviderConfig,
     expected_nonce: &str,
@@ -140,11 +144,13 @@ pub async fn validate_id_token<P: Ports>(
         ErrorClass::Provider | ErrorClass::Internal => GatewayError::Provider(ProviderError::Keys(e)),
     };
     let token = UnverifiedJwt::parse(id_token, DEFAULT_MAX_TOKEN_LEN).map_err(token_error)?;
-    let mut rules = ClaimRules::new(IssuerRule::Exact(provider.issuer.clone()), vec![provider.client_id.clone()]);
+    let issuer = crate::entra::id_token_issuer_rule(provider, &metadata.issuer);
+    let mut rules = ClaimRules::new(issuer, vec![provider.client_id.clone()]);
     rules.leeway_secs = provider.clock_skew_secs;
     rules.require_iat = true;
     let now = ports.now_secs();
-    let verification = verify_with_cache(ports, keys, jwks_uri, &token, &provider.allowed_algs, &rules, now).await;
+    let verification =
+        verify_with_cache(ports, keys, &metadata.jwks_uri, &token, &provider.allowed_algs, &rules, now).await;
     notes.extend(verification.events.iter().map(CacheEvent::reason));
     let verified = verification.result.map_err(token_error)?;
     Ok(check_id_token_claims(verified.claims(), token.alg(), &provider.client_id, expected_nonce, access_token)?)

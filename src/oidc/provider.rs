@@ -1,9 +1,10 @@
 //! What the gateway remembers about its provider in isolate memory: the discovery document and
 //! the signing keys. Nothing here is fetched on the hot path once warm.
 
-use super::discovery::{DiscoveryError, ProviderMetadata, discovery_url};
+use super::discovery::{DiscoveryError, ProviderMetadata};
 use super::token::TokenError;
 use crate::coalesce::Coalescer;
+use crate::config::ProviderConfig;
 use crate::jwt::{JwksCache, JwtError};
 use crate::ports::{Clock, HttpClient, HttpError};
 use std::cell::RefCell;
@@ -101,21 +102,22 @@ impl<K> ProviderState<K> {
     pub async fn metadata(
         &self,
         ports: &(impl HttpClient + Clock),
-        issuer: &str,
+        provider: &ProviderConfig,
     ) -> Result<Rc<ProviderMetadata>, ProviderError> {
+        let key = provider.discovery_url.as_str();
         let now = ports.now_secs();
         let stale = {
             let state = self.metadata.borrow();
             match &state.cached {
                 Some(c) if now < c.fetched_at.saturating_add(METADATA_TTL_SECS) => return Ok(Rc::clone(&c.metadata)),
-                Some(c) if now < state.retry_at || self.fetches.is_running(issuer) => {
+                Some(c) if now < state.retry_at || self.fetches.is_running(key) => {
                     return Ok(Rc::clone(&c.metadata));
                 }
                 Some(c) => Some(Rc::clone(&c.metadata)),
                 None => None,
             }
         };
-        let (outcome, _) = self.fetches.run(ports, issuer, || self.fetch(ports, issuer)).await;
+        let (outcome, _) = self.fetches.run(ports, key, || self.fetch(ports, provider)).await;
         match (outcome, stale) {
             (Ok(metadata), _) => Ok(metadata),
             (Err(_), Some(stale)) => Ok(stale),
@@ -124,8 +126,8 @@ impl<K> ProviderState<K> {
     }
 
     /// Fetch the document and record the outcome (run by the one request that leads).
-    async fn fetch(&self, ports: &(impl HttpClient + Clock), issuer: &str) -> FetchOutcome {
-        let fetched = fetch_metadata(ports, issuer).await;
+    async fn fetch(&self, ports: &(impl HttpClient + Clock), provider: &ProviderConfig) -> FetchOutcome {
+        let fetched = fetch_metadata(ports, provider).await;
         let now = ports.now_secs();
         let mut state = self.metadata.borrow_mut();
         match &fetched {
@@ -143,8 +145,8 @@ impl<K> ProviderState<K> {
     }
 }
 
-async fn fetch_metadata(ports: &impl HttpClient, issuer: &str) -> FetchOutcome {
-    let request = http::Request::get(discovery_url(issuer))
+async fn fetch_metadata(ports: &impl HttpClient, provider: &ProviderConfig) -> FetchOutcome {
+    let request = http::Request::get(&provider.discovery_url)
         .header("accept", "application/json")
         .body(Vec::new())
         .map_err(|e| ProviderError::DiscoveryUnreachable(HttpError::Network(e.to_string())))?;
@@ -152,7 +154,7 @@ async fn fetch_metadata(ports: &impl HttpClient, issuer: &str) -> FetchOutcome {
     if !response.status().is_success() {
         return Err(ProviderError::DiscoveryStatus(response.status().as_u16()));
     }
-    Ok(Rc::new(ProviderMetadata::parse(response.body(), issuer)?))
+    Ok(Rc::new(ProviderMetadata::parse_for(response.body(), provider)?))
 }
 
 #[cfg(test)]
@@ -165,6 +167,10 @@ mod tests {
     use std::cell::Cell;
 
     const ISSUER: &str = "https://idp.example.com";
+
+    fn provider_config() -> ProviderConfig {
+        crate::gateway::tests::config(&[("OIDC_ISSUER", ISSUER)]).provider
+    }
 
     /// A provider whose discovery endpoint answers or times out as `up` says.
     fn provider(up: &Rc<Cell<bool>>) -> (TestPorts<FakeHttp>, ProviderState<()>) {
@@ -194,7 +200,7 @@ mod tests {
     fn a_failing_provider_is_asked_with_growing_pauses_while_the_stale_copy_is_served() {
         let up = Rc::new(Cell::new(true));
         let (ports, state) = provider(&up);
-        assert!(block_on(state.metadata(&ports, ISSUER)).is_ok());
+        assert!(block_on(state.metadata(&ports, &provider_config())).is_ok());
         up.set(false);
         ports.clock.advance_secs(METADATA_TTL_SECS);
         // Every second for 20 minutes: always served, the provider asked at 0, 5, 15, 35, 75,
@@ -202,7 +208,7 @@ mod tests {
         let mut asked_at = Vec::new();
         for second in 0..1200 {
             let before = fetches(&ports);
-            assert_eq!(block_on(state.metadata(&ports, ISSUER)).unwrap().issuer, ISSUER);
+            assert_eq!(block_on(state.metadata(&ports, &provider_config())).unwrap().issuer, ISSUER);
             if fetches(&ports) > before {
                 asked_at.push(second);
             }
@@ -212,10 +218,10 @@ mod tests {
         // Back up: the next attempt succeeds and the schedule starts over.
         up.set(true);
         ports.clock.advance_secs(300);
-        block_on(state.metadata(&ports, ISSUER)).unwrap();
+        block_on(state.metadata(&ports, &provider_config())).unwrap();
         let after_recovery = fetches(&ports);
         ports.clock.advance_secs(METADATA_TTL_SECS - 1);
-        block_on(state.metadata(&ports, ISSUER)).unwrap();
+        block_on(state.metadata(&ports, &provider_config())).unwrap();
         assert_eq!(fetches(&ports), after_recovery, "fresh again for an hour");
     }
 
@@ -223,20 +229,21 @@ mod tests {
     fn concurrent_requests_share_one_discovery_fetch() {
         let up = Rc::new(Cell::new(true));
         let (ports, state) = provider(&up);
+        let config = provider_config();
         // Nothing cached: ten requests, one fetch, all served.
-        let results = block_on(join_all((0..10).map(|_| state.metadata(&ports, ISSUER))));
+        let results = block_on(join_all((0..10).map(|_| state.metadata(&ports, &config))));
         assert!(results.iter().all(Result::is_ok));
         assert_eq!(fetches(&ports), 1);
         // Stale, provider hanging: one request refreshes, the others are served the stale copy.
         up.set(false);
         ports.clock.advance_secs(METADATA_TTL_SECS);
-        let results = block_on(join_all((0..10).map(|_| state.metadata(&ports, ISSUER))));
+        let results = block_on(join_all((0..10).map(|_| state.metadata(&ports, &config))));
         assert!(results.iter().all(Result::is_ok));
         assert_eq!(fetches(&ports), 2);
         // Nothing cached and the provider down: one fetch for the burst, and each request gets
         // the provider error (502), not a panic.
         let (ports, state) = provider(&up);
-        let results = block_on(join_all((0..10).map(|_| state.metadata(&ports, ISSUER))));
+        let results = block_on(join_all((0..10).map(|_| state.metadata(&ports, &config))));
         assert!(results.iter().all(|r| matches!(r, Err(ProviderError::DiscoveryUnreachable(HttpError::Timeout)))));
         assert_eq!(fetches(&ports), 1);
     }

@@ -20,7 +20,8 @@ pub enum Grant<'a> {
 pub struct TokenResponse {
     pub access_token: String,
     pub token_type: String,
-    #[serde(default)]
+    /// Seconds; Azure AD v1 sends it as a JSON string (`"3599"`), so both forms are read.
+    #[serde(default, deserialize_with = "seconds")]
     pub expires_in: Option<u64>,
     #[serde(default)]
     pub refresh_token: Option<String>,
@@ -29,6 +30,21 @@ pub struct TokenResponse {
     /// Granted scopes, space-separated (RFC 6749 §5.1).
     #[serde(default)]
     pub scope: Option<String>,
+}
+
+/// A number of seconds written as a JSON number or a string of digits.
+fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Seconds {
+        Number(u64),
+        Text(String),
+    }
+    match Option::<Seconds>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Seconds::Number(n)) => Ok(Some(n)),
+        Some(Seconds::Text(t)) => t.trim().parse().map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -208,6 +224,19 @@ mod tests {
         )))
         .unwrap();
         assert_eq!(ok.expires_in, Some(60));
+        let v1 = parse_token_response(Ok(json_response(
+            200,
+            &json!({"access_token": "at", "token_type": "Bearer", "expires_in": "3599", "ext_expires_in": "3599"}),
+        )))
+        .unwrap();
+        assert_eq!(v1.expires_in, Some(3599), "Azure AD v1 sends expires_in as a string");
+        assert!(matches!(
+            parse_token_response(Ok(json_response(
+                200,
+                &json!({"access_token": "a", "token_type": "Bearer", "expires_in": "soon"})
+            ))),
+            Err(TokenError::Malformed(_))
+        ));
         assert_eq!(
             parse_token_response(Ok(json_response(400, &json!({"error": "invalid_grant"})))).unwrap_err(),
             TokenError::Refused { error: "invalid_grant".into(), description: None }

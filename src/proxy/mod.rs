@@ -20,6 +20,9 @@ use strip::is_stripped;
 /// The identity headers the gateway sets.
 pub const USER_HEADER: &str = "x-forwarded-user";
 pub const EMAIL_HEADER: &str = "x-forwarded-email";
+/// Entra's stable identifiers: `oid` (the user or app in its tenant) and `tid`.
+pub const OBJECT_ID_HEADER: &str = "x-forwarded-object-id";
+pub const TENANT_HEADER: &str = "x-forwarded-tenant-id";
 
 /// Whether `text` can travel as a header value unchanged: printable ASCII only (other bytes
 /// reach origins mangled, differently per server), with no leading or trailing space (HTTP
@@ -35,9 +38,14 @@ fn value(text: &str) -> Option<HeaderValue> {
 }
 
 /// Who the origin is told the caller is.
+#[derive(Default)]
 pub struct ForwardIdentity<'a> {
     pub subject: &'a str,
     pub email: Option<&'a str>,
+    /// Entra `oid`: stable across applications, unlike `sub`.
+    pub object_id: Option<&'a str>,
+    /// Entra `tid`.
+    pub tenant: Option<&'a str>,
 }
 
 /// What the gateway vouches for on the origin request.
@@ -125,6 +133,12 @@ pub fn origin_headers(
         if let Some(email) = identity.email {
             changes.set(EMAIL_HEADER, email);
         }
+        if let Some(oid) = identity.object_id {
+            changes.set(OBJECT_ID_HEADER, oid);
+        }
+        if let Some(tid) = identity.tenant {
+            changes.set(TENANT_HEADER, tid);
+        }
     }
     if let Some(host) = public_url.host_str() {
         let host = match public_url.port() {
@@ -171,7 +185,7 @@ mod tests {
         let url = url::Url::parse("https://gw.example.com").unwrap();
         let credential = Credential::Authenticated {
             access_token: "the-at",
-            identity: ForwardIdentity { subject: "alice", email: Some("a@example.com") },
+            identity: ForwardIdentity { subject: "alice", email: Some("a@example.com"), ..Default::default() },
         };
         let out = origin_headers(&h, &credential, &url, &[]).apply(&h);
         assert_eq!(out.get_all("x-forwarded-user").iter().collect::<Vec<_>>(), vec!["alice"]);
@@ -200,7 +214,7 @@ mod tests {
         let url = url::Url::parse("http://127.0.0.1:8787").unwrap();
         let credential = Credential::Authenticated {
             access_token: "at",
-            identity: ForwardIdentity { subject: "al\u{e9}", email: None },
+            identity: ForwardIdentity { subject: "al\u{e9}", ..Default::default() },
         };
         let out = origin_headers(&h, &credential, &url, &[]).apply(&h);
         assert!(out.get("cookie").is_none());
@@ -227,7 +241,7 @@ mod tests {
     }
 
     fn alice() -> Credential<'static> {
-        Credential::Presented { identity: ForwardIdentity { subject: "alice", email: None } }
+        Credential::Presented { identity: ForwardIdentity { subject: "alice", ..Default::default() } }
     }
 
     #[test]
@@ -253,8 +267,9 @@ mod tests {
             ("X-Forwarded-User", "mallory"),
         ]);
         let url = url::Url::parse("https://gw.example.com").unwrap();
-        let credential =
-            Credential::Presented { identity: ForwardIdentity { subject: "alice", email: Some("a@x.io") } };
+        let credential = Credential::Presented {
+            identity: ForwardIdentity { subject: "alice", email: Some("a@x.io"), ..Default::default() },
+        };
         let out = origin_headers(&h, &credential, &url, &[]).apply(&h);
         assert!(out.get("connection").is_none());
         assert_eq!(out.get_all("x-forwarded-user").iter().collect::<Vec<_>>(), vec!["alice"]);

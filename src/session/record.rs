@@ -117,6 +117,15 @@ pub struct Identity {
     /// Tenant from the ID token (`tid`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// Entra's stable user id in the tenant (`oid`); `sub` is pairwise per application.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oid: Option<String>,
+    /// Entra directory roles (`wids`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub wids: Vec<String>,
+    /// The ID token's group list was cut off (Entra group overage).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub groups_overage: bool,
     /// The provider's session id (`sid`), for back-channel logout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
@@ -139,6 +148,9 @@ impl Identity {
             roles: self.roles.iter().map(String::as_str).collect(),
             groups: self.groups.iter().map(String::as_str).collect(),
             tenant: self.tenant.as_deref(),
+            wids: self.wids.iter().map(String::as_str).collect(),
+            caller: Some(crate::entra::CallerKind::User),
+            groups_overage: self.groups_overage,
         }
     }
 }

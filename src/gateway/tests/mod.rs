@@ -4,6 +4,7 @@
 mod bearer;
 mod dpop;
 mod edge_input;
+mod entra;
 mod me;
 mod paths;
 mod sessions;
