@@ -142,6 +142,7 @@ impl GatewayError {
             GatewayError::StateMismatch(why) => why,
             GatewayError::MalformedCallback => "callback_malformed",
             GatewayError::CallbackIssuerMismatch(_) => "callback_issuer_mismatch",
+            GatewayError::ProviderDenied { error, .. } if is_consent_error(error) => "consent_required",
             GatewayError::ProviderDenied { .. } => "provider_denied",
             GatewayError::CodeRejected(_) => "code_rejected",
             GatewayError::IdToken(e) => e.reason(),
@@ -177,6 +178,11 @@ impl GatewayError {
             GatewayError::CallbackIssuerMismatch(_) => "The sign-in answer came from an unexpected provider.".into(),
             GatewayError::ProviderDenied { error, .. } if error == "access_denied" => {
                 "Sign-in was cancelled or access was denied by the identity provider.".into()
+            }
+            GatewayError::ProviderDenied { error, .. } if is_consent_error(error) => {
+                "This application needs permissions that you could not grant. An administrator of your \
+                 organization must consent first: ask them to open /auth/admin-consent on this site, then sign in again."
+                    .into()
             }
             GatewayError::ProviderDenied { error, .. } => {
                 format!("The identity provider refused the sign-in ({}).", sanitise(error))
@@ -266,6 +272,11 @@ pub fn challenge_scheme(err: &GatewayError, used_dpop: bool) -> &'static str {
 fn capitalised(text: &str) -> String {
     let mut chars = text.chars();
     chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+}
+
+/// Errors that mean the user (or an administrator) must consent (OIDC Core §3.1.2.6).
+fn is_consent_error(error: &str) -> bool {
+    crate::gateway::CONSENT_ERRORS.contains(&error)
 }
 
 /// Text safe inside a quoted-string of a header (RFC 9110 §5.6.4): printable ASCII, no `"`/`\`.

@@ -204,6 +204,25 @@ pub fn access_token_issuer_rule(provider: &ProviderConfig, discovered_issuer: &s
     }
 }
 
+/// The scopes a token response granted (RFC 6749 §5.1), as route `scopes` name them. Entra
+/// lists resource scopes with their resource (`api://orders/Orders.Read`) while the access
+/// token's `scp` and route settings use the short name (`Orders.Read`): with the preset both
+/// forms are kept. The session's access token is for one resource only, so the short name is
+/// that resource's.
+pub fn granted_scopes(scope: Option<&str>, provider: &ProviderConfig) -> Vec<String> {
+    let mut scopes = Vec::new();
+    for granted in scope.unwrap_or_default().split(' ').filter(|s| !s.is_empty()) {
+        scopes.push(granted.to_owned());
+        if let (Some(_), Some((_, short))) = (&provider.entra, granted.rsplit_once('/'))
+            && !short.is_empty()
+            && !scopes.iter().any(|s| s == short)
+        {
+            scopes.push(short.to_owned());
+        }
+    }
+    scopes
+}
+
 /// The GUID that fills `template`'s `{tenantid}` to give `issuer`, if any.
 fn tenant_in<'a>(template: &str, issuer: &'a str) -> Option<&'a str> {
     let (prefix, suffix) = template.split_once(TENANT_PLACEHOLDER)?;

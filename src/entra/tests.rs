@@ -216,3 +216,15 @@ fn tenant_ids_are_lowercase_guids() {
     }
     assert_eq!(JwtError::TenantNotAllowed.reason(), "issuer_tenant_not_allowed");
 }
+
+#[test]
+fn granted_scopes_keep_entra_short_names() {
+    let entra = entra(&[("ENTRA_TENANT", HOME)]).provider;
+    assert_eq!(
+        granted_scopes(Some("api://orders/Orders.Read openid  offline_access"), &entra),
+        ["api://orders/Orders.Read", "Orders.Read", "openid", "offline_access"]
+    );
+    let generic = settings(&[("OIDC_ISSUER", "https://idp.example.com")]).unwrap().provider;
+    assert_eq!(granted_scopes(Some("https://api.example.com/read"), &generic), ["https://api.example.com/read"]);
+    assert!(granted_scopes(None, &generic).is_empty());
+}

@@ -78,14 +78,7 @@ impl<P: Ports> Gateway<P> {
             return Err(GatewayError::StepUpNotSatisfied(unmet));
         }
         let mut identity = identity;
-        identity.scopes = tokens
-            .scope
-            .as_deref()
-            .unwrap_or_default()
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
+        identity.scopes = crate::entra::granted_scopes(tokens.scope.as_deref(), &self.config.provider);
         let id = SessionId::generate(ports);
         let expires_at = now.saturating_add(self.config.session.ttl_secs);
         let record = SessionRecord {

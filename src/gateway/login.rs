@@ -107,6 +107,8 @@ impl<P: Ports> Gateway<P> {
         let mut tx = LoginTransaction::begin(ports, ports.now_secs(), return_to, &binding);
         let mut params: Vec<(&str, String)> =
             self.config.auth_params.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        // Remembered so that a consent retry happens once (see `consent`).
+        tx.prompt = request.hints.iter().find(|(name, _)| *name == "prompt").map(|(_, value)| value.clone());
         params.extend(request.hints);
         params.extend(request.step_up.authorize_params());
         tx.step_up = request.step_up;

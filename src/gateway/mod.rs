@@ -5,6 +5,7 @@
 
 mod bearer;
 mod callback;
+mod consent;
 mod dpop;
 pub mod headers;
 mod login;
@@ -20,6 +21,7 @@ mod step_up;
 #[cfg(test)]
 pub(crate) mod tests;
 
+pub use consent::CONSENT_ERRORS;
 pub use headers::{DECISION_HEADERS, RequestHeaders};
 pub use login::safe_return_path;
 pub use request::{Decision, DecisionLog, ForwardPlan, IncomingRequest, MAX_FORM_BYTES, MAX_HEADER_BYTES, Outcome};
@@ -142,6 +144,7 @@ impl<P: Ports> Gateway<P> {
                 respond_with(json(200, &serde_json::json!({ "status": "ok" })), log(req, "health", Some(200)))
             }
             paths::CALLBACK => self.callback(ports, req).await,
+            paths::ADMIN_CONSENT => self.admin_consent(ports, req).await,
             paths::LOGIN => {
                 let query = req.query.as_deref().unwrap_or_default();
                 let rd = url::form_urlencoded::parse(query.as_bytes())
@@ -204,6 +207,9 @@ impl<P: Ports> Gateway<P> {
     }
 
     async fn callback(&self, ports: &P, req: &IncomingRequest) -> Decision {
+        if let Some(retry) = self.retry_with_consent(ports, req).await {
+            return retry;
+        }
         match self.handle_callback(ports, req).await {
             Ok(signed_in) => {
                 let mut entry = log(req, "signed_in", Some(302));

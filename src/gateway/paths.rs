@@ -9,6 +9,9 @@ pub const LOGOUT: &str = "/auth/logout";
 /// Where the provider POSTs logout tokens (register it as the client's
 /// `backchannel_logout_uri`).
 pub const BACKCHANNEL_LOGOUT: &str = "/auth/backchannel-logout";
+/// Entra administrator consent: starts the round trip, and is its redirect URI (register
+/// `PUBLIC_URL` + this at the provider).
+pub const ADMIN_CONSENT: &str = "/auth/admin-consent";
 /// Liveness and configuration check.
 pub const HEALTH: &str = "/auth/health";
 /// The signed-in user, as JSON, for single-page apps (`401` JSON when signed out).

@@ -120,7 +120,9 @@ where
 }
 
 /// A key that names its issuer (Entra's JWKS `issuer` member) signs only for it: the token's
-/// `iss` must equal it, with `{tenantid}` read as the token's `tid`.
+/// `iss` must equal it, with `{tenantid}` read as the token's `tid`. Entra signs v1 tokens
+/// (`https://sts.windows.net/{tid}/`) with the keys its v2 key set publishes for
+/// `.../{tid}/v2.0`, so a v1 token of the same tenant matches that key too.
 fn check_key_issuer<K>(keys: &KeySet<K>, token: &UnverifiedJwt) -> Result<(), JwtError> {
     let index = keys.jwks().select(token.header())?;
     let Some(key_issuer) = keys.jwks().keys().get(index).and_then(|k| k.jwk.issuer.as_deref()) else {
@@ -133,7 +135,11 @@ fn check_key_issuer<K>(keys: &KeySet<K>, token: &UnverifiedJwt) -> Result<(), Jw
         Some(tid) => key_issuer.replace(super::claims::TENANT_PLACEHOLDER, tid),
         None => key_issuer.to_owned(),
     };
-    if expected == iss { Ok(()) } else { Err(JwtError::KeyIssuerMismatch) }
+    let v1_of_same_tenant = tid.is_some_and(|tid| {
+        iss.strip_prefix(crate::entra::V1_ISSUER_PREFIX) == Some(&format!("{tid}/"))
+            && expected.strip_suffix("/v2.0").is_some_and(|head| head.ends_with(&format!("/{tid}")))
+    });
+    if expected == iss || v1_of_same_tenant { Ok(()) } else { Err(JwtError::KeyIssuerMismatch) }
 }
 
 /// Refuse signatures that cannot be valid for `alg` whatever the key (RFC 7518 §3.4: an ECDSA

@@ -32,18 +32,18 @@ pub struct TokenResponse {
     pub scope: Option<String>,
 }
 
-/// A number of seconds written as a JSON number or a string of digits.
+/// A number of seconds written as a JSON number or a string of digits. Read through
+/// `serde_json::Value` (already in the bundle) rather than an untagged enum, whose buffering
+/// machinery costs kilobytes of wasm.
 fn seconds<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Seconds {
-        Number(u64),
-        Text(String),
-    }
-    match Option::<Seconds>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(Seconds::Number(n)) => Ok(Some(n)),
-        Some(Seconds::Text(t)) => t.trim().parse().map(Some).map_err(serde::de::Error::custom),
+    use serde::de::Error;
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::Number(n) => {
+            n.as_u64().map(Some).ok_or_else(|| D::Error::custom("expires_in is not a whole number"))
+        }
+        serde_json::Value::String(t) => t.trim().parse().map(Some).map_err(D::Error::custom),
+        _ => Err(D::Error::custom("expires_in is not a number")),
     }
 }
 

@@ -41,6 +41,10 @@ pub struct LoginTransaction {
     /// it (rather than loop back to the provider).
     #[serde(default, skip_serializing_if = "crate::policy::StepUp::is_empty")]
     pub step_up: crate::policy::StepUp,
+    /// The `prompt` sent with the authorization request (`consent` when retried for consent,
+    /// which stops a second retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
 }
 
 /// The browser's binding value: the one it already holds (sign-ins in parallel tabs share it),
@@ -103,6 +107,7 @@ impl LoginTransaction {
             created_at: now,
             binding: binding_hash(binding),
             step_up: crate::policy::StepUp::default(),
+            prompt: None,
         }
     }
 

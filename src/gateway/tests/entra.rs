@@ -353,6 +353,15 @@ fn keys_are_chosen_by_kid_honour_their_issuer_and_x5c_in_tokens_is_refused() {
     let partner =
         w.entra.sign("access_token_v2_delegated", json!({"tid": PARTNER, "iss": format!("{H}/{PARTNER}/v2.0")}));
     assert_eq!(bearer(&w, "/api/orders", &partner).log.reason, "key_issuer_mismatch");
+    // Entra signs v1 tokens with the keys its v2 key set publishes: same tenant, accepted;
+    // another tenant's v1 token is not.
+    let home_v1 = w.entra.sign("access_token_v1_delegated", json!({}));
+    assert!(matches!(bearer(&w, "/api/orders", &home_v1).outcome, Outcome::Forward(_)));
+    let partner_v1 = w.entra.sign(
+        "access_token_v1_delegated",
+        json!({"tid": PARTNER, "iss": format!("https://sts.windows.net/{PARTNER}/")}),
+    );
+    assert_eq!(bearer(&w, "/api/orders", &partner_v1).log.reason, "key_issuer_mismatch");
     // A token bringing its own certificate chain is refused before any key is looked at.
     let (mut header, body) = claims("access_token_v2_delegated", json!({}));
     header["x5c"] = json!(["MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA"]);
@@ -391,4 +400,101 @@ fn v1_sign_in_sends_resource_and_reads_string_expires_in() {
     w.ports.clock.advance_secs(3599);
     let d = handle(&w, &request(Method::GET, "/docs", &[("cookie", &session)]));
     assert_eq!(token_calls(), 2, "{:?}", d.log);
+}
+
+#[test]
+fn consent_required_is_retried_once_with_prompt_consent_then_explained() {
+    let w = single_tenant();
+    let d = handle(&w, &navigate("/docs?x=1", ""));
+    let r = response(&d);
+    let first = query_of(r.headers()["location"].to_str().unwrap());
+    assert!(!first.contains_key("prompt"));
+    let tx = cookie_pairs(r).join("; ");
+    let callback = |state: &str, cookie: &str| {
+        let q = format!("error=consent_required&error_description=AADSTS65001%3A+consent&state={state}");
+        handle(&w, &navigate(&format!("/auth/callback?{q}"), cookie))
+    };
+    let d = callback(&first["state"], &tx);
+    let r = response(&d);
+    assert_eq!(r.status(), 302, "{:?}", d.log);
+    assert_eq!(d.log.reason, "consent_retry");
+    let retry = query_of(r.headers()["location"].to_str().unwrap());
+    assert_eq!(retry["prompt"], "consent");
+    assert_ne!(retry["state"], first["state"], "a fresh transaction");
+    assert!(set_cookies(r).iter().any(|c| c.contains("Max-Age=0")), "the first transaction is cleared");
+    let retry_tx = cookie_pairs(r).join("; ");
+    // Refused again: no second retry, a page that says an administrator must consent.
+    let d = callback(&retry["state"], &retry_tx);
+    let r = response(&d);
+    assert_eq!(r.status(), 403);
+    assert_eq!(d.log.reason, "consent_required");
+    assert!(String::from_utf8_lossy(r.body()).contains("/auth/admin-consent"));
+    // A consent error with no matching transaction is not retried either.
+    assert_eq!(callback("forged-state", "").log.reason, "consent_required");
+    // After the retry the user consents: the sign-in completes where it was going.
+    let d = handle(&w, &navigate("/docs?x=1", ""));
+    let r = response(&d);
+    let q = query_of(r.headers()["location"].to_str().unwrap());
+    let d = callback(&q["state"], &cookie_pairs(r).join("; "));
+    let r = response(&d);
+    let q = query_of(r.headers()["location"].to_str().unwrap());
+    *w.entra.nonce.borrow_mut() = q["nonce"].clone();
+    let d = handle(&w, &navigate(&format!("/auth/callback?code=c&state={}", q["state"]), &cookie_pairs(r).join("; ")));
+    assert_eq!(response(&d).headers()["location"], "https://gw.example.com/docs?x=1");
+}
+
+fn admin_consent(w: &EntraWorld, query: &str, cookie: &str) -> Decision {
+    let path = if query.is_empty() { "/auth/admin-consent".to_owned() } else { format!("/auth/admin-consent?{query}") };
+    handle(w, &navigate(&path, cookie))
+}
+
+#[test]
+fn admin_consent_round_trip() {
+    let w =
+        entra_world(&[("ENTRA_TENANT", "common"), ("ENTRA_ALLOWED_TENANTS", HOME)], "discovery-v2-common.json", None);
+    let d = admin_consent(&w, "", "");
+    let r = response(&d);
+    assert_eq!(r.status(), 302);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("{H}/organizations/v2.0/adminconsent?")),
+        "common is not allowed there: {location}"
+    );
+    let q = query_of(&location);
+    assert_eq!(q["client_id"], CLIENT_ID);
+    assert_eq!(q["redirect_uri"], "https://gw.example.com/auth/admin-consent");
+    assert_eq!(q["scope"], "openid profile email");
+    let cookie = cookie_pairs(r).join("; ");
+    assert!(cookie.starts_with("__Secure-edgeguard-admin-consent="));
+    let state = &q["state"];
+
+    let d = admin_consent(&w, &format!("admin_consent=True&tenant={HOME}&state={state}"), &cookie);
+    assert_eq!((response(&d).status().as_u16(), d.log.reason), (200, "admin_consent_granted"));
+    assert!(String::from_utf8_lossy(response(&d).body()).contains(HOME));
+    let d = admin_consent(&w, &format!("admin_consent=True&tenant={PARTNER}&state={state}"), &cookie);
+    assert!(String::from_utf8_lossy(response(&d).body()).contains("ENTRA_ALLOWED_TENANTS"), "not yet accepted");
+    let d = admin_consent(&w, &format!("error=access_denied&error_description=AADSTS65004&state={state}"), &cookie);
+    assert_eq!((response(&d).status().as_u16(), d.log.reason), (403, "admin_consent_denied"));
+    // A forged answer (other state, or no cookie) claims nothing.
+    let d = admin_consent(&w, &format!("admin_consent=True&tenant={HOME}&state=forged"), &cookie);
+    assert_eq!((response(&d).status().as_u16(), d.log.reason), (400, "admin_consent_state_mismatch"));
+    let d = admin_consent(&w, &format!("admin_consent=True&tenant={HOME}&state={state}"), "");
+    assert_eq!(d.log.reason, "admin_consent_state_mismatch");
+}
+
+#[test]
+fn admin_consent_v1_uses_prompt_admin_consent_and_other_providers_have_none() {
+    let w = entra_world(
+        &[("ENTRA_TENANT", HOME), ("ENTRA_VERSION", "v1"), ("OIDC_RESOURCE", "api://orders")],
+        "discovery-v1-tenant.json",
+        None,
+    );
+    let d = admin_consent(&w, "", "");
+    let location = response(&d).headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&format!("{H}/{HOME}/oauth2/authorize?")), "{location}");
+    let q = query_of(&location);
+    assert_eq!((q["prompt"].as_str(), q["resource"].as_str()), ("admin_consent", "api://orders"));
+    let generic = world();
+    let d = block_on(generic.gateway.handle(&generic.ports, &navigate("/auth/admin-consent", "")));
+    assert_eq!(response(&d).status(), 404);
 }
