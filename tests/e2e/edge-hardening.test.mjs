@@ -40,6 +40,9 @@ function rawExchange(url, head, { body = '', keepOpen = false, timeoutMs = 5000 
 describe('edge hardening', () => {
   let s;
   let cookieOrigin;
+  // An origin whose parser accepts any header bytes (as many servers do), recording what it got.
+  let laxOrigin;
+  const laxSeen = [];
 
   before(async () => {
     if (skip) return;
@@ -54,6 +57,11 @@ describe('edge hardening', () => {
       res.end('origin page');
     });
     await new Promise((r) => cookieOrigin.listen(0, '127.0.0.1', r));
+    laxOrigin = http.createServer({ insecureHTTPParser: true }, (req, res) => {
+      laxSeen.push({ path: req.url, headers: { ...req.headers } });
+      res.end('ok');
+    });
+    await new Promise((r) => laxOrigin.listen(0, '127.0.0.1', r));
     const closed = await freePort();
     s = await startStack({
       vars: ({ origin }) => ({
@@ -62,6 +70,7 @@ describe('edge hardening', () => {
           { prefix: '/public/', auth: 'public' },
           { prefix: '/set-cookie/', auth: 'public', origin: `http://127.0.0.1:${cookieOrigin.address().port}` },
           { prefix: '/down/', auth: 'public', origin: `http://127.0.0.1:${closed}` },
+          { prefix: '/lax/', auth: 'public', origin: `http://127.0.0.1:${laxOrigin.address().port}` },
         ]),
         ORIGIN_URL: origin.url,
         STRIP_HEADERS: 'X-Tenant-Role, X-Corp-*',
@@ -74,6 +83,8 @@ describe('edge hardening', () => {
     await s?.close();
     cookieOrigin?.closeAllConnections?.();
     await new Promise((r) => (cookieOrigin ? cookieOrigin.close(r) : r()));
+    laxOrigin?.closeAllConnections?.();
+    await new Promise((r) => (laxOrigin ? laxOrigin.close(r) : r()));
   });
 
   test('a non-ASCII cookie beside the session keeps the user signed in, and the origin gets the exact text', T, async () => {
@@ -99,10 +110,9 @@ describe('edge hardening', () => {
   });
 
   test('identity headers with control bytes never reach the origin', T, async () => {
-    s.origin.reset();
     const port = new URL(s.gw).port;
     const answer = await rawExchange(s.gw, [
-      'GET /public/ctl HTTP/1.1',
+      'GET /lax/ctl HTTP/1.1',
       `Host: 127.0.0.1:${port}`,
       'X-Auth-Request-Groups: admin,\x01',
       'X-Forwarded-User: admin\x7f',
@@ -110,13 +120,12 @@ describe('edge hardening', () => {
       'X-Tenant-Role: admin',
       'X-Corp-Groups: all',
       'X-Original-URL: /admin',
+      'X-Kept: yes\x01',
     ].join('\r\n'), { keepOpen: true });
-    const seen = s.origin.requests().find((r) => r.path === '/public/ctl');
-    if (!seen) {
-      // workerd refused the request itself: then nothing reached the origin either.
-      assert.match(answer, /^HTTP\/1\.1 4\d\d/);
-      return;
-    }
+    assert.match(answer, /^HTTP\/1\.1 200/, answer.slice(0, 200));
+    const seen = laxSeen.find((r) => r.path === '/lax/ctl');
+    assert.ok(seen, 'the request reached the origin');
+    assert.equal(seen.headers['x-kept'], 'yes\x01', 'other headers pass with their bytes');
     for (const name of ['x-auth-request-groups', 'x-forwarded-user', 'x-remote-user', 'x-tenant-role', 'x-corp-groups', 'x-original-url']) {
       assert.equal(seen.headers[name], undefined, `${name} reached the origin: ${JSON.stringify(seen.headers[name])}`);
     }
