@@ -33,7 +33,8 @@ use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use serde_json::{Map, Value, json};
 
 use edgeguard::jwt::{
-    ClaimRules, DEFAULT_MAX_TOKEN_LEN, IssuerRule, Jwk, Jwks, JwsAlgorithm, KeySet, UnverifiedJwt, verify,
+    CachedVerdict, ClaimRules, DEFAULT_MAX_TOKEN_LEN, IssuerRule, Jwk, Jwks, JwsAlgorithm, KeySet, TokenDigest,
+    UnverifiedJwt, VerifiedTokenCache, verify,
 };
 use edgeguard::policy::{Claims, normalise_path, parse_routes};
 use edgeguard::ports::{CryptoError, SignatureVerifier};
@@ -320,6 +321,33 @@ fn main() {
     };
     let es_key = signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, es_point.as_slice());
 
+    // The verified-token cache's hit path, as gateway::bearer runs it: hash the whole token, look
+    // it up against the current keys, re-check the claims, then route and policy as above.
+    let cache = VerifiedTokenCache::default();
+    for token in [&fx.rs256, &fx.es256] {
+        let jwt = UnverifiedJwt::parse(token, DEFAULT_MAX_TOKEN_LEN).unwrap();
+        let verified = run(verify(&RingVerifier, &ring_keys, &jwt, &algs, &rules, NOW)).unwrap();
+        let key = ring_keys.jwks().keys()[ring_keys.jwks().select(jwt.header()).unwrap()].clone();
+        cache.insert((TokenDigest::of(token), token.len()), Rc::new(verified), key, &rules, NOW);
+    }
+    let cached_pipeline = |token: &str| -> String {
+        let path = normalise_path(black_box(PATH)).expect("path");
+        let route = routes.find(&path).expect("canonical").expect("route");
+        let CachedVerdict::Valid(verified) = cache.lookup(&TokenDigest::of(token), &ring_keys, &rules, NOW) else {
+            panic!("expected a cache hit")
+        };
+        let claims = Claims {
+            scopes: verified.scopes(),
+            roles: verified.roles(),
+            groups: verified.groups(),
+            tenant: verified.tid(),
+            ..Default::default()
+        };
+        route.requirements.check(&claims).expect("policy");
+        verified.sub().expect("sub").to_owned()
+    };
+    assert_eq!(cached_pipeline(&fx.rs256), "bench-user-1");
+
     let token = fx.rs256.as_str();
     let mut cases = vec![
         case("baseline: serde_json::from_slice::<Map> of the payload", || {
@@ -340,6 +368,9 @@ fn main() {
         case("full pipeline RS256 (ring)", || pipeline(black_box(&fx.rs256), true)),
         case("ring ES256 verify only", || es_key.verify(black_box(&es_input), black_box(&es_sig)).is_ok()),
         case("full pipeline ES256 (ring)", || pipeline(black_box(&fx.es256), true)),
+        case("SHA-256 of the whole RS256 token", || TokenDigest::of(black_box(token))),
+        case("cache hit RS256: hash + lookup + claims + route + policy", || cached_pipeline(black_box(&fx.rs256))),
+        case("cache hit ES256: hash + lookup + claims + route + policy", || cached_pipeline(black_box(&fx.es256))),
     ];
     let rows = measure_all(&mut cases, samples, target);
 
