@@ -97,7 +97,8 @@ impl SessionStore {
         if ended?.is_some() {
             self.warm.borrow_mut().remove(&key);
             if record.is_some() {
-                kv.delete(&key).await?;
+                // Best effort: ended either way, and the next read finds the tombstone again.
+                let _ = kv.delete(&key).await;
             }
             self.remember_ended(key);
             return Ok(None);
