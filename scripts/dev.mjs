@@ -227,7 +227,7 @@ const users = ["alice", "bob"].map((u) => `${u} / ${u}`).join(", ");
 console.log(`
 ==> edgeguard is ready after ${seconds} s
 
-    Open      ${publicBase}/
+    Open      ${publicBase}/  (a static page from the Worker's assets, public/, behind sign-in)
     Sign in   ${users}   (the demo provider at ${vars.OIDC_ISSUER})
     API       ${publicBase}${(vars.API_PATH_PREFIXES || "/api/").split(/[\s,]+/)[0]}  (401 without a session or bearer token)
     Sign out  ${publicBase}/auth/logout

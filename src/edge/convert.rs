@@ -12,6 +12,7 @@ use js_sys::{Array, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestInit, RequestRedirect, Response, ResponseInit};
+use worker::Env;
 
 #[wasm_bindgen]
 extern "C" {
@@ -23,6 +24,12 @@ extern "C" {
     #[wasm_bindgen(js_name = Headers)]
     type SetCookieHeaders;
 
+    /// A Worker binding with a `fetch` method (`env.ASSETS`, a service binding).
+    type Fetcher;
+
+    #[wasm_bindgen(method, js_name = fetch)]
+    fn binding_fetch(this: &Fetcher, url: &str, init: &RequestInit) -> Promise;
+
     /// `Headers.getSetCookie()`: each `Set-Cookie` on its own (they cannot be comma-joined).
     #[wasm_bindgen(method, js_name = getSetCookie)]
     fn get_set_cookie(this: &SetCookieHeaders) -> Array;
@@ -31,6 +38,18 @@ extern "C" {
 /// Send a request with the runtime's `fetch`.
 pub async fn fetch(url: &str, init: &RequestInit) -> Result<Response, JsValue> {
     JsFuture::from(global_fetch(url, init)).await?.dyn_into::<Response>()
+}
+
+/// The binding `name` of `env`, when it is one with a `fetch` method.
+fn fetcher(env: &Env, name: &str) -> Option<Fetcher> {
+    let binding = Reflect::get(env.as_ref(), &JsValue::from_str(name)).ok()?;
+    let fetch = Reflect::get(&binding, &JsValue::from_str("fetch")).ok()?;
+    fetch.is_function().then(|| binding.unchecked_into())
+}
+
+/// Whether `env` has a binding `name` the gateway can forward to (checked at start-up).
+pub fn has_fetch(env: &Env, name: &str) -> bool {
+    fetcher(env, name).is_some()
 }
 
 /// The request as the core sees it, without its body. `names` is the runtime's list of header
@@ -92,8 +111,9 @@ pub fn js_response(response: http::Response<Vec<u8>>) -> Result<Response, JsValu
 
 /// The origin fetch for a plan, not awaited: the client's headers with the plan's removals,
 /// then its own headers (so nothing a client sends can remove them), the body streamed through.
-/// Origin redirects are passed to the client, not followed.
-pub fn forward(req: &Request, plan: &ForwardPlan) -> Result<Promise, JsValue> {
+/// Origin redirects are passed to the client, not followed. A binding origin gets the same
+/// request through `env[NAME].fetch`.
+pub fn forward(req: &Request, env: &Env, plan: &ForwardPlan) -> Result<Promise, JsValue> {
     let headers = Headers::new_with_headers(&req.headers())?;
     for name in &plan.headers.remove {
         headers.delete(name)?;
@@ -115,7 +135,13 @@ pub fn forward(req: &Request, plan: &ForwardPlan) -> Result<Promise, JsValue> {
     {
         init.set_body(&body);
     }
-    Ok(global_fetch(&plan.url, &init))
+    match &plan.binding {
+        None => Ok(global_fetch(&plan.url, &init)),
+        Some(name) => match fetcher(env, name) {
+            Some(binding) => Ok(binding.binding_fetch(&plan.url, &init)),
+            None => Err(JsValue::from_str("the origin binding is missing")),
+        },
+    }
 }
 
 /// The origin's answer as the browser may see it: without `Set-Cookie`s that name a gateway

@@ -61,22 +61,32 @@ fn setting(env: &Env, name: &str) -> Option<String> {
 }
 
 fn build_state(env: &Env) -> State {
-    let mut result = Config::from_settings(|name| setting(env, name)).map(Gateway::new);
+    let config = Config::from_settings(|name| setting(env, name));
+    let mut missing = Vec::new();
     if env.kv(SESSIONS_BINDING).is_err() {
-        let missing = SettingError {
+        missing.push(SettingError {
             setting: "SESSIONS",
             problem: "the KV namespace binding is missing".into(),
             fix: "add [[kv_namespaces]] binding = \"SESSIONS\" to wrangler.toml (see README)",
-        };
-        result = match result {
-            Ok(_) => Err(ConfigErrors(vec![missing])),
-            Err(ConfigErrors(mut errors)) => {
-                errors.push(missing);
-                Err(ConfigErrors(errors))
-            }
-        };
+        });
     }
-    Rc::new(result)
+    if let Ok(config) = &config {
+        missing.extend(config.routes.bindings().into_iter().filter(|n| !convert::has_fetch(env, n)).map(
+            |name| SettingError {
+                setting: "ROUTES",
+                problem: format!("a route's origin is binding:{name}, but the Worker has no binding {name} with fetch"),
+                fix: "bind it in wrangler.toml: [assets] binding = \"ASSETS\" or [[services]] binding = \"NAME\" (see README)",
+            },
+        ));
+    }
+    Rc::new(match config {
+        Ok(config) if missing.is_empty() => Ok(Gateway::new(config)),
+        Ok(_) => Err(ConfigErrors(missing)),
+        Err(ConfigErrors(mut errors)) => {
+            errors.extend(missing);
+            Err(ConfigErrors(errors))
+        }
+    })
 }
 
 fn state(env: &Env) -> State {
@@ -124,7 +134,7 @@ async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result
         Outcome::Respond(response) => return Ok(Array::of2(&0.into(), &convert::js_response(response)?.into()).into()),
         Outcome::Forward(plan) => plan,
     };
-    let origin = convert::forward(&req, &plan)?;
+    let origin = convert::forward(&req, &env, &plan)?;
     if trampoline::driving() {
         let cookies = match plan.set_cookies.is_empty() {
             true => JsValue::UNDEFINED,

@@ -30,7 +30,7 @@ use crate::config::{Config, ConfigErrors};
 use crate::error::GatewayError;
 use crate::jwt::{JwksCache, JwksCachePolicy};
 use crate::oidc::ProviderState;
-use crate::policy::{AuthMode, Route, normalise_path};
+use crate::policy::{AuthMode, Origin, Route, normalise_path};
 use crate::ports::Ports;
 use crate::proxy::{Credential, origin_headers};
 use crate::session::cleanup_cookies;
@@ -193,8 +193,13 @@ impl<P: Ports> Gateway<P> {
     ) -> Decision {
         let forwarding = &self.config.forwarding;
         let headers = origin_headers(&req.headers, credential, &self.config.public_url, &forwarding.strip_headers);
-        let base = route.origin.as_str().trim_end_matches('/');
-        let plan = ForwardPlan { url: format!("{base}{}", req.path_and_query()), headers, set_cookies: Vec::new() };
+        let (url, binding) = match &route.origin {
+            Origin::Http(base) => (format!("{}{}", base.as_str().trim_end_matches('/'), req.path_and_query()), None),
+            Origin::Binding(name) => {
+                (format!("{}{}", self.config.public_origin(), req.path_and_query()), Some(name.clone()))
+            }
+        };
+        let plan = ForwardPlan { url, binding, headers, set_cookies: Vec::new() };
         Decision { outcome: Outcome::Forward(plan), log: log(req, reason, None), quiet: !self.log_this_forward() }
     }
 

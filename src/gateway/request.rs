@@ -114,7 +114,11 @@ pub enum Outcome {
 /// The origin request, minus its body.
 #[derive(Debug)]
 pub struct ForwardPlan {
+    /// The URL the origin sees. For a binding, the gateway's own `PUBLIC_URL` origin and the
+    /// request's path: the assets binding serves by path, a service binding sees the public URL.
     pub url: String,
+    /// Send through this Worker binding (`env[NAME].fetch`) instead of the network.
+    pub binding: Option<String>,
     /// How the client's headers change for the origin.
     pub headers: crate::proxy::HeaderChanges,
     /// `Set-Cookie` values to add to the origin's answer (a re-sealed session cookie).

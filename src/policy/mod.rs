@@ -8,12 +8,14 @@
 //! changes with letter case) are refused outright: that is how route checks get bypassed.
 
 mod email;
+mod origin;
 mod path;
 mod requirements;
 mod routes;
 mod step_up;
 
 pub use email::{email_verified, forwardable_email};
+pub use origin::{BINDING_PREFIX, Origin};
 pub use path::{PathError, normalise_path};
 pub use requirements::{Claims, Requirements, Unmet};
 pub use routes::{AuthMode, DpopMode, Route, RouteTable, matches_ignoring_case, parse_routes};

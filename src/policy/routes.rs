@@ -1,6 +1,7 @@
 //! The route table from the `ROUTES` setting.
 
 use super::Requirements;
+use super::origin::Origin;
 use super::path::PathError;
 use super::step_up::StepUp;
 use serde::Deserialize;
@@ -36,8 +37,8 @@ pub enum DpopMode {
 pub struct Route {
     pub prefix: String,
     pub auth: AuthMode,
-    /// Where matching requests go; `ORIGIN_URL` unless the route names another.
-    pub origin: Url,
+    /// Where matching requests go; `ORIGIN_URL` unless the route names another URL or a binding.
+    pub origin: Origin,
     pub requirements: Requirements,
     /// Let CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) through
     /// without credentials, as browsers send none on them.
@@ -98,14 +99,14 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
             )),
         }
         let origin = match (&route.origin, default_origin) {
-            (Some(raw), _) => match crate::config::parse_secure_url(raw) {
-                Ok(url) => Some(url),
+            (Some(raw), _) => match Origin::parse(raw) {
+                Ok(origin) => Some(origin),
                 Err(problem) => {
                     errors.push(format!("route {i}: origin {raw:?} {problem}"));
                     None
                 }
             },
-            (None, Some(default)) => Some(default.clone()),
+            (None, Some(default)) => Some(Origin::Http(default.clone())),
             (None, None) => {
                 errors.push(format!("route {i}: names no origin and ORIGIN_URL is not set"));
                 None
@@ -168,12 +169,20 @@ impl RouteTable {
         &self.routes
     }
 
+    /// The Worker bindings routes send requests to, each once (checked in the env at start-up).
+    pub fn bindings(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self.routes.iter().filter_map(|r| r.origin.binding()).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// The table when `ROUTES` is not set: everything needs a session and goes to `origin`.
     pub fn everything_to(origin: Url) -> Self {
         let route = Route {
             prefix: "/".into(),
             auth: AuthMode::Session,
-            origin,
+            origin: Origin::Http(origin),
             requirements: Requirements::default(),
             cors_preflight: false,
             dpop: DpopMode::Allowed,
@@ -199,7 +208,8 @@ mod tests {
             Some(&origin()),
         )
         .unwrap();
-        assert_eq!(table.find("/api/admin/x").unwrap().unwrap().origin.as_str(), "https://admin.internal/");
+        let admin = &table.find("/api/admin/x").unwrap().unwrap().origin;
+        assert_eq!(admin, &Origin::Http(Url::parse("https://admin.internal/").unwrap()));
         assert_eq!(table.find("/api/items").unwrap().unwrap().requirements.scopes, vec!["read"]);
         assert_eq!(table.find("/api").unwrap().unwrap().auth, AuthMode::Bearer);
         assert_eq!(table.find("/apix").unwrap().unwrap().auth, AuthMode::Public);

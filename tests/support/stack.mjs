@@ -32,6 +32,7 @@ export const TX_COOKIE_PREFIX = '__Secure-edgeguard-tx-';
  * @param {boolean} [opts.resource] set OIDC_RESOURCE (default true)
  * @param {string} [opts.idpHost] default 'localhost'
  * @param {boolean} [opts.kvPersist] keep KV in a temp folder (removed by close()), so restartWorker() keeps sessions
+ * @param {object} [opts.worker] more startWorker options (assets, services, workers)
  * @param {boolean} [opts.backchannelLogout] register `${gw}/auth/backchannel-logout` as the client's
  *   backchannel_logout_uri at the IdP (ID tokens then carry `sid`)
  */
@@ -73,7 +74,7 @@ export async function startStack(opts = {}) {
     for (const o of [vars, secrets]) {
       for (const [k, v] of Object.entries(o)) if (v === undefined) delete o[k];
     }
-    const worker = await startWorker({ port, vars, secrets, kvPersist: kvDir });
+    const worker = await startWorker({ ...opts.worker, port, vars, secrets, kvPersist: kvDir });
     started.push(worker);
     const stack = {
       gw,
@@ -94,7 +95,7 @@ export async function startStack(opts = {}) {
         for (const o of [nextVars, nextSecrets]) {
           for (const [k, val] of Object.entries(o)) if (val === undefined) delete o[k];
         }
-        stack.worker = await startWorker({ port, vars: nextVars, secrets: nextSecrets, kvPersist: kvDir });
+        stack.worker = await startWorker({ ...opts.worker, port, vars: nextVars, secrets: nextSecrets, kvPersist: kvDir });
         stack.vars = nextVars;
         stack.secrets = nextSecrets;
         return stack.worker;

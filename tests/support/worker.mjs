@@ -54,6 +54,13 @@ export async function freePort(host = '127.0.0.1') {
  * @param {string[]} [options.compatibilityFlags]
  * @param {boolean} [options.echo] also print the Worker's output to stderr (default: when DEBUG is set)
  * @param {string} [options.kvPersist] folder for the KV data (default: in memory, gone with the Worker)
+ * @param {{ directory: string, binding?: string, runWorkerFirst?: boolean }} [options.assets] Workers Static
+ *   Assets from `directory`, bound as `binding` (wrangler.toml's [assets]); `runWorkerFirst` (default true)
+ *   is `run_worker_first`: false lets the runtime serve matching files without running the Worker
+ * @param {Record<string,string>} [options.services] service bindings: binding name -> name of a worker in
+ *   `workers` (wrangler.toml's [[services]])
+ * @param {{ name: string, script: string }[]} [options.workers] more Workers (ES module source), run beside
+ *   this one in the same workerd
  */
 export async function startWorker({
   vars = {},
@@ -66,6 +73,9 @@ export async function startWorker({
   compatibilityFlags = [],
   echo = Boolean(process.env.DEBUG),
   kvPersist,
+  assets,
+  services,
+  workers = [],
 } = {}) {
   const missing = workerBuildMissing(scriptPath);
   if (missing) throw new Error(missing);
@@ -97,9 +107,8 @@ export async function startWorker({
   // Imported here, not at the top: loading Miniflare takes about a second, wasted when suites skip.
   const { Miniflare, Log, LogLevel } = await import('miniflare');
   const listenPort = port ?? await freePort(host);
-  const mf = new Miniflare({
-    host,
-    port: listenPort,
+  const gateway = {
+    name: 'edgeguard',
     modules: true,
     modulesRoot: modulesRoot ?? path.dirname(scriptPath),
     scriptPath,
@@ -108,6 +117,20 @@ export async function startWorker({
     compatibilityFlags,
     bindings: { ...vars, ...secrets },
     kvNamespaces: ['SESSIONS'],
+    ...(assets ? {
+      assets: {
+        directory: assets.directory,
+        binding: assets.binding ?? 'ASSETS',
+        routerConfig: { invoke_user_worker_ahead_of_assets: assets.runWorkerFirst ?? true },
+      },
+    } : {}),
+    ...(services ? { serviceBindings: services } : {}),
+  };
+  const others = workers.map(({ name, script }) => ({ name, modules: true, script, compatibilityDate }));
+  const mf = new Miniflare({
+    host,
+    port: listenPort,
+    workers: [gateway, ...others],
     ...(kvPersist ? { kvPersist } : {}),
     cf: false, // no network: don't fetch the Request.cf cache
     log: echo ? new Log(LogLevel.DEBUG) : new Log(LogLevel.WARN),

@@ -2,6 +2,7 @@
 //! signatures (ring). Each asserts what a browser or API client would notice.
 
 mod bearer;
+mod bindings;
 mod dpop;
 mod edge_input;
 mod entra;
