@@ -121,7 +121,7 @@ export async function startWorker({
       assets: {
         directory: assets.directory,
         binding: assets.binding ?? 'ASSETS',
-        routerConfig: { invoke_user_worker_ahead_of_assets: assets.runWorkerFirst ?? true },
+        routerConfig: { invoke_user_worker_ahead_of_assets: assets.runWorkerFirst ?? true, has_user_worker: true },
       },
     } : {}),
     ...(services ? { serviceBindings: services } : {}),
