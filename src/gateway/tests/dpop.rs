@@ -116,3 +116,22 @@ fn a_dpop_request_with_a_bad_token_gets_a_dpop_challenge() {
     assert!(challenge(&d).starts_with("DPoP realm="), "{}", challenge(&d));
     assert!(challenge(&d).contains("error=\"invalid_token\""));
 }
+
+#[test]
+fn a_cached_bound_token_still_needs_a_fresh_proof_on_every_request() {
+    let w = api_world();
+    let key = TestKey::es256();
+    let token = access_token(&w, json!({"cnf": {"jkt": jkt(&key)}}));
+    assert!(matches!(dpop_call(&w, &token, &proof(&key, "GET", URL, &token, "first")).outcome, Outcome::Forward(_)));
+    let verified_once = w.ports.crypto.verifications();
+    // The token is now in the verified-token cache: the binding is judged anew each time.
+    assert_eq!(dpop_call(&w, &token, "").log.reason, "dpop_proof_missing");
+    let d = call(&w, Method::GET, "/api/orders", &[("authorization", &format!("Bearer {token}"))]);
+    assert_eq!(d.log.reason, "dpop_bound_token_as_bearer");
+    let stolen_proof = proof(&TestKey::es256(), "GET", URL, &token, "other-key");
+    assert_eq!(dpop_call(&w, &token, &stolen_proof).log.reason, "dpop_key_mismatch");
+    assert!(matches!(dpop_call(&w, &token, &proof(&key, "GET", URL, &token, "second")).outcome, Outcome::Forward(_)));
+    // After the first request only proofs were signature-checked (at most the three presented),
+    // never the token again (that would add one per request: four).
+    assert!(w.ports.crypto.verifications() - verified_once <= 3);
+}
