@@ -17,12 +17,12 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use edgeguard::session::cookie::{
-    BINDING_COOKIE, MAX_COOKIE_VALUE_LEN, SESSION_COOKIE, TX_COOKIE_PREFIX, is_gateway_cookie, parse_cookie_header,
-    without_gateway_cookies,
+    BINDING_COOKIE_PREFIX, MAX_COOKIE_VALUE_LEN, SESSION_COOKIE, TX_COOKIE_PREFIX, is_gateway_cookie,
+    parse_cookie_header, without_gateway_cookies,
 };
 use edgeguard::session::{
-    LoginTransaction, SessionCookie, SessionId, SessionKeys, TX_TTL_SECS, browser_binding, cleanup_cookies,
-    random_token,
+    LoginTransaction, SessionCookie, SessionId, SessionKeys, TX_TTL_SECS, binding_cookie_name, cleanup_cookies,
+    new_binding, random_token,
 };
 use edgeguard_fuzz::{FuzzRng, Input};
 use libfuzzer_sys::fuzz_target;
@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
     let cookie = SessionCookie { id: SessionId::generate(&rng), expires_at: input.u64(), idle_until: input.u64() };
     check_session_cookie(&cookie, &noise, keys, &rng, now, tamper);
 
-    let (binding, _) = browser_binding(&noise, &rng);
+    let binding = new_binding(&rng);
     let mut tx = LoginTransaction::begin(&rng, now, String::new(), &binding);
     tx.state = input.text_line();
     tx.nonce = input.text_line();
@@ -106,22 +106,24 @@ fn check_unforgeable(header: &str, keys: &SessionKeys, now: u64) {
         }
     }
     for cleared in cleanup_cookies(header, None, keys, now) {
-        let ours = cleared.starts_with(TX_COOKIE_PREFIX) || cleared.starts_with(&format!("{BINDING_COOKIE}="));
+        let ours = cleared.starts_with(TX_COOKIE_PREFIX) || cleared.starts_with(BINDING_COOKIE_PREFIX);
         assert!(ours && cleared.contains("Max-Age=0"), "{cleared}");
     }
 }
 
-/// A transaction completes only in the browser holding its binding value: the browser's own
-/// binding is reused (parallel tabs), and no other value, nor the stored hash, passes.
+/// A transaction completes only in the browser holding its own binding cookie: no other value,
+/// no other sign-in's binding, nor the stored hash passes.
 fn check_binding(tx: &LoginTransaction, binding: &str, noise: &str, rng: &FuzzRng) {
-    let held = parse_cookie_header(noise).any(|(n, v)| n == BINDING_COOKIE && v == binding);
-    let (again, _) = browser_binding(&format!("{BINDING_COOKIE}={binding}"), rng);
-    assert_eq!(again, binding, "a browser's valid binding was replaced");
+    let name = binding_cookie_name(&tx.state);
+    assert!(name.starts_with(BINDING_COOKIE_PREFIX));
+    let set = tx.binding_set_cookie(binding);
+    assert_eq!(pair(&set), (name.as_str(), binding));
+    let held = parse_cookie_header(noise).any(|(n, v)| n == name && v == binding);
     assert_eq!(tx.is_bound_to(noise), held, "bound to a browser without its binding cookie");
-    assert!(tx.is_bound_to(&format!("{noise}; {BINDING_COOKIE}={binding}")));
+    assert!(tx.is_bound_to(&format!("{noise}; {name}={binding}")));
     let other = random_token(rng);
-    assert!(!tx.is_bound_to(&format!("{BINDING_COOKIE}={other}")), "bound to another browser");
-    assert!(!tx.is_bound_to(&format!("{BINDING_COOKIE}={}", tx.binding)), "the stored hash passed as the value");
+    assert!(!tx.is_bound_to(&format!("{name}={other}")), "bound to another browser");
+    assert!(!tx.is_bound_to(&format!("{name}={}", tx.binding)), "the stored hash passed as the value");
 }
 
 /// The `name=value` part of a `Set-Cookie` value.

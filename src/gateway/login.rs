@@ -1,13 +1,12 @@
 //! Starting a sign-in: the redirect to the provider, and where to come back to.
 
 use super::Gateway;
-use super::request::IncomingRequest;
 use super::respond::redirect;
 use crate::error::GatewayError;
 use crate::oidc::{ProviderError, build_authorize_url};
 use crate::policy::StepUp;
 use crate::ports::Ports;
-use crate::session::{LoginTransaction, browser_binding};
+use crate::session::{LoginTransaction, new_binding};
 use url::Url;
 
 /// A same-origin path (with query) to return to after sign-in, or `/`.
@@ -78,16 +77,15 @@ fn with_params(url: &str, params: &[(&str, String)]) -> Result<String, url::Pars
 }
 
 impl<P: Ports> Gateway<P> {
-    /// Redirect the browser to the provider, with a fresh login transaction in its own cookie,
-    /// bound to the browser that sent `req`.
+    /// Redirect the browser to the provider, with a fresh login transaction in its own cookie
+    /// and the cookie that binds it to this browser.
     pub(super) async fn start_login(
         &self,
         ports: &P,
-        req: &IncomingRequest,
         return_to: &str,
         set_cookies: Vec<String>,
     ) -> Result<http::Response<Vec<u8>>, GatewayError> {
-        self.start_login_with(ports, req, return_to, set_cookies, AuthRequest::default()).await
+        self.start_login_with(ports, return_to, set_cookies, AuthRequest::default()).await
     }
 
     /// [`Self::start_login`] asking the provider for more: the deployment's `OIDC_AUTH_PARAMS`,
@@ -95,15 +93,13 @@ impl<P: Ports> Gateway<P> {
     pub(super) async fn start_login_with(
         &self,
         ports: &P,
-        req: &IncomingRequest,
         return_to: &str,
         mut set_cookies: Vec<String>,
         request: AuthRequest,
     ) -> Result<http::Response<Vec<u8>>, GatewayError> {
         let metadata = self.provider.metadata(ports, &self.config.provider).await?;
         let return_to = safe_return_path(&self.config.public_url, return_to);
-        let (binding, binding_cookie) = browser_binding(&req.cookie_header(), ports);
-        set_cookies.push(binding_cookie);
+        let binding = new_binding(ports);
         let mut tx = LoginTransaction::begin(ports, ports.now_secs(), return_to, &binding);
         let mut params: Vec<(&str, String)> =
             self.config.auth_params.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
@@ -121,6 +117,7 @@ impl<P: Ports> Gateway<P> {
                 })
             })?;
         set_cookies.push(tx.to_set_cookie(&self.config.session.keys, ports));
+        set_cookies.push(tx.binding_set_cookie(&binding));
         Ok(redirect(&url, &set_cookies))
     }
 }

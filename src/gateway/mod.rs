@@ -152,7 +152,7 @@ impl<P: Ports> Gateway<P> {
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_else(|| "/".into());
                 let request = login::AuthRequest::from_login_query(query);
-                match self.start_login_with(ports, req, &rd, Vec::new(), request).await {
+                match self.start_login_with(ports, &rd, Vec::new(), request).await {
                     Ok(response) => respond_with(response, log(req, "login_redirect", Some(302))),
                     Err(err) => self.refuse(req, err, &[]),
                 }

@@ -102,7 +102,7 @@ impl<P: Ports> Gateway<P> {
         if is_api || !req.is_navigation() {
             return self.refuse(req, GatewayError::Unauthenticated(why), &clear);
         }
-        match self.start_login(ports, req, &req.path_and_query(), clear).await {
+        match self.start_login(ports, &req.path_and_query(), clear).await {
             Ok(response) => {
                 let mut entry = log(req, "login_redirect", Some(302));
                 entry.detail = Some(why.to_owned());

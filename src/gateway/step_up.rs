@@ -31,7 +31,7 @@ impl<P: Ports> Gateway<P> {
             StepUpUnmet::Acr => Vec::new(),
         };
         let request = AuthRequest { step_up: route.step_up.clone(), hints };
-        Some(match self.start_login_with(ports, req, &req.path_and_query(), Vec::new(), request).await {
+        Some(match self.start_login_with(ports, &req.path_and_query(), Vec::new(), request).await {
             Ok(response) => {
                 let mut entry = log(req, "step_up_redirect", Some(302));
                 entry.detail = Some(unmet.reason().to_owned());

@@ -3,10 +3,13 @@
 
 /// The session cookie: `__Host-` pins it to this host, path `/`, Secure.
 pub const SESSION_COOKIE: &str = "__Host-edgeguard";
-/// The browser-binding cookie of sign-ins in flight: each login transaction carries the hash of
-/// its value, so a transaction planted from a sibling subdomain (which can set `__Secure-`
-/// cookies with `Domain=`, but never `__Host-` ones) cannot be completed in another browser.
-pub const BINDING_COOKIE: &str = "__Host-edgeguard-bind";
+/// Prefix of the browser-binding cookies, one per sign-in in flight (named like its transaction
+/// cookie): each login transaction carries the hash of its binding's value, so a transaction
+/// planted from a sibling subdomain (which can set `__Secure-` cookies with `Domain=`, but
+/// never `__Host-` ones) cannot be completed in another browser. One per sign-in rather than
+/// one per browser, so tabs that start signing in at the same moment cannot overwrite each
+/// other's binding.
+pub const BINDING_COOKIE_PREFIX: &str = "__Host-edgeguard-bind-";
 /// Prefix of the per-flow login-transaction cookies (one per concurrent sign-in).
 pub const TX_COOKIE_PREFIX: &str = "__Secure-edgeguard-tx-";
 /// Largest cookie value the gateway will try to open; anything bigger is not ours.
@@ -38,7 +41,7 @@ pub fn without_gateway_cookies(header: &str) -> Option<String> {
 
 /// Whether a cookie belongs to the gateway (and so must never reach the origin).
 pub fn is_gateway_cookie(name: &str) -> bool {
-    name == SESSION_COOKIE || name == BINDING_COOKIE || name.starts_with(TX_COOKIE_PREFIX)
+    name == SESSION_COOKIE || name.starts_with(BINDING_COOKIE_PREFIX) || name.starts_with(TX_COOKIE_PREFIX)
 }
 
 /// A `Set-Cookie` value. Always HttpOnly and Secure (browsers accept Secure cookies from
@@ -86,7 +89,7 @@ mod tests {
     fn recognises_gateway_cookies() {
         assert!(is_gateway_cookie("__Host-edgeguard"));
         assert!(is_gateway_cookie("__Secure-edgeguard-tx-abc"));
-        assert!(is_gateway_cookie("__Host-edgeguard-bind"));
+        assert!(is_gateway_cookie("__Host-edgeguard-bind-0011223344556677"));
         assert!(!is_gateway_cookie("edgeguard"));
         assert!(!is_gateway_cookie("other"));
     }

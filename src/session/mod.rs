@@ -7,4 +7,6 @@ mod transaction;
 
 pub use keys::{Purpose, SessionKeys};
 pub use record::{Identity, SessionCookie, SessionId, SessionRecord};
-pub use transaction::{LoginTransaction, TX_TTL_SECS, browser_binding, cleanup_cookies, random_nonce, random_token};
+pub use transaction::{
+    LoginTransaction, TX_TTL_SECS, binding_cookie_name, cleanup_cookies, new_binding, random_nonce, random_token,
+};

@@ -7,10 +7,10 @@
 //!
 //! A `__Secure-` cookie can be planted by a sibling subdomain (`Domain=`), so a transaction
 //! alone does not prove that this browser started the sign-in (login CSRF, RFC 9700 §4.7):
-//! each transaction also carries the hash of a random `__Host-` binding cookie
-//! ([`BINDING_COOKIE`]), which no other host can set, and the callback requires both.
+//! each transaction also carries the hash of a random `__Host-` binding cookie of its own
+//! ([`BINDING_COOKIE_PREFIX`]), which no other host can set, and the callback requires both.
 
-use super::cookie::{self, BINDING_COOKIE, TX_COOKIE_PREFIX};
+use super::cookie::{self, BINDING_COOKIE_PREFIX, TX_COOKIE_PREFIX};
 use super::keys::{Purpose, SessionKeys};
 use crate::encoding::{b64url, b64url_decode, ct_eq, hex, sha256};
 use crate::ports::Rng;
@@ -47,16 +47,9 @@ pub struct LoginTransaction {
     pub prompt: Option<String>,
 }
 
-/// The browser's binding value: the one it already holds (sign-ins in parallel tabs share it),
-/// or a fresh one. Returns the value and its `Set-Cookie` (re-set so it outlives the newest
-/// transaction).
-pub fn browser_binding(cookie_header: &str, rng: &impl Rng) -> (String, String) {
-    let held = cookie::parse_cookie_header(cookie_header)
-        .find(|(name, value)| *name == BINDING_COOKIE && value.len() == 43 && b64url_decode(value).is_some())
-        .map(|(_, value)| value.to_owned());
-    let value = held.unwrap_or_else(|| random_token(rng));
-    let set = cookie::set_cookie(BINDING_COOKIE, &value, "/", TX_TTL_SECS);
-    (value, set)
+/// A fresh binding value for one sign-in (see [`LoginTransaction::binding_set_cookie`]).
+pub fn new_binding(rng: &impl Rng) -> String {
+    random_token(rng)
 }
 
 fn binding_hash(value: &str) -> String {
@@ -89,15 +82,25 @@ pub fn random_nonce(rng: &impl Rng) -> [u8; 12] {
     nonce
 }
 
+/// What names the cookies of the sign-in with `state`.
+fn name_suffix(state: &str) -> String {
+    let digest = sha256(state.as_bytes());
+    hex(digest.get(..8).unwrap_or_default())
+}
+
 /// The cookie name that holds the transaction for `state`.
 pub fn cookie_name(state: &str) -> String {
-    let digest = sha256(state.as_bytes());
-    format!("{TX_COOKIE_PREFIX}{}", hex(digest.get(..8).unwrap_or_default()))
+    format!("{TX_COOKIE_PREFIX}{}", name_suffix(state))
+}
+
+/// The binding cookie's name for the sign-in with `state`.
+pub fn binding_cookie_name(state: &str) -> String {
+    format!("{BINDING_COOKIE_PREFIX}{}", name_suffix(state))
 }
 
 impl LoginTransaction {
-    /// A new transaction for the browser holding binding value `binding` (see
-    /// [`browser_binding`]).
+    /// A new transaction bound to `binding` (see [`new_binding`]); the browser gets it with
+    /// [`Self::binding_set_cookie`].
     pub fn begin(rng: &impl Rng, now: u64, return_to: String, binding: &str) -> Self {
         Self {
             state: random_token(rng),
@@ -111,10 +114,16 @@ impl LoginTransaction {
         }
     }
 
+    /// The `Set-Cookie` value that gives the browser this sign-in's binding `value`.
+    pub fn binding_set_cookie(&self, value: &str) -> String {
+        cookie::set_cookie(&binding_cookie_name(&self.state), value, "/", TX_TTL_SECS)
+    }
+
     /// Whether the request's cookies hold the binding value this transaction was started with.
     pub fn is_bound_to(&self, cookie_header: &str) -> bool {
+        let name = binding_cookie_name(&self.state);
         cookie::parse_cookie_header(cookie_header)
-            .filter(|(name, _)| *name == BINDING_COOKIE)
+            .filter(|(n, _)| *n == name)
             .any(|(_, value)| ct_eq(&binding_hash(value), &self.binding))
     }
 
@@ -151,8 +160,8 @@ impl LoginTransaction {
 }
 
 /// `Set-Cookie` values that clear the finished transaction, expired or unreadable ones, and the
-/// oldest ones beyond [`MAX_PENDING_TX`], so transaction cookies cannot pile up; and the
-/// binding cookie once no sign-in is left in flight.
+/// oldest ones beyond [`MAX_PENDING_TX`], so transaction cookies cannot pile up; each with its
+/// binding cookie.
 pub fn cleanup_cookies(cookie_header: &str, finished_state: Option<&str>, keys: &SessionKeys, now: u64) -> Vec<String> {
     let finished = finished_state.map(cookie_name);
     let mut clear = Vec::new();
@@ -169,16 +178,17 @@ pub fn cleanup_cookies(cookie_header: &str, finished_state: Option<&str>, keys: 
         }
     }
     live.sort_by_key(|(created_at, _)| std::cmp::Reverse(*created_at));
-    let pending = live.len().min(MAX_PENDING_TX);
     clear.extend(live.into_iter().skip(MAX_PENDING_TX).map(|(_, name)| name));
     clear.sort();
     clear.dedup();
-    let mut set_cookies: Vec<String> =
-        clear.iter().map(|name| cookie::clear_cookie(name, crate::gateway::paths::CALLBACK)).collect();
-    // The binding is only needed while a sign-in is in flight.
-    let holds_binding = cookie::parse_cookie_header(cookie_header).any(|(name, _)| name == BINDING_COOKIE);
-    if pending == 0 && holds_binding {
-        set_cookies.push(cookie::clear_cookie(BINDING_COOKIE, "/"));
+    let held: Vec<&str> = cookie::parse_cookie_header(cookie_header).map(|(name, _)| name).collect();
+    let mut set_cookies = Vec::new();
+    for name in &clear {
+        set_cookies.push(cookie::clear_cookie(name, crate::gateway::paths::CALLBACK));
+        let binding = name.strip_prefix(TX_COOKIE_PREFIX).map(|suffix| format!("{BINDING_COOKIE_PREFIX}{suffix}"));
+        if let Some(binding) = binding.filter(|b| held.contains(&b.as_str())) {
+            set_cookies.push(cookie::clear_cookie(&binding, "/"));
+        }
     }
     set_cookies
 }
@@ -197,10 +207,6 @@ mod tests {
     }
 
     const BIND: &str = "Ym91bmQtdG8tdGhpcy1icm93c2VyLTMyLWJ5dGVzLi4";
-
-    fn bind_cookie() -> String {
-        format!("{BINDING_COOKIE}={BIND}")
-    }
 
     #[test]
     fn round_trips_through_its_cookie() {
@@ -259,25 +265,32 @@ mod tests {
     #[test]
     fn a_transaction_completes_only_in_the_browser_that_started_it() {
         let rng = FakeRng::new(5);
-        let (value, set) = browser_binding("", &rng);
-        assert!(set.starts_with(&format!("{BINDING_COOKIE}={value}; Path=/;")), "{set}");
+        let value = new_binding(&rng);
         let tx = LoginTransaction::begin(&rng, 1000, "/".into(), &value);
-        assert!(tx.is_bound_to(&format!("a=b; {BINDING_COOKIE}={value}")));
+        let set = tx.binding_set_cookie(&value);
+        let name = binding_cookie_name(&tx.state);
+        assert!(set.starts_with(&format!("{name}={value}; Path=/;")), "{set}");
+        assert!(name.starts_with("__Host-"));
+        assert!(tx.is_bound_to(&format!("a=b; {name}={value}")));
         // The attacker's own transaction, planted in the victim's browser, carries the hash of
-        // the attacker's binding; the victim's browser holds another.
-        let (victims, _) = browser_binding("", &FakeRng::new(6));
-        assert!(!tx.is_bound_to(&format!("{BINDING_COOKIE}={victims}")));
+        // the attacker's binding; the victim's browser never holds that cookie.
+        assert!(!tx.is_bound_to(&format!("{name}={}", new_binding(&FakeRng::new(6)))));
         assert!(!tx.is_bound_to(""));
-        assert!(!tx.is_bound_to(&format!("{BINDING_COOKIE}={}", tx.binding)), "the hash is not the value");
+        assert!(!tx.is_bound_to(&format!("{name}={}", tx.binding)), "the hash is not the value");
+        let other = LoginTransaction::begin(&rng, 1000, "/".into(), &value);
+        assert!(!other.is_bound_to(&format!("{name}={value}")), "another sign-in's binding does not count");
     }
 
     #[test]
-    fn parallel_sign_ins_share_the_browsers_binding() {
-        let (value, _) = browser_binding(&format!("x=1; {}", bind_cookie()), &FakeRng::new(7));
-        assert_eq!(value, BIND);
-        let (fresh, _) = browser_binding(&format!("{BINDING_COOKIE}=short"), &FakeRng::new(7));
-        assert_ne!(fresh, "short", "a malformed binding is replaced");
-        assert_eq!(fresh.len(), 43);
+    fn sign_ins_started_at_the_same_moment_each_keep_their_binding() {
+        let rng = FakeRng::new(7);
+        let (va, vb) = (new_binding(&rng), new_binding(&rng));
+        let a = LoginTransaction::begin(&rng, 1000, "/a".into(), &va);
+        let b = LoginTransaction::begin(&rng, 1000, "/b".into(), &vb);
+        let (sa, sb) = (a.binding_set_cookie(&va), b.binding_set_cookie(&vb));
+        assert_ne!(header_for(&sa).split('=').next(), header_for(&sb).split('=').next(), "distinct names");
+        let jar = format!("{}; {}", header_for(&sa), header_for(&sb));
+        assert!(a.is_bound_to(&jar) && b.is_bound_to(&jar));
     }
 
     #[test]
@@ -295,15 +308,19 @@ mod tests {
     }
 
     #[test]
-    fn the_binding_is_cleared_when_no_sign_in_is_left() {
+    fn a_finished_sign_in_clears_its_own_binding_only() {
         let rng = FakeRng::new(9);
         let a = LoginTransaction::begin(&rng, 1000, "/a".into(), BIND);
         let b = LoginTransaction::begin(&rng, 1001, "/b".into(), BIND);
-        let (ha, hb) = (header_for(&a.to_set_cookie(&keys(), &rng)), header_for(&b.to_set_cookie(&keys(), &rng)));
-        let clears_binding = |header: &str, done: &str| {
-            cleanup_cookies(header, Some(done), &keys(), 1100).iter().any(|c| c.starts_with(BINDING_COOKIE))
-        };
-        assert!(!clears_binding(&format!("{ha}; {hb}; {}", bind_cookie()), &a.state), "b is still in flight");
-        assert!(clears_binding(&format!("{ha}; {}", bind_cookie()), &a.state));
+        let jar = [
+            header_for(&a.to_set_cookie(&keys(), &rng)),
+            header_for(&b.to_set_cookie(&keys(), &rng)),
+            header_for(&a.binding_set_cookie(BIND)),
+            header_for(&b.binding_set_cookie(BIND)),
+        ]
+        .join("; ");
+        let cleared = cleanup_cookies(&jar, Some(&a.state), &keys(), 1100);
+        assert!(cleared.iter().any(|c| c.starts_with(&format!("{}=;", binding_cookie_name(&a.state)))), "{cleared:?}");
+        assert!(!cleared.iter().any(|c| c.starts_with(&binding_cookie_name(&b.state))), "b is still in flight");
     }
 }

@@ -151,7 +151,7 @@ fn unauthenticated_navigation_is_redirected_to_the_provider() {
     assert_eq!(q["scope"], "openid profile email offline_access");
     assert_eq!(q["code_challenge_method"], "S256");
     assert!(tx.contains("__Secure-edgeguard-tx-"), "{tx}");
-    assert!(tx.starts_with("__Host-edgeguard-bind="), "the sign-in is bound to this browser: {tx}");
+    assert!(tx.contains("; __Host-edgeguard-bind-"), "the sign-in is bound to this browser: {tx}");
     assert_eq!(w.ports.kv.len(), 0, "no KV write before sign-in");
 }
 
@@ -363,7 +363,7 @@ fn a_planted_transaction_cannot_be_completed_in_another_browser() {
     let query = format!("code=attackers-code&state={}", q["state"]);
     expect_refused(&w, &callback(&w, &query, planted), 400, "login_binding_mismatch");
     let (_, victims_cookies) = start(&w, "/");
-    let victims_binding = victims_cookies.split("; ").find(|c| c.starts_with("__Host-edgeguard-bind=")).unwrap();
+    let victims_binding = victims_cookies.split("; ").find(|c| c.starts_with("__Host-edgeguard-bind-")).unwrap();
     let d = callback(&w, &query, &format!("{planted}; {victims_binding}"));
     expect_refused(&w, &d, 400, "login_binding_mismatch");
     assert_eq!(w.ports.http.count("/token"), 0, "the attacker's code is never exchanged");
