@@ -83,6 +83,10 @@ pub enum GatewayError {
     /// the session is kept.
     #[error("refresh unavailable: {0}")]
     RefreshUnavailable(String),
+    /// The gateway's own private key (client assertion, user assertion) could not be imported
+    /// or used: a deployment problem, not the client's.
+    #[error("signing key unusable: {0}")]
+    SigningKeyUnusable(crate::ports::CryptoError),
     /// A back-channel logout request the gateway refuses (OIDC Back-Channel Logout §2.8).
     #[error("logout token rejected: {0}")]
     LogoutTokenRejected(String),
@@ -100,7 +104,7 @@ impl From<TokenError> for GatewayError {
 impl GatewayError {
     pub fn status(&self) -> u16 {
         match self {
-            GatewayError::Config(_) => 500,
+            GatewayError::Config(_) | GatewayError::SigningKeyUnusable(_) => 500,
             GatewayError::Unauthenticated(_) => 401,
             GatewayError::HeadersTooLarge(_) => 431,
             GatewayError::BodyTooLarge(_) => 413,
@@ -136,6 +140,7 @@ impl GatewayError {
     pub fn reason(&self) -> &'static str {
         match self {
             GatewayError::Config(_) => "config_invalid",
+            GatewayError::SigningKeyUnusable(_) => "signing_key_unusable",
             GatewayError::Unauthenticated(why) => why,
             GatewayError::HeadersTooLarge(_) => "headers_too_large",
             GatewayError::BodyTooLarge(_) => "body_too_large",
@@ -170,6 +175,9 @@ impl GatewayError {
                 errors.0.iter().map(|e| format!("- {e}")).collect::<Vec<_>>().join("\n")
             ),
             GatewayError::Unauthenticated(_) => "Sign-in required.".into(),
+            GatewayError::SigningKeyUnusable(_) => {
+                "The gateway's signing key is unusable; an administrator must replace it.".into()
+            }
             GatewayError::HeadersTooLarge(_) => "Request headers are too large.".into(),
             GatewayError::BodyTooLarge(_) => "Request body is too large.".into(),
             GatewayError::StateMismatch(_) | GatewayError::MalformedCallback => {

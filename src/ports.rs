@@ -66,6 +66,22 @@ pub trait SignatureVerifier {
     ) -> Result<bool, CryptoError>;
 }
 
+/// JWS signing with the gateway's own private keys (client assertions, user assertions):
+/// `crypto.subtle.importKey("pkcs8")` + `sign` on wasm, `ring` in host tests.
+pub trait Signer {
+    /// An imported private key, bound to one algorithm, cheap to clone.
+    type SigningKey: Clone;
+    /// Import a PKCS#8 DER private key for signing with `alg` (RS256, PS256 or ES256).
+    async fn import_signing_key(&self, pkcs8: &[u8], alg: JwsAlgorithm) -> Result<Self::SigningKey, CryptoError>;
+    /// A JWS signature (raw `r || s` for ECDSA) over `signing_input`.
+    async fn sign(
+        &self,
+        key: &Self::SigningKey,
+        alg: JwsAlgorithm,
+        signing_input: &[u8],
+    ) -> Result<Vec<u8>, CryptoError>;
+}
+
 /// Wall-clock time as an input, so every expiry rule is testable without sleeping.
 pub trait Clock {
     /// Milliseconds since the Unix epoch.
@@ -85,6 +101,6 @@ pub trait Rng {
 }
 
 /// Everything the request pipeline needs from the world, implemented by one value per runtime.
-pub trait Ports: HttpClient + KvStore + SignatureVerifier + Clock + Rng {}
+pub trait Ports: HttpClient + KvStore + SignatureVerifier + Signer + Clock + Rng {}
 
-impl<T: HttpClient + KvStore + SignatureVerifier + Clock + Rng> Ports for T {}
+impl<T: HttpClient + KvStore + SignatureVerifier + Signer + Clock + Rng> Ports for T {}

@@ -5,9 +5,11 @@
 
 mod duration;
 mod entra;
+mod private_key;
 mod secret;
 mod url;
 
+pub use self::private_key::{KeyKind, Pkcs8Der, SigningKeyConfig, parse_pkcs8_pem, parse_thumbprint};
 pub use self::secret::Secret;
 pub use self::url::{is_loopback, parse_secure_url};
 
@@ -23,6 +25,10 @@ pub mod names {
     pub const OIDC_CLIENT_ID: &str = "OIDC_CLIENT_ID";
     pub const OIDC_CLIENT_SECRET: &str = "OIDC_CLIENT_SECRET";
     pub const OIDC_CLIENT_AUTH_METHOD: &str = "OIDC_CLIENT_AUTH_METHOD";
+    pub const OIDC_CLIENT_PRIVATE_KEY: &str = "OIDC_CLIENT_PRIVATE_KEY";
+    pub const OIDC_CLIENT_ASSERTION_ALG: &str = "OIDC_CLIENT_ASSERTION_ALG";
+    pub const OIDC_CLIENT_CERT_THUMBPRINT_SHA256: &str = "OIDC_CLIENT_CERT_THUMBPRINT_SHA256";
+    pub const OIDC_CLIENT_CERT_THUMBPRINT_SHA1: &str = "OIDC_CLIENT_CERT_THUMBPRINT_SHA1";
     pub const OIDC_SCOPES: &str = "OIDC_SCOPES";
     pub const OIDC_RESOURCE: &str = "OIDC_RESOURCE";
     pub const OIDC_ALLOWED_ALGS: &str = "OIDC_ALLOWED_ALGS";
@@ -65,13 +71,26 @@ pub mod defaults {
     pub const JWKS_REFETCH_COOLDOWN_SECS: u64 = 10;
 }
 
-/// How the gateway authenticates to the token endpoint (RFC 6749 §2.3.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuthMethod {
-    /// HTTP Basic with the form-urlencoded id and secret. The default, as in OIDC Core §9.
-    ClientSecretBasic,
+/// How the gateway authenticates to the token endpoint (OIDC Core §9), with what it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// HTTP Basic with the form-urlencoded id and secret (RFC 6749 §2.3.1). The default.
+    ClientSecretBasic(Secret),
     /// `client_id` and `client_secret` in the form body.
-    ClientSecretPost,
+    ClientSecretPost(Secret),
+    /// A JWT client assertion signed with the gateway's private key (RFC 7523 §2.2); no
+    /// shared secret at all. Entra ID calls this a certificate credential.
+    PrivateKeyJwt(ClientAssertionConfig),
+}
+
+/// The key and certificate references for `private_key_jwt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientAssertionConfig {
+    pub key: SigningKeyConfig,
+    /// base64url SHA-256 certificate thumbprint, sent as `x5t#S256`.
+    pub x5t_s256: Option<String>,
+    /// base64url SHA-1 certificate thumbprint, sent as `x5t` (what Entra ID matches on).
+    pub x5t: Option<String>,
 }
 
 /// The identity provider and this gateway's client registration there. The flat `OIDC_*`
@@ -86,8 +105,7 @@ pub struct ProviderConfig {
     /// The Entra ID preset (`ENTRA_TENANT`), which replaces `OIDC_ISSUER`.
     pub entra: Option<crate::entra::EntraConfig>,
     pub client_id: String,
-    pub client_secret: Secret,
-    pub auth_method: ClientAuthMethod,
+    pub client_auth: ClientAuth,
     /// Scopes to request; `openid` is always first. `offline_access` is added when discovery
     /// lists it (see [`crate::oidc::ProviderMetadata::scopes_for`]).
     pub scopes: Vec<String>,

@@ -2,13 +2,12 @@
 
 use super::duration::parse_duration_secs;
 use super::url::parse_secure_url;
-use super::{
-    ApiConfig, ClientAuthMethod, Config, ConfigErrors, ProviderConfig, Secret, SessionConfig, SettingError, defaults,
-    names,
-};
+use super::{ApiConfig, Config, ConfigErrors, ProviderConfig, SessionConfig, SettingError, defaults, names};
 use crate::jwt::JwsAlgorithm;
 use crate::policy::{AuthMode, RouteTable, parse_routes};
 use crate::session::SessionKeys;
+
+mod client_auth;
 
 /// Collects errors while each setting is parsed.
 pub(super) struct Collector<'a> {
@@ -92,10 +91,7 @@ fn provider(c: &mut Collector<'_>) -> Option<ProviderConfig> {
     };
     let client_id =
         c.required(names::OIDC_CLIENT_ID, "set it to the application (client) ID registered at your provider");
-    let client_secret = c
-        .required(names::OIDC_CLIENT_SECRET, "store the client secret as a Worker secret: `wrangler secret put OIDC_CLIENT_SECRET` (locally in .dev.vars)")
-        .map(Secret::new);
-    let auth_method = auth_method(c);
+    let client_auth = client_auth::client_auth(c);
     let entra = entra.ok().flatten();
     let mut scopes = scopes(c);
     if entra.as_ref().is_some_and(|e| e.version == crate::entra::EntraVersion::V2)
@@ -113,8 +109,7 @@ fn provider(c: &mut Collector<'_>) -> Option<ProviderConfig> {
         discovery_url,
         entra,
         client_id: client_id?.trim().to_owned(),
-        client_secret: client_secret?,
-        auth_method: auth_method?,
+        client_auth: client_auth?,
         scopes,
         resource,
         allowed_algs: allowed_algs?,
@@ -139,21 +134,6 @@ fn oidc_issuer(c: &mut Collector<'_>) -> Option<String> {
             None
         }
     })
-}
-
-fn auth_method(c: &mut Collector<'_>) -> Option<ClientAuthMethod> {
-    match c.optional(names::OIDC_CLIENT_AUTH_METHOD).as_deref().map(str::trim) {
-        None | Some("client_secret_basic") => Some(ClientAuthMethod::ClientSecretBasic),
-        Some("client_secret_post") => Some(ClientAuthMethod::ClientSecretPost),
-        Some(other) => {
-            c.fail(
-                names::OIDC_CLIENT_AUTH_METHOD,
-                format!("unknown method {other:?}"),
-                "use client_secret_basic (default) or client_secret_post",
-            );
-            None
-        }
-    }
 }
 
 /// `openid` first, no duplicates; a list without `openid` gets it added (it is what makes the

@@ -1,4 +1,4 @@
-//! `crypto.subtle` signature verification and `crypto.getRandomValues`.
+//! `crypto.subtle` signature verification and signing, and `crypto.getRandomValues`.
 //!
 //! workerd exposes `crypto` as a global (there is no `window`). Keys are imported from a minimal
 //! JWK (key material only): a JWK's own `alg` would pin it to one algorithm, and the core
@@ -7,8 +7,8 @@
 use super::ports::EdgePorts;
 use super::trampoline::JsAwait;
 use crate::jwt::{HashAlg, Jwk, JwsAlgorithm};
-use crate::ports::{CryptoError, SignatureVerifier};
-use js_sys::{Array, JSON, Object, Reflect};
+use crate::ports::{CryptoError, SignatureVerifier, Signer};
+use js_sys::{Array, JSON, Object, Reflect, Uint8Array};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use wasm_bindgen::prelude::*;
@@ -129,5 +129,25 @@ impl SignatureVerifier for EdgePorts {
             .with(|subtle| subtle.verify_with_object_and_u8_array_and_u8_array(&params, key, signature, signing_input))
             .map_err(err)?;
         Ok(JsAwait::new(promise).await.map_err(err)?.as_bool().unwrap_or(false))
+    }
+}
+
+impl Signer for EdgePorts {
+    type SigningKey = CryptoKey;
+
+    async fn import_signing_key(&self, pkcs8: &[u8], alg: JwsAlgorithm) -> Result<CryptoKey, CryptoError> {
+        let usages = Array::of1(&JsValue::from_str("sign"));
+        let (der, params) = (Uint8Array::from(pkcs8), import_params(alg)?);
+        let promise =
+            SUBTLE.with(|subtle| subtle.import_key_with_object("pkcs8", &der, &params, false, &usages)).map_err(err)?;
+        JsFuture::from(promise).await.map_err(err)?.dyn_into::<CryptoKey>().map_err(err)
+    }
+
+    /// `sign` takes the same parameters as `verify`; ECDSA signatures come back as raw `r || s`.
+    async fn sign(&self, key: &CryptoKey, alg: JwsAlgorithm, signing_input: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let params = verify_params(alg)?;
+        let promise =
+            SUBTLE.with(|subtle| subtle.sign_with_object_and_u8_array(&params, key, signing_input)).map_err(err)?;
+        Ok(Uint8Array::new(&JsFuture::from(promise).await.map_err(err)?).to_vec())
     }
 }

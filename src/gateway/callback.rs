@@ -51,7 +51,8 @@ impl<P: Ports> Gateway<P> {
         let redirect_uri = self.config.redirect_uri();
         let grant =
             Grant::AuthorizationCode { code: &code, redirect_uri: &redirect_uri, pkce_verifier: &tx.pkce_verifier };
-        let request = build_token_request(&metadata.token_endpoint, &self.config.provider, &grant)
+        let auth = self.client_authentication(ports, &metadata.token_endpoint).await?;
+        let request = build_token_request(&metadata.token_endpoint, &self.config.provider, &grant, &auth)
             .map_err(|e| ProviderError::Token(TokenError::Unreachable(HttpError::Network(e.to_string()))))?;
         let tokens = parse_token_response(ports.send(request).await)?;
         let id_token = tokens

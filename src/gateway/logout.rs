@@ -90,7 +90,10 @@ impl<P: Ports> Gateway<P> {
         let Some(endpoint) = metadata.revocation_endpoint.as_deref() else {
             return "revocation_not_supported";
         };
-        let Ok(request) = build_revocation_request(endpoint, &self.config.provider, refresh_token) else {
+        let Ok(auth) = self.client_authentication(ports, &metadata.token_endpoint).await else {
+            return "revocation_failed";
+        };
+        let Ok(request) = build_revocation_request(endpoint, &auth, refresh_token) else {
             return "revocation_failed";
         };
         match ports.send(request).await {

@@ -5,6 +5,7 @@
 
 mod bearer;
 mod callback;
+mod client_auth;
 mod consent;
 mod dpop;
 pub mod headers;
@@ -52,6 +53,8 @@ pub struct Gateway<P: Ports> {
     forwarded: std::cell::Cell<u64>,
     /// Bearer tokens verified in full, so a repeated token skips parsing and the signature.
     verified_tokens: crate::jwt::VerifiedTokenCache,
+    /// The `private_key_jwt` signing key, imported on first use.
+    client_key: crate::jwt::SigningKeySlot<P::SigningKey>,
 }
 
 fn log(req: &IncomingRequest, reason: &'static str, status: Option<u16>) -> DecisionLog {
@@ -103,6 +106,7 @@ impl<P: Ports> Gateway<P> {
             dpop_replay: Default::default(),
             forwarded: std::cell::Cell::new(0),
             verified_tokens: crate::jwt::VerifiedTokenCache::default(),
+            client_key: crate::jwt::SigningKeySlot::default(),
         }
     }
 

@@ -111,7 +111,11 @@ impl<P: Ports> Gateway<P> {
                     .await
                     .map_err(|e| RefreshFailure::unavailable(e.reason(), &e))?;
                 let grant = Grant::RefreshToken { refresh_token: &old };
-                let request = build_token_request(&metadata.token_endpoint, &self.config.provider, &grant)
+                let auth = self
+                    .client_authentication(ports, &metadata.token_endpoint)
+                    .await
+                    .map_err(|e| RefreshFailure::unavailable("signing_key_unusable", &e))?;
+                let request = build_token_request(&metadata.token_endpoint, &self.config.provider, &grant, &auth)
                     .map_err(|e| RefreshFailure::unavailable("provider_error", &e))?;
                 let now = ports.now_secs();
                 let answer = ports.send(request).await;

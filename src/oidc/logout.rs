@@ -2,6 +2,7 @@
 //! (OpenID Connect RP-Initiated Logout 1.0 §2) and back-channel logout tokens (OpenID Connect
 //! Back-Channel Logout 1.0 §2.4–2.6).
 
+use super::client_auth::ClientAuthentication;
 use super::token::client_authenticated_post;
 use crate::config::ProviderConfig;
 use crate::error::GatewayError;
@@ -21,12 +22,12 @@ pub const LOGOUT_TOKEN_MAX_AGE_SECS: u64 = 300;
 /// Ask the provider to revoke a refresh token (RFC 7009 §2.1).
 pub fn build_revocation_request(
     endpoint: &str,
-    provider: &ProviderConfig,
+    auth: &ClientAuthentication<'_>,
     refresh_token: &str,
 ) -> Result<OutgoingRequest, http::Error> {
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.append_pair("token", refresh_token).append_pair("token_type_hint", "refresh_token");
-    client_authenticated_post(endpoint, provider, form)
+    client_authenticated_post(endpoint, auth, form)
 }
 
 /// Where to send the browser to end its session at the provider too.
@@ -125,8 +126,9 @@ mod tests {
 
     #[test]
     fn revocation_names_the_refresh_token_and_authenticates_the_client() {
-        let provider = crate::gateway::tests::config(&[]).provider;
-        let req = build_revocation_request("https://idp/revoke", &provider, "rt-1").unwrap();
+        let secret = crate::config::Secret::new("s".into());
+        let auth = ClientAuthentication::Basic { client_id: "edgeguard", secret: &secret };
+        let req = build_revocation_request("https://idp/revoke", &auth, "rt-1").unwrap();
         let form: std::collections::HashMap<_, _> = form_urlencoded::parse(req.body()).into_owned().collect();
         assert_eq!(form["token"], "rt-1");
         assert_eq!(form["token_type_hint"], "refresh_token");

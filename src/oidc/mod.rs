@@ -4,6 +4,7 @@
 
 mod authorize;
 mod callback;
+mod client_auth;
 mod discovery;
 mod id_token;
 mod logout;
@@ -12,6 +13,9 @@ mod token;
 
 pub use authorize::{build_authorize_url, pkce_challenge};
 pub use callback::AuthorizationResponse;
+pub use client_auth::{
+    CLIENT_ASSERTION_LIFETIME_SECS, ClientAuthentication, JWT_BEARER_CLIENT_ASSERTION, client_assertion_claims,
+};
 pub use discovery::{DiscoveryError, ProviderMetadata, discovery_url};
 pub use id_token::{IdTokenError, validate_id_token};
 pub use logout::{

@@ -1,9 +1,9 @@
 //! The token endpoint (RFC 6749 §3.2, §4.1.3, §5; OIDC Core §3.1.3): building requests with
 //! client authentication, and reading answers.
 
-use crate::config::{ClientAuthMethod, ProviderConfig};
+use super::client_auth::ClientAuthentication;
+use crate::config::ProviderConfig;
 use crate::ports::{HttpError, IncomingResponse, OutgoingRequest};
-use base64::Engine;
 use serde::Deserialize;
 use url::form_urlencoded;
 
@@ -73,15 +73,12 @@ pub enum TokenError {
     Unreachable(HttpError),
 }
 
-fn form_encode(value: &str) -> String {
-    form_urlencoded::byte_serialize(value.as_bytes()).collect()
-}
-
-/// Build the POST to the token endpoint with the configured client authentication.
+/// Build the POST to the token endpoint with the client authentication for this request.
 pub fn build_token_request(
     token_endpoint: &str,
     provider: &ProviderConfig,
     grant: &Grant<'_>,
+    auth: &ClientAuthentication<'_>,
 ) -> Result<OutgoingRequest, http::Error> {
     let mut form = form_urlencoded::Serializer::new(String::new());
     match grant {
@@ -98,32 +95,20 @@ pub fn build_token_request(
     if let Some(resource) = &provider.resource {
         form.append_pair("resource", resource);
     }
-    client_authenticated_post(token_endpoint, provider, form)
+    client_authenticated_post(token_endpoint, auth, form)
 }
 
-/// A form POST to one of the provider's endpoints (token, revocation) with the configured
-/// client authentication added.
+/// A form POST to one of the provider's endpoints (token, revocation) with the client
+/// authentication added.
 pub fn client_authenticated_post(
     endpoint: &str,
-    provider: &ProviderConfig,
+    auth: &ClientAuthentication<'_>,
     mut form: form_urlencoded::Serializer<'_, String>,
 ) -> Result<OutgoingRequest, http::Error> {
-    let mut builder = http::Request::post(endpoint)
+    let builder = http::Request::post(endpoint)
         .header("content-type", "application/x-www-form-urlencoded")
         .header("accept", "application/json");
-    match provider.auth_method {
-        ClientAuthMethod::ClientSecretBasic => {
-            // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-            let pair = format!("{}:{}", form_encode(&provider.client_id), form_encode(provider.client_secret.expose()));
-            let basic = base64::engine::general_purpose::STANDARD.encode(pair);
-            builder = builder.header("authorization", format!("Basic {basic}"));
-            form.append_pair("client_id", &provider.client_id);
-        }
-        ClientAuthMethod::ClientSecretPost => {
-            form.append_pair("client_id", &provider.client_id)
-                .append_pair("client_secret", provider.client_secret.expose());
-        }
-    }
+    let builder = auth.apply(builder, &mut form);
     builder.body(form.finish().into_bytes())
 }
 
@@ -161,13 +146,11 @@ pub fn parse_token_response(result: Result<IncomingResponse, HttpError>) -> Resu
 mod tests {
     use super::*;
     use crate::testkit::json_response;
+    use base64::Engine;
     use serde_json::json;
 
-    fn provider(method: ClientAuthMethod) -> ProviderConfig {
-        let mut p = crate::gateway::tests::config(&[("OIDC_RESOURCE", "https://api")]).provider;
-        p.auth_method = method;
-        p.client_secret = crate::config::Secret::new("s3cr:t&x".into());
-        p
+    fn provider() -> ProviderConfig {
+        crate::gateway::tests::config(&[("OIDC_RESOURCE", "https://api")]).provider
     }
 
     fn body(req: &OutgoingRequest) -> std::collections::HashMap<String, String> {
@@ -177,14 +160,19 @@ mod tests {
     const GRANT: Grant<'static> =
         Grant::AuthorizationCode { code: "the-code", redirect_uri: "https://gw/auth/callback", pkce_verifier: "v" };
 
+    fn secret() -> crate::config::Secret {
+        crate::config::Secret::new("s3cr:t&x".into())
+    }
+
     #[test]
     fn basic_auth_form_encodes_credentials() {
-        let req =
-            build_token_request("https://idp/token", &provider(ClientAuthMethod::ClientSecretBasic), &GRANT).unwrap();
+        let secret = secret();
+        let auth = ClientAuthentication::Basic { client_id: "edge guard", secret: &secret };
+        let req = build_token_request("https://idp/token", &provider(), &GRANT, &auth).unwrap();
         assert_eq!(req.method(), http::Method::POST);
         let auth = req.headers()["authorization"].to_str().unwrap();
         let decoded = base64::engine::general_purpose::STANDARD.decode(auth.trim_start_matches("Basic ")).unwrap();
-        assert_eq!(String::from_utf8(decoded).unwrap(), "edgeguard:s3cr%3At%26x");
+        assert_eq!(String::from_utf8(decoded).unwrap(), "edge+guard:s3cr%3At%26x");
         let form = body(&req);
         assert_eq!(form["grant_type"], "authorization_code");
         assert_eq!(form["code"], "the-code");
@@ -196,8 +184,9 @@ mod tests {
 
     #[test]
     fn post_auth_puts_credentials_in_the_body() {
-        let req =
-            build_token_request("https://idp/token", &provider(ClientAuthMethod::ClientSecretPost), &GRANT).unwrap();
+        let secret = secret();
+        let auth = ClientAuthentication::Post { client_id: "edgeguard", secret: &secret };
+        let req = build_token_request("https://idp/token", &provider(), &GRANT, &auth).unwrap();
         assert!(req.headers().get("authorization").is_none());
         let form = body(&req);
         assert_eq!(form["client_id"], "edgeguard");
@@ -207,13 +196,15 @@ mod tests {
     #[test]
     fn refresh_grant_carries_the_refresh_token_and_resource() {
         let grant = Grant::RefreshToken { refresh_token: "rt-1" };
-        let req =
-            build_token_request("https://idp/token", &provider(ClientAuthMethod::ClientSecretBasic), &grant).unwrap();
+        let auth = ClientAuthentication::Assertion { client_id: "edgeguard", assertion: "a.b.c".into() };
+        let req = build_token_request("https://idp/token", &provider(), &grant, &auth).unwrap();
         let form = body(&req);
         assert_eq!(form["grant_type"], "refresh_token");
         assert_eq!(form["refresh_token"], "rt-1");
         assert_eq!(form["resource"], "https://api");
+        assert_eq!(form["client_assertion"], "a.b.c");
         assert!(!form.contains_key("code"));
+        assert!(req.headers().get("authorization").is_none());
     }
 
     #[test]

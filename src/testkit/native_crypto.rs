@@ -160,6 +160,25 @@ impl TestKey {
     pub fn es384() -> Self {
         Self::ec(&signature::ECDSA_P384_SHA384_FIXED_SIGNING, JwsAlgorithm::Es384)
     }
+    /// A fresh ES256 key and its PKCS#8 PEM (as an operator would store it).
+    pub fn es256_with_pem() -> (Self, String) {
+        let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+        let key = Self::Ec(EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap(), JwsAlgorithm::Es256);
+        (key, pem(pkcs8.as_ref()))
+    }
+    /// A signing key from PKCS#8 DER, for the algorithm it will sign with.
+    pub fn from_pkcs8(der: &[u8], alg: JwsAlgorithm) -> Result<Self, CryptoError> {
+        let rng = SystemRandom::new();
+        match alg.key_family() {
+            KeyFamily::Rsa => RsaKeyPair::from_pkcs8(der).map(Self::Rsa).map_err(|e| CryptoError(e.to_string())),
+            KeyFamily::Ec("P-256") => EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der, &rng)
+                .map(|k| Self::Ec(k, alg))
+                .map_err(|e| CryptoError(e.to_string())),
+            _ => Err(CryptoError(format!("cannot sign {alg}"))),
+        }
+    }
     fn ec(alg: &'static signature::EcdsaSigningAlgorithm, jws: JwsAlgorithm) -> Self {
         let rng = SystemRandom::new();
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
@@ -216,6 +235,17 @@ impl TestKey {
             Self::Ed(pair) => pair.sign(msg).as_ref().to_vec(),
         }
     }
+}
+
+/// PKCS#8 DER as a PEM `PRIVATE KEY` block.
+pub fn pem(der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n")
+}
+
+/// The first RSA fixture as PEM.
+pub fn rsa_a_pem() -> String {
+    pem(RSA_A)
 }
 
 /// A compact JWS over raw header and payload text (so tests can write duplicate members).

@@ -3,12 +3,12 @@
 //!
 //! Test-only: the module is compiled under `#[cfg(test)]` (see lib.rs), so it may panic freely.
 
-use super::native_crypto::{NativeKey, NativeVerifier, ScriptedHttp};
+use super::native_crypto::{NativeKey, NativeVerifier, ScriptedHttp, TestKey};
 use super::{FakeClock, FakeKv, FakeRng};
 use crate::jwt::{Jwk, JwsAlgorithm};
 use crate::ports::{
     Clock, CryptoError, HttpClient, HttpError, IncomingResponse, KvError, KvStore, OutgoingRequest, Rng,
-    SignatureVerifier,
+    SignatureVerifier, Signer,
 };
 
 pub struct TestPorts<H = ScriptedHttp> {
@@ -66,6 +66,16 @@ impl<H> SignatureVerifier for TestPorts<H> {
     }
     async fn verify(&self, key: &NativeKey, alg: JwsAlgorithm, input: &[u8], sig: &[u8]) -> Result<bool, CryptoError> {
         self.crypto.verify(key, alg, input, sig).await
+    }
+}
+
+impl<H> Signer for TestPorts<H> {
+    type SigningKey = std::rc::Rc<TestKey>;
+    async fn import_signing_key(&self, pkcs8: &[u8], alg: JwsAlgorithm) -> Result<Self::SigningKey, CryptoError> {
+        TestKey::from_pkcs8(pkcs8, alg).map(std::rc::Rc::new)
+    }
+    async fn sign(&self, key: &Self::SigningKey, alg: JwsAlgorithm, input: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        Ok(key.sign(alg, input))
     }
 }
 

@@ -187,6 +187,13 @@ ${body}
 </body></html>`;
 }
 
+/** How a token or revocation request authenticated the client. */
+function clientAuthOf(authz, params) {
+  if (authz) return authz.split(' ')[0].toLowerCase();
+  if (params.client_assertion) return 'private_key_jwt';
+  return params.client_secret ? 'post' : 'none';
+}
+
 function loginPage(uid, { error, username, clientId } = {}) {
   return page('Sign in', `
 <p>Sign in to continue to <strong>${esc(clientId)}</strong>.</p>
@@ -239,8 +246,10 @@ const PROVIDER_EVENTS_WITH_ERRORS = [
  * @param {string} [opts.host] host name used in the issuer: '127.0.0.1' (default) or 'localhost'
  * @param {string} [opts.clientId] default 'edgeguard'
  * @param {string} [opts.clientSecret] default a random one
- * @param {'client_secret_basic'|'client_secret_post'} [opts.tokenEndpointAuthMethod] registered method (oidc-provider
- *   accepts either one at the token endpoint; tokenRequests() records which one was used)
+ * @param {'client_secret_basic'|'client_secret_post'|'private_key_jwt'} [opts.tokenEndpointAuthMethod] registered method
+ *   (oidc-provider accepts either secret method at the token endpoint; tokenRequests() records which one was used:
+ *   'basic', 'post', 'private_key_jwt' or 'none'). private_key_jwt accepts only assertions signed by a key in clientJwks.
+ * @param {object[]} [opts.clientJwks] the client's public JWKs (its registered `jwks`), for private_key_jwt
  * @param {string[]} [opts.redirectUris]
  * @param {string[]} [opts.postLogoutRedirectUris]
  * @param {string} [opts.idTokenAlg] 'RS256' (default) or 'ES256'
@@ -383,6 +392,7 @@ export async function startIdp(opts = {}) {
       grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
       response_types: ['code'],
       token_endpoint_auth_method: opts.tokenEndpointAuthMethod ?? 'client_secret_basic',
+      ...(opts.clientJwks ? { jwks: { keys: opts.clientJwks } } : {}),
       id_token_signed_response_alg: opts.idTokenAlg ?? 'RS256',
       ...(opts.backchannelLogoutUri ? {
         backchannel_logout_uri: opts.backchannelLogoutUri,
@@ -543,7 +553,7 @@ ${form}
           status: ctx.status,
           token: params.token,
           tokenTypeHint: params.token_type_hint,
-          clientAuth: authz ? authz.split(' ')[0].toLowerCase() : (params.client_secret ? 'post' : 'none'),
+          clientAuth: clientAuthOf(authz, params),
           error: ctx.body?.error,
           at: Date.now(),
         });
@@ -557,7 +567,7 @@ ${form}
         grantType,
         status: ctx.status,
         params,
-        clientAuth: authz ? authz.split(' ')[0].toLowerCase() : (params.client_secret ? 'post' : 'none'),
+        clientAuth: clientAuthOf(authz, params),
         error: ctx.body?.error,
       });
       if (ctx.status !== 200 || !ctx.body || typeof ctx.body !== 'object' || !ctx.body.access_token) return;

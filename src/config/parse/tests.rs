@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::{ClientAuth, Secret};
 use std::collections::HashMap;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
@@ -34,7 +35,7 @@ fn minimal_settings_get_documented_defaults() {
     let config = parse(&settings(&[])).unwrap();
     assert_eq!(config.provider.issuer, "https://idp.example.com");
     assert_eq!(config.provider.scopes, vec!["openid", "profile", "email"]);
-    assert_eq!(config.provider.auth_method, ClientAuthMethod::ClientSecretBasic);
+    assert_eq!(config.provider.client_auth, ClientAuth::ClientSecretBasic(Secret::new("client-secret".into())));
     assert_eq!(config.provider.clock_skew_secs, 60);
     assert_eq!(config.provider.allowed_algs, JwsAlgorithm::ALL.to_vec());
     assert_eq!(config.provider.resource, None);
@@ -111,7 +112,7 @@ fn optional_settings_parse() {
     ]))
     .unwrap();
     assert!(!config.log_forwarded);
-    assert_eq!(config.provider.auth_method, ClientAuthMethod::ClientSecretPost);
+    assert_eq!(config.provider.client_auth, ClientAuth::ClientSecretPost(Secret::new("client-secret".into())));
     assert_eq!(config.provider.resource.as_deref(), Some("https://api.example.test"));
     assert_eq!(config.provider.allowed_algs, vec![JwsAlgorithm::Es256, JwsAlgorithm::Rs256]);
     assert_eq!(config.provider.clock_skew_secs, 30);
@@ -145,4 +146,52 @@ fn origins_off_this_machine_need_https() {
     assert!(errors.0[0].problem.contains("plain http"), "{}", errors.0[0].problem);
     let local = r#"[{"prefix": "/", "origin": "http://127.0.0.1:9401"}]"#;
     assert!(parse(&settings(&[("ORIGIN_URL", "http://localhost:9401"), ("ROUTES", local)])).is_ok());
+}
+
+#[test]
+fn private_key_jwt_needs_a_key_not_a_secret() {
+    let pem = crate::testkit::native_crypto::rsa_a_pem();
+    let mut map = settings(&[
+        ("OIDC_CLIENT_AUTH_METHOD", "private_key_jwt"),
+        ("OIDC_CLIENT_PRIVATE_KEY", &pem),
+        ("OIDC_CLIENT_ASSERTION_ALG", "PS256"),
+        ("OIDC_CLIENT_CERT_THUMBPRINT_SHA1", "5BAA61E4C9B93F3F0682250B6CF8331B7EE68FD8"),
+    ]);
+    map.remove("OIDC_CLIENT_SECRET");
+    let config = parse(&map).unwrap();
+    let ClientAuth::PrivateKeyJwt(assertion) = &config.provider.client_auth else { panic!("not private_key_jwt") };
+    assert_eq!(assertion.key.alg, JwsAlgorithm::Ps256);
+    assert_eq!(assertion.x5t.as_deref(), Some("W6ph5Mm5Pz8GgiULbPgzG37mj9g"));
+    assert_eq!(assertion.x5t_s256, None);
+    assert!(!format!("{config:?}").contains(&pem[40..80]), "the key never prints");
+}
+
+#[test]
+fn private_key_jwt_problems_are_each_named() {
+    let (_, ec_pem) = crate::testkit::native_crypto::TestKey::es256_with_pem();
+    let errors = parse(&settings(&[
+        ("OIDC_CLIENT_AUTH_METHOD", "private_key_jwt"),
+        ("OIDC_CLIENT_PRIVATE_KEY", &ec_pem),
+        ("OIDC_CLIENT_ASSERTION_ALG", "RS256"),
+        ("OIDC_CLIENT_CERT_THUMBPRINT_SHA256", "AB:CD"),
+        ("OIDC_CLIENT_CERT_THUMBPRINT_SHA1", "5BAA61E4C9B93F3F0682250B6CF8331B7EE68FD8AA"),
+    ]))
+    .unwrap_err();
+    assert_eq!(
+        settings_named(&errors),
+        vec!["OIDC_CLIENT_ASSERTION_ALG", "OIDC_CLIENT_CERT_THUMBPRINT_SHA256", "OIDC_CLIENT_CERT_THUMBPRINT_SHA1"]
+    );
+    let text = errors.to_string();
+    assert!(text.contains("use ES256 for a P-256 key"), "{text}");
+    assert!(text.contains("has 4 hex digits; this digest has 64"), "{text}");
+
+    let errors = parse(&settings(&[
+        ("OIDC_CLIENT_AUTH_METHOD", "private_key_jwt"),
+        ("OIDC_CLIENT_PRIVATE_KEY", "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----"),
+    ]))
+    .unwrap_err();
+    assert_eq!(settings_named(&errors), vec!["OIDC_CLIENT_PRIVATE_KEY"]);
+    assert!(errors.to_string().contains("openssl pkcs8 -topk8"), "{errors}");
+    let missing = parse(&settings(&[("OIDC_CLIENT_AUTH_METHOD", "private_key_jwt")])).unwrap_err();
+    assert_eq!(settings_named(&missing), vec!["OIDC_CLIENT_PRIVATE_KEY"]);
 }

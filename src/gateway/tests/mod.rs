@@ -3,6 +3,7 @@
 
 mod bearer;
 mod bindings;
+mod client_auth;
 mod dpop;
 mod edge_input;
 mod entra;
