@@ -6,7 +6,7 @@
 
 use crate::config::ConfigErrors;
 use crate::jwt::JwtError;
-use crate::oidc::{IdTokenError, ProviderError, TokenError};
+use crate::oidc::{AppTokenError, IdTokenError, ProviderError, TokenError};
 use crate::policy::Unmet;
 use crate::ports::KvError;
 
@@ -87,6 +87,10 @@ pub enum GatewayError {
     /// or used: a deployment problem, not the client's.
     #[error("signing key unusable: {0}")]
     SigningKeyUnusable(crate::ports::CryptoError),
+    /// No token for the origin could be had from the provider (`origin_token: app`): 502, or
+    /// 504 on timeout.
+    #[error(transparent)]
+    OriginToken(AppTokenError),
     /// A back-channel logout request the gateway refuses (OIDC Back-Channel Logout §2.8).
     #[error("logout token rejected: {0}")]
     LogoutTokenRejected(String),
@@ -116,6 +120,8 @@ impl GatewayError {
             GatewayError::ProviderDenied { .. } | GatewayError::CrossOrigin(_) => 403,
             GatewayError::Provider(p) if p.is_timeout() => 504,
             GatewayError::Provider(_) | GatewayError::OriginUnreachable(_) => 502,
+            GatewayError::OriginToken(AppTokenError::Timeout) => 504,
+            GatewayError::OriginToken(_) => 502,
             GatewayError::InvalidToken(e) if e.class() != crate::jwt::ErrorClass::Token => {
                 if e.is_timeout() {
                     504
@@ -141,6 +147,7 @@ impl GatewayError {
         match self {
             GatewayError::Config(_) => "config_invalid",
             GatewayError::SigningKeyUnusable(_) => "signing_key_unusable",
+            GatewayError::OriginToken(e) => e.reason(),
             GatewayError::Unauthenticated(why) => why,
             GatewayError::HeadersTooLarge(_) => "headers_too_large",
             GatewayError::BodyTooLarge(_) => "body_too_large",
@@ -202,6 +209,9 @@ impl GatewayError {
             GatewayError::CrossOrigin(_) => "This request must come from this site.".into(),
             GatewayError::Provider(_) => "The identity provider is unavailable. Please try again shortly.".into(),
             GatewayError::Store(_) => "Sessions are temporarily unavailable. Please try again shortly.".into(),
+            GatewayError::OriginToken(_) => {
+                "The gateway could not obtain a token for the application. Please try again shortly.".into()
+            }
             GatewayError::OriginUnreachable(_) => "The application behind this gateway is unavailable.".into(),
             GatewayError::InvalidToken(e) if e.class() != crate::jwt::ErrorClass::Token => {
                 "The identity provider's signing keys are unavailable. Please try again shortly.".into()

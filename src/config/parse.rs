@@ -222,7 +222,7 @@ fn routes(c: &mut Collector<'_>) -> Option<RouteTable> {
                 c.fail(
                     names::ROUTES,
                     problem,
-                    "write a JSON array of {prefix, auth: public|session|bearer|session_or_bearer, origin? (a URL or binding:NAME), scopes?, roles?, groups?, tenants?, wids?, caller?: user|app, cors_preflight?}",
+                    "write a JSON array of {prefix, auth: public|session|bearer|session_or_bearer, origin? (a URL or binding:NAME), scopes?, roles?, groups?, tenants?, wids?, caller?: user|app, cors_preflight?, origin_token?: caller|app|none, token_target?: {resource?, scope?, audience?}}",
                 );
             }
             None

@@ -3,6 +3,7 @@
 //! One `Gateway` lives per isolate (built from the validated config on the first request) and
 //! keeps the provider metadata, signing keys and warm sessions in memory.
 
+mod app_token;
 mod bearer;
 mod callback;
 mod client_auth;
@@ -12,6 +13,7 @@ pub mod headers;
 mod login;
 mod logout;
 mod me;
+mod origin_token;
 pub mod paths;
 mod refresh;
 mod request;
@@ -55,6 +57,8 @@ pub struct Gateway<P: Ports> {
     verified_tokens: crate::jwt::VerifiedTokenCache,
     /// The `private_key_jwt` signing key, imported on first use.
     client_key: crate::jwt::SigningKeySlot<P::SigningKey>,
+    /// Client-credentials tokens for `origin_token: app` routes.
+    app_tokens: app_token::AppTokens,
 }
 
 fn log(req: &IncomingRequest, reason: &'static str, status: Option<u16>) -> DecisionLog {
@@ -107,6 +111,7 @@ impl<P: Ports> Gateway<P> {
             forwarded: std::cell::Cell::new(0),
             verified_tokens: crate::jwt::VerifiedTokenCache::default(),
             client_key: crate::jwt::SigningKeySlot::default(),
+            app_tokens: app_token::AppTokens::default(),
         }
     }
 
@@ -179,7 +184,7 @@ impl<P: Ports> Gateway<P> {
             return self.forward(req, route, &Credential::Anonymous, "cors_preflight_forwarded");
         }
         match route.auth {
-            AuthMode::Public => self.forward(req, route, &Credential::Anonymous, "public_forwarded"),
+            AuthMode::Public => self.forward_as(ports, req, route, Credential::Anonymous, "public_forwarded").await,
             AuthMode::Session => self.session_route(ports, req, route).await,
             AuthMode::Bearer => self.bearer_route(ports, req, route).await,
             AuthMode::SessionOrBearer if bearer::presents_bearer(req) => self.bearer_route(ports, req, route).await,

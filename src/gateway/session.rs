@@ -86,7 +86,7 @@ impl<P: Ports> Gateway<P> {
                     tenant: record.identity.tenant.as_deref(),
                 };
                 let credential = Credential::Authenticated { access_token: &record.access_token, identity };
-                let mut decision = self.forward(req, route, &credential, "forwarded");
+                let mut decision = self.forward_as(ports, req, route, credential, "forwarded").await;
                 decision.log.sub = Some(record.identity.sub.clone());
                 decision.log.notes.extend(notes);
                 if let (super::Outcome::Forward(plan), Some(cookie)) = (&mut decision.outcome, set_cookie) {

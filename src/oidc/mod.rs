@@ -2,6 +2,7 @@
 //! callback, the token endpoint and ID token validation. Requests are built and answers parsed
 //! here; sending them is the caller's business through [`crate::ports::HttpClient`].
 
+mod app_grants;
 mod authorize;
 mod callback;
 mod client_auth;
@@ -11,6 +12,7 @@ mod logout;
 mod provider;
 mod token;
 
+pub use app_grants::{AppTokenError, build_client_credentials_request};
 pub use authorize::{build_authorize_url, pkce_challenge};
 pub use callback::AuthorizationResponse;
 pub use client_auth::{

@@ -9,6 +9,7 @@
 
 mod email;
 mod origin;
+mod origin_token;
 mod path;
 mod requirements;
 mod routes;
@@ -16,6 +17,7 @@ mod step_up;
 
 pub use email::{email_verified, forwardable_email};
 pub use origin::{BINDING_PREFIX, Origin};
+pub use origin_token::{OriginToken, TokenTarget};
 pub use path::{PathError, normalise_path};
 pub use requirements::{Claims, Requirements, Unmet};
 pub use routes::{AuthMode, DpopMode, Route, RouteTable, matches_ignoring_case, parse_routes};

@@ -2,6 +2,7 @@
 
 use super::Requirements;
 use super::origin::Origin;
+use super::origin_token::{OriginToken, TokenTarget, check_origin_token};
 use super::path::PathError;
 use super::step_up::StepUp;
 use serde::Deserialize;
@@ -47,6 +48,10 @@ pub struct Route {
     pub dpop: DpopMode,
     /// The authentication strength or recency this route needs (step-up).
     pub step_up: StepUp,
+    /// What the origin receives in `Authorization`.
+    pub origin_token: OriginToken,
+    /// The token to obtain for `origin_token: app`.
+    pub token_target: Option<TokenTarget>,
 }
 
 /// The routes as written in `ROUTES`.
@@ -66,6 +71,10 @@ struct RawRoute {
     acr_values: Vec<String>,
     #[serde(default)]
     max_age: Option<u64>,
+    #[serde(default)]
+    origin_token: OriginToken,
+    #[serde(default)]
+    token_target: Option<TokenTarget>,
     #[serde(flatten)]
     requirements: Requirements,
 }
@@ -115,15 +124,21 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
         if routes.iter().any(|r: &Route| r.prefix == route.prefix) {
             errors.push(format!("route {i}: prefix {:?} is listed twice", route.prefix));
         }
+        let auth = route.auth.unwrap_or(AuthMode::Session);
+        if let Some(problem) = check_origin_token(route.origin_token, route.token_target.as_ref()) {
+            errors.push(format!("route {i}: {problem}"));
+        }
         if let Some(origin) = origin {
             routes.push(Route {
                 prefix: route.prefix,
-                auth: route.auth.unwrap_or(AuthMode::Session),
+                auth,
                 origin,
                 requirements: route.requirements,
                 cors_preflight: route.cors_preflight,
                 dpop: route.dpop,
                 step_up: StepUp { acr_values: route.acr_values, max_age: route.max_age },
+                origin_token: route.origin_token,
+                token_target: route.token_target,
             });
         }
     }
@@ -187,6 +202,8 @@ impl RouteTable {
             cors_preflight: false,
             dpop: DpopMode::Allowed,
             step_up: StepUp::default(),
+            origin_token: OriginToken::Caller,
+            token_target: None,
         };
         Self { routes: vec![route] }
     }
@@ -246,5 +263,30 @@ mod tests {
         assert_eq!(table.find("/Public/x").unwrap().unwrap().auth, AuthMode::Public);
         assert_eq!(table.find("/API/other").unwrap().unwrap().prefix, "/", "same route either way");
         assert_eq!(table.find("/é").unwrap().unwrap().prefix, "/", "non-ASCII never panics");
+    }
+
+    #[test]
+    fn origin_token_modes_and_their_targets() {
+        let table = parse_routes(
+            r#"[{"prefix":"/a/","origin_token":"app","token_target":{"resource":"api://a"}},
+                {"prefix":"/n/","origin_token":"none"},{"prefix":"/"}]"#,
+            Some(&origin()),
+        )
+        .unwrap();
+        let app = table.find("/a/x").unwrap().unwrap();
+        assert_eq!(app.origin_token, OriginToken::App);
+        assert_eq!(app.token_target.as_ref().unwrap().cache_key(), "resource=api://a");
+        assert_eq!(table.find("/n/").unwrap().unwrap().origin_token, OriginToken::None);
+        assert_eq!(table.find("/x").unwrap().unwrap().origin_token, OriginToken::Caller);
+        let errors = parse_routes(
+            r#"[{"prefix":"/a","origin_token":"app"},{"prefix":"/b","origin_token":"app","token_target":{"scope":" "}},
+                {"prefix":"/c","origin_token":"magic"},{"prefix":"/d","token_target":{"scope":"x"}},
+                {"prefix":"/e","origin_token":"app","token_target":{"scopes":"x"}}]"#,
+            Some(&origin()),
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert!(errors[0].contains("needs a token_target"), "{errors:?}");
+        assert!(errors[3].contains("only used with origin_token app"), "{errors:?}");
     }
 }

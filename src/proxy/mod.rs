@@ -58,6 +58,9 @@ pub enum Credential<'a> {
     /// An unauthenticated route (public, CORS preflight): the client's own `Authorization`
     /// passes through, identity headers never do.
     Anonymous,
+    /// The route decides `Authorization` (`origin_token`): a token the gateway obtained (its
+    /// app token, an on-behalf-of token) or none; identity headers when there is a caller.
+    Replaced { access_token: Option<&'a str>, identity: Option<ForwardIdentity<'a>> },
 }
 
 /// How the client's headers change on the way to the origin. Expressed as a change rather
@@ -126,6 +129,12 @@ pub fn origin_headers(
             Some(identity)
         }
         Credential::Presented { identity } => Some(identity),
+        Credential::Replaced { access_token, identity } => {
+            if let Some(token) = access_token {
+                changes.set("authorization", &format!("Bearer {token}"));
+            }
+            identity.as_ref()
+        }
         Credential::Anonymous => None,
     };
     if let Some(identity) = identity {
@@ -220,6 +229,21 @@ mod tests {
         assert!(out.get("cookie").is_none());
         assert!(out.get("x-forwarded-user").is_none());
         assert_eq!(out["x-forwarded-host"], "127.0.0.1:8787");
+    }
+
+    #[test]
+    fn a_replaced_authorization_drops_the_client_one() {
+        let h = client(&[("Authorization", "Bearer the-users"), ("X-Forwarded-User", "admin")]);
+        let url = url::Url::parse("https://gw.example.com").unwrap();
+        let app = Credential::Replaced { access_token: Some("app-token"), identity: None };
+        let out = origin_headers(&h, &app, &url).apply(&h);
+        assert_eq!(out["authorization"], "Bearer app-token");
+        assert!(out.get("x-forwarded-user").is_none());
+        let identity = ForwardIdentity { subject: "alice", email: None };
+        let none = Credential::Replaced { access_token: None, identity: Some(identity) };
+        let out = origin_headers(&h, &none, &url).apply(&h);
+        assert!(out.get("authorization").is_none());
+        assert_eq!(out["x-forwarded-user"], "alice");
     }
 
     #[test]

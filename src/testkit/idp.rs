@@ -72,6 +72,10 @@ pub struct FakeIdp {
     pub refreshes: RefCell<Vec<String>>,
     /// Tokens revoked so far.
     pub revoked: RefCell<Vec<String>>,
+    /// Client-credentials grants so far (their `scope`/`resource`/`audience`).
+    pub app_grants: RefCell<Vec<String>>,
+    /// Answers client-credentials grants instead of the default, when set.
+    pub app_answer: RefCell<Option<TokenAnswer>>,
 }
 
 impl FakeIdp {
@@ -83,6 +87,8 @@ impl FakeIdp {
             refresh_answer: RefCell::new(None),
             refreshes: RefCell::new(Vec::new()),
             revoked: RefCell::new(Vec::new()),
+            app_grants: RefCell::new(Vec::new()),
+            app_answer: RefCell::new(None),
         })
     }
 
@@ -122,6 +128,18 @@ impl FakeIdp {
                 "/revoke" => {
                     idp.revoked.borrow_mut().push(form(req, "token"));
                     Ok(json_response(200, &json!({})))
+                }
+                "/token" if form(req, "grant_type") == "client_credentials" => {
+                    let target = format!("{}{}{}", form(req, "resource"), form(req, "scope"), form(req, "audience"));
+                    idp.app_grants.borrow_mut().push(target.clone());
+                    if let Some(answer) = idp.app_answer.borrow().as_ref() {
+                        return answer(&target);
+                    }
+                    let n = idp.app_grants.borrow().len();
+                    Ok(json_response(
+                        200,
+                        &json!({"access_token": format!("app-token-{n}"), "token_type": "Bearer", "expires_in": 3600}),
+                    ))
                 }
                 "/token" if form(req, "grant_type") == "refresh_token" => {
                     let presented = form(req, "refresh_token");

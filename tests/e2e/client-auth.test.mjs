@@ -1,6 +1,7 @@
 // Client authentication with private_key_jwt (RFC 7523) end to end: the IdP has the client registered with
 // token_endpoint_auth_method=private_key_jwt and only its public JWK (no secret is configured in the Worker), and
-// accepts every call of a whole session — code exchange, refresh, revocation — signed with crypto.subtle in workerd.
+// accepts every call of a whole session — code exchange, refresh, client credentials, revocation — signed with
+// crypto.subtle in workerd.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -37,22 +38,29 @@ for (const alg of ['RS256', 'PS256', 'ES256']) {
       if (skip) return;
       s = await startStack({
         idp: { tokenEndpointAuthMethod: 'private_key_jwt', clientJwks: [key.jwk] },
-        vars: {
+        vars: ({ idp }) => ({
+          ROUTES: JSON.stringify([
+            { prefix: '/app/', origin_token: 'app', token_target: { resource: idp.resource } },
+            { prefix: '/' },
+          ]),
           OIDC_CLIENT_AUTH_METHOD: 'private_key_jwt',
           OIDC_CLIENT_CERT_THUMBPRINT_SHA1: sha1,
           ...(alg === 'PS256' ? { OIDC_CLIENT_ASSERTION_ALG: 'PS256' } : {}),
-        },
+        }),
         secrets: { OIDC_CLIENT_SECRET: undefined, OIDC_CLIENT_PRIVATE_KEY: key.pem },
       });
     }, { timeout: 30_000 });
     after(async () => { await s?.close(); });
 
-    test('the provider accepts the code exchange, a refresh and the revocation, each with a fresh assertion', T, async () => {
+    test('the provider accepts the code exchange, a refresh, client credentials and the revocation, each with a fresh assertion', T, async () => {
       s.idp.setAccessTokenTtl(5); // the first API call refreshes at once
       const { b } = await signInSession(s);
       s.idp.setAccessTokenTtl(null);
       const api = await b.get(`${s.gw}/api/echo`);
       assert.equal(api.status, 200, api.text.slice(0, 300));
+      const app = await b.get(`${s.gw}/app/x`);
+      assert.equal(app.status, 200, app.text.slice(0, 300));
+      assert.equal(s.origin.last().headers.authorization, `Bearer ${s.idp.issuedTokens().at(-1).access_token}`);
       const logout = await postLogout(s, b);
       assert.equal(logout.status, 200);
 
@@ -60,6 +68,7 @@ for (const alg of ['RS256', 'PS256', 'ES256']) {
       assert.deepEqual(calls.map((r) => [r.grantType, r.status, r.clientAuth]), [
         ['authorization_code', 200, 'private_key_jwt'],
         ['refresh_token', 200, 'private_key_jwt'],
+        ['client_credentials', 200, 'private_key_jwt'],
       ]);
       const revocations = s.idp.revocations();
       assert.deepEqual(revocations.map((r) => [r.status, r.clientAuth]), [[200, 'private_key_jwt']]);

@@ -1,5 +1,5 @@
-//! The exact token-endpoint and revocation requests for every grant the gateway makes, under
-//! each client authentication method (RFC 6749 §2.3.1, RFC 7523 §2.2).
+//! The exact token-endpoint and revocation requests for every grant the gateway makes (code,
+//! refresh, client credentials, revocation), under each client authentication method (RFC 6749 §2.3.1, RFC 7523 §2.2).
 
 use super::*;
 use crate::jwt::JwsAlgorithm;
@@ -14,14 +14,20 @@ fn form(req: &OutgoingRequest) -> Form {
     url::form_urlencoded::parse(req.body()).into_owned().collect()
 }
 
-/// Sign in, refresh once, sign out; the token and revocation requests the provider saw.
+const ROUTES: &str = r#"[{"prefix": "/app/", "origin_token": "app", "token_target": {"scope": "api://x/.default"}},
+    {"prefix": "/"}]"#;
+
+/// Sign in, refresh once, call an app-token route, sign out; the token and revocation requests
+/// the provider saw.
 fn whole_session(overrides: &[(&str, &str)]) -> Vec<OutgoingRequest> {
     let mut w = world();
-    w.gateway = Gateway::new(config(&[&[("SESSION_IDLE_TIMEOUT", "8h")], overrides].concat()));
+    w.gateway = Gateway::new(config(&[&[("SESSION_IDLE_TIMEOUT", "8h"), ("ROUTES", ROUTES)], overrides].concat()));
     let session = sign_in(&w, "/");
     w.ports.clock.advance_secs(3600);
     let d = block_on(w.gateway.handle(&w.ports, &request(Method::GET, "/x", &[("cookie", &session)])));
     assert!(matches!(d.outcome, Outcome::Forward(_)), "{:?}", d.log);
+    let d = block_on(w.gateway.handle(&w.ports, &request(Method::GET, "/app/x", &[("cookie", &session)])));
+    assert_eq!(set_header(&d, "authorization").as_deref(), Some("Bearer app-token-1"), "{:?}", d.log);
     let post = request(Method::POST, "/auth/logout", &[("cookie", &session), ("origin", "https://gw.example.com")]);
     assert_eq!(response(&block_on(w.gateway.handle(&w.ports, &post))).status(), 200);
     let sent = w.ports.http.sent.borrow();
@@ -36,17 +42,19 @@ fn whole_session(overrides: &[(&str, &str)]) -> Vec<OutgoingRequest> {
             copy
         })
         .collect();
-    assert_eq!(calls.len(), 3, "code, refresh, revocation");
+    assert_eq!(calls.len(), 4, "code, refresh, client credentials, revocation");
     calls
 }
 
 fn grant_fields(calls: &[OutgoingRequest]) {
-    let (code, refresh, revoke) = (form(&calls[0]), form(&calls[1]), form(&calls[2]));
+    let (code, refresh, app, revoke) = (form(&calls[0]), form(&calls[1]), form(&calls[2]), form(&calls[3]));
     assert_eq!(code["grant_type"], "authorization_code");
     assert_eq!(code["code"], "the-code");
     assert_eq!(code["redirect_uri"], "https://gw.example.com/auth/callback");
     assert_eq!(refresh["grant_type"], "refresh_token");
     assert_eq!(refresh["refresh_token"], "refresh-token-1");
+    assert_eq!(app["grant_type"], "client_credentials");
+    assert_eq!(app["scope"], "api://x/.default");
     assert_eq!(revoke["token"], "refresh-token-2");
     assert_eq!(revoke["token_type_hint"], "refresh_token");
     for call in calls {

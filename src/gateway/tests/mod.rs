@@ -1,6 +1,7 @@
 //! Flow tests of the whole pipeline with in-memory ports, a scripted provider and real
 //! signatures (ring). Each asserts what a browser or API client would notice.
 
+mod app_token;
 mod bearer;
 mod bindings;
 mod client_auth;

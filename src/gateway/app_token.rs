@@ -1,0 +1,110 @@
+//! The gateway's own access tokens (client-credentials grant), one per token target, for routes
+//! with `origin_token: app`.
+//!
+//! Kept in isolate memory (the hot path reads nothing else) and in KV, sealed like session
+//! records, so a fresh isolate reuses a token another one obtained. A token is renewed before it
+//! expires, at a margin proportional to its lifetime with random jitter, so isolates do not all
+//! renew at once. Concurrent acquisitions in an isolate share one grant ([`Coalescer`]). While
+//! renewal fails, a cached token is served until it really expires, never after.
+//!
+//! KV key: `app-token:v1:<hex sha256(issuer, client_id, target)>` → AES-GCM(token JSON); TTL =
+//! the token's remaining lifetime.
+
+use super::Gateway;
+use crate::coalesce::Coalescer;
+use crate::encoding::{hex, sha256};
+use crate::oidc::{AppTokenError, build_client_credentials_request, parse_token_response};
+use crate::policy::TokenTarget;
+use crate::ports::{Ports, Rng};
+use crate::session::{Purpose, random_nonce};
+use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Assumed lifetime when the provider sends no `expires_in` (RFC 6749 §5.1 only recommends it).
+pub const DEFAULT_APP_TOKEN_SECS: u64 = 300;
+
+/// One token and when to stop using it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppToken {
+    pub access_token: String,
+    pub expires_at: u64,
+    /// From here on the token is renewed; it is still served if renewal fails.
+    pub renew_at: u64,
+}
+
+/// Per-isolate app tokens and the acquisitions in flight.
+#[derive(Default)]
+pub struct AppTokens {
+    memory: RefCell<HashMap<String, AppToken>>,
+    acquiring: Coalescer<Result<AppToken, AppTokenError>>,
+}
+
+/// When to renew a token issued at `now` for `lifetime` seconds: a fifth of its life early,
+/// plus up to a tenth more at random.
+pub fn renew_at(now: u64, lifetime: u64, rng: &impl Rng) -> u64 {
+    let mut bytes = [0u8; 8];
+    rng.fill(&mut bytes);
+    let jitter = u64::from_le_bytes(bytes) % (lifetime / 10 + 1);
+    now.saturating_add(lifetime).saturating_sub(lifetime / 5 + jitter)
+}
+
+impl<P: Ports> Gateway<P> {
+    pub(super) fn app_token_key(&self, target: &TokenTarget) -> String {
+        let provider = &self.config.provider;
+        let parts = [provider.issuer.as_str(), provider.client_id.as_str(), &target.cache_key()].join("\0");
+        format!("app-token:v1:{}", hex(&sha256(parts.as_bytes())))
+    }
+
+    /// A valid app token for `target`: from memory when fresh, else renewed (one grant for all
+    /// concurrent callers), else the cached one while it is still valid.
+    pub(super) async fn app_token(&self, ports: &P, target: &TokenTarget) -> Result<String, AppTokenError> {
+        let key = self.app_token_key(target);
+        let now = ports.now_secs();
+        let cached = self.app_tokens.memory.borrow().get(&key).cloned();
+        if let Some(token) = cached.as_ref().filter(|t| now < t.renew_at) {
+            return Ok(token.access_token.clone());
+        }
+        let (result, _) =
+            self.app_tokens.acquiring.run(ports, &key, || self.acquire_app_token(ports, &key, target)).await;
+        match (result, cached) {
+            (Ok(token), _) => Ok(token.access_token),
+            (Err(_), Some(token)) if ports.now_secs() < token.expires_at => Ok(token.access_token),
+            (Err(err), _) => Err(err),
+        }
+    }
+
+    async fn acquire_app_token(&self, ports: &P, key: &str, target: &TokenTarget) -> Result<AppToken, AppTokenError> {
+        let keys = &self.config.session.keys;
+        let now = ports.now_secs();
+        let stored =
+            ports.get(key).await.ok().flatten().and_then(|sealed| keys.open(Purpose::Store, key.as_bytes(), &sealed));
+        // Another isolate may have renewed it already.
+        if let Some(token) = stored.and_then(|json| serde_json::from_slice::<AppToken>(&json).ok())
+            && now < token.renew_at
+        {
+            self.app_tokens.memory.borrow_mut().insert(key.to_owned(), token.clone());
+            return Ok(token);
+        }
+        let unavailable = |e: &dyn std::fmt::Display| AppTokenError::Unavailable(e.to_string());
+        let metadata =
+            self.provider.metadata(ports, &self.config.provider.issuer).await.map_err(|e| unavailable(&e))?;
+        let auth = self.client_authentication(ports, &metadata.token_endpoint).await.map_err(|e| unavailable(&e))?;
+        let request =
+            build_client_credentials_request(&metadata.token_endpoint, target, &auth).map_err(|e| unavailable(&e))?;
+        let tokens = parse_token_response(ports.send(request).await)?;
+        let now = ports.now_secs();
+        let lifetime = tokens.expires_in.unwrap_or(DEFAULT_APP_TOKEN_SECS);
+        let token = AppToken {
+            access_token: tokens.access_token,
+            expires_at: now.saturating_add(lifetime),
+            renew_at: renew_at(now, lifetime, ports),
+        };
+        self.app_tokens.memory.borrow_mut().insert(key.to_owned(), token.clone());
+        let json = serde_json::to_vec(&token).unwrap_or_default();
+        let sealed = keys.seal(Purpose::Store, key.as_bytes(), &json, random_nonce(ports));
+        // Best effort: without it another isolate makes its own grant.
+        let _ = ports.put(key, &sealed, lifetime).await;
+        Ok(token)
+    }
+}
