@@ -7,7 +7,7 @@
 //! renew at once. Concurrent acquisitions in an isolate share one grant ([`Coalescer`]). While
 //! renewal fails, a cached token is served until it really expires, never after.
 //!
-//! KV key: `app-token:v1:<hex sha256(issuer, client_id, target)>` → AES-GCM(token JSON); TTL =
+//! KV key: `app-token:v1:<hex sha256(issuer, client_id, target)>` → AES-GCM(`exp renew token`); TTL =
 //! the token's remaining lifetime.
 
 use super::Gateway;
@@ -17,7 +17,6 @@ use crate::oidc::{AppTokenError, build_client_credentials_request, parse_token_r
 use crate::policy::TokenTarget;
 use crate::ports::{Ports, Rng};
 use crate::session::{Purpose, random_nonce};
-use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
@@ -25,12 +24,28 @@ use std::collections::HashMap;
 pub const DEFAULT_APP_TOKEN_SECS: u64 = 300;
 
 /// One token and when to stop using it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppToken {
     pub access_token: String,
     pub expires_at: u64,
     /// From here on the token is renewed; it is still served if renewal fails.
     pub renew_at: u64,
+}
+
+impl AppToken {
+    /// `expires_at renew_at token`: the KV plaintext (a hand-rolled line keeps serde's
+    /// generated code out of the bundle for three fields).
+    fn encode(&self) -> String {
+        format!("{} {} {}", self.expires_at, self.renew_at, self.access_token)
+    }
+
+    fn decode(text: &str) -> Option<Self> {
+        let mut parts = text.splitn(3, ' ');
+        let expires_at = parts.next()?.parse().ok()?;
+        let renew_at = parts.next()?.parse().ok()?;
+        let access_token = parts.next().filter(|t| !t.is_empty())?.to_owned();
+        Some(Self { access_token, expires_at, renew_at })
+    }
 }
 
 /// Per-isolate app tokens and the acquisitions in flight.
@@ -80,7 +95,7 @@ impl<P: Ports> Gateway<P> {
         let stored =
             ports.get(key).await.ok().flatten().and_then(|sealed| keys.open(Purpose::Store, key.as_bytes(), &sealed));
         // Another isolate may have renewed it already.
-        if let Some(token) = stored.and_then(|json| serde_json::from_slice::<AppToken>(&json).ok())
+        if let Some(token) = stored.and_then(|plain| AppToken::decode(&String::from_utf8_lossy(&plain)))
             && now < token.renew_at
         {
             self.app_tokens.memory.borrow_mut().insert(key.to_owned(), token.clone());
@@ -101,8 +116,7 @@ impl<P: Ports> Gateway<P> {
             renew_at: renew_at(now, lifetime, ports),
         };
         self.app_tokens.memory.borrow_mut().insert(key.to_owned(), token.clone());
-        let json = serde_json::to_vec(&token).unwrap_or_default();
-        let sealed = keys.seal(Purpose::Store, key.as_bytes(), &json, random_nonce(ports));
+        let sealed = keys.seal(Purpose::Store, key.as_bytes(), token.encode().as_bytes(), random_nonce(ports));
         // Best effort: without it another isolate makes its own grant.
         let _ = ports.put(key, &sealed, lifetime).await;
         Ok(token)
