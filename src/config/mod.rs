@@ -9,7 +9,9 @@ mod private_key;
 mod secret;
 mod url;
 
-pub use self::private_key::{KeyKind, Pkcs8Der, SigningKeyConfig, parse_pkcs8_pem, parse_thumbprint};
+pub use self::private_key::{
+    KeyKind, Pkcs8Der, SigningKeyConfig, parse_pkcs8_pem, parse_thumbprint, public_jwk_members,
+};
 pub use self::secret::Secret;
 pub use self::url::{is_loopback, parse_secure_url};
 
@@ -29,6 +31,9 @@ pub mod names {
     pub const OIDC_CLIENT_ASSERTION_ALG: &str = "OIDC_CLIENT_ASSERTION_ALG";
     pub const OIDC_CLIENT_CERT_THUMBPRINT_SHA256: &str = "OIDC_CLIENT_CERT_THUMBPRINT_SHA256";
     pub const OIDC_CLIENT_CERT_THUMBPRINT_SHA1: &str = "OIDC_CLIENT_CERT_THUMBPRINT_SHA1";
+    pub const ASSERTION_SIGNING_KEY: &str = "ASSERTION_SIGNING_KEY";
+    pub const ASSERTION_SIGNING_ALG: &str = "ASSERTION_SIGNING_ALG";
+    pub const ASSERTION_PREVIOUS_SIGNING_KEY: &str = "ASSERTION_PREVIOUS_SIGNING_KEY";
     pub const OIDC_SCOPES: &str = "OIDC_SCOPES";
     pub const OIDC_RESOURCE: &str = "OIDC_RESOURCE";
     pub const OIDC_ALLOWED_ALGS: &str = "OIDC_ALLOWED_ALGS";
@@ -117,6 +122,16 @@ pub struct ProviderConfig {
     pub clock_skew_secs: u64,
 }
 
+/// The key that signs user assertions for origins, and what `/.well-known/jwks.json` serves.
+#[derive(Debug, Clone)]
+pub struct AssertionConfig {
+    pub key: SigningKeyConfig,
+    /// RFC 7638 thumbprint of the signing key's public half.
+    pub kid: String,
+    /// The JWKS document: the signing key, then the previous one during a rotation.
+    pub jwks: String,
+}
+
 /// The validated configuration of one deployment.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -143,6 +158,8 @@ pub struct Config {
     pub auth_params: Vec<(String, String)>,
     /// The origin request's extra strip rules and the forwarded-request log sampling.
     pub forwarding: ForwardingConfig,
+    /// User assertions for origins; set when `ASSERTION_SIGNING_KEY` is.
+    pub assertion: Option<AssertionConfig>,
 }
 
 /// How requests are forwarded and logged beyond the route itself.

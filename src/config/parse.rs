@@ -7,6 +7,7 @@ use crate::jwt::JwsAlgorithm;
 use crate::policy::{AuthMode, RouteTable, parse_routes};
 use crate::session::SessionKeys;
 
+mod assertion;
 mod client_auth;
 
 /// Collects errors while each setting is parsed.
@@ -46,21 +47,16 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
     let me_access_token = flag(&mut c, names::AUTH_ME_ACCESS_TOKEN, false);
     let auth_params = auth_params(&mut c);
     let forwarding = forwarding::forwarding(&mut c);
-    match (
-        provider,
-        public_url,
-        routes,
-        session,
-        api,
-        (log_forwarded, email_verified_required, me_access_token, forwarding),
-    ) {
+    let assertion = assertion::assertion(&mut c, routes.as_ref());
+    let flags = (log_forwarded, email_verified_required, me_access_token, forwarding, assertion);
+    match (provider, public_url, routes, session, api, flags) {
         (
             Some(provider),
             Some(public_url),
             Some(routes),
             Some(session),
             Some(api),
-            (Some(log_forwarded), Some(email_verified_required), Some(me_access_token), Some(forwarding)),
+            (Some(log_forwarded), Some(email_verified_required), Some(me_access_token), Some(forwarding), Some(assertion)),
         ) if c.errors.is_empty() => Ok(Config {
             provider,
             public_url,
@@ -73,6 +69,7 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
             me_access_token,
             auth_params,
             forwarding,
+            assertion,
         }),
         _ => Err(ConfigErrors(c.errors)),
     }

@@ -135,6 +135,55 @@ pub fn parse_pkcs8_pem(raw: &str) -> Result<(Pkcs8Der, KeyKind), String> {
     Ok((Pkcs8Der(der), kind))
 }
 
+/// The contents of the `privateKey` OCTET STRING of a `PrivateKeyInfo`.
+fn pkcs8_private_key(der: &[u8]) -> Option<&[u8]> {
+    let (_, info, _) = der_element(der)?;
+    let (_, _version, rest) = der_element(info)?;
+    let (_, _algorithm, rest) = der_element(rest)?;
+    let (_, key, _) = der_element(rest)?;
+    Some(key)
+}
+
+/// An unsigned big-endian DER INTEGER without its sign-padding zero.
+fn unsigned(int: &[u8]) -> &[u8] {
+    match int.split_first() {
+        Some((0, rest)) if !rest.is_empty() => rest,
+        _ => int,
+    }
+}
+
+/// The public half of a PKCS#8 key as JWK members (RFC 7518 §6.2.1, §6.3.1), read from the
+/// private key itself (RSA `n`/`e`; the SEC1 `publicKey` of an EC key). `None` when the key
+/// does not carry them (an EC key written without its public point).
+pub fn public_jwk_members(der: &Pkcs8Der, kind: KeyKind) -> Option<Vec<(&'static str, String)>> {
+    let key = pkcs8_private_key(der.bytes())?;
+    let (_, fields, _) = der_element(key)?;
+    let (_, _version, rest) = der_element(fields)?;
+    match kind {
+        KeyKind::Rsa => {
+            let (_, n, rest) = der_element(rest)?;
+            let (_, e, _) = der_element(rest)?;
+            Some(vec![("e", b64url(unsigned(e))), ("kty", "RSA".into()), ("n", b64url(unsigned(n)))])
+        }
+        KeyKind::EcP256 => {
+            let (_, _private, mut rest) = der_element(rest)?;
+            while let Some((tag, content, next)) = der_element(rest) {
+                if tag == 0xA1 {
+                    let (_, bits, _) = der_element(content)?;
+                    // BIT STRING: unused-bits byte, then the uncompressed point 04 || x || y.
+                    let point = bits.get(1..)?;
+                    let (x, y) = (point.get(1..33)?, point.get(33..65)?);
+                    return (point.first() == Some(&4) && point.len() == 65).then(|| {
+                        vec![("crv", "P-256".into()), ("kty", "EC".into()), ("x", b64url(x)), ("y", b64url(y))]
+                    });
+                }
+                rest = next;
+            }
+            None
+        }
+    }
+}
+
 /// A certificate thumbprint as written by openssl or the Entra portal (hex, colons allowed)
 /// turned into the base64url header value; `len` is the digest size in bytes.
 pub fn parse_thumbprint(raw: &str, len: usize) -> Result<String, String> {
@@ -186,6 +235,20 @@ mod tests {
         }
         let truncated = rsa_pem().replacen("\n", "\nAAAA", 1);
         assert!(parse_pkcs8_pem(&truncated).is_err());
+    }
+
+    #[test]
+    fn public_halves_match_the_keys() {
+        let (der, kind) = parse_pkcs8_pem(&rsa_pem()).unwrap();
+        let members: std::collections::HashMap<_, _> = public_jwk_members(&der, kind).unwrap().into_iter().collect();
+        let expected = TestKey::rsa_a().jwk("");
+        assert_eq!(members["n"], expected["n"].as_str().unwrap());
+        assert_eq!(members["e"], expected["e"].as_str().unwrap());
+        let (key, pem) = TestKey::es256_with_pem();
+        let (der, kind) = parse_pkcs8_pem(&pem).unwrap();
+        let members: std::collections::HashMap<_, _> = public_jwk_members(&der, kind).unwrap().into_iter().collect();
+        assert_eq!(members["x"], key.jwk("")["x"].as_str().unwrap());
+        assert_eq!(members["y"], key.jwk("")["y"].as_str().unwrap());
     }
 
     #[test]

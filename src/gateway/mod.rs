@@ -4,6 +4,7 @@
 //! keeps the provider metadata, signing keys and warm sessions in memory.
 
 mod app_token;
+mod assertion;
 mod bearer;
 mod callback;
 mod client_auth;
@@ -59,6 +60,8 @@ pub struct Gateway<P: Ports> {
     client_key: crate::jwt::SigningKeySlot<P::SigningKey>,
     /// Client-credentials tokens for `origin_token: app` routes.
     app_tokens: app_token::AppTokens,
+    /// The user-assertion signing key, imported on first use.
+    assertion_key: crate::jwt::SigningKeySlot<P::SigningKey>,
 }
 
 fn log(req: &IncomingRequest, reason: &'static str, status: Option<u16>) -> DecisionLog {
@@ -112,6 +115,7 @@ impl<P: Ports> Gateway<P> {
             verified_tokens: crate::jwt::VerifiedTokenCache::default(),
             client_key: crate::jwt::SigningKeySlot::default(),
             app_tokens: app_token::AppTokens::default(),
+            assertion_key: crate::jwt::SigningKeySlot::default(),
         }
     }
 
@@ -169,6 +173,7 @@ impl<P: Ports> Gateway<P> {
             paths::ME => self.me(ports, req).await,
             paths::LOGOUT => self.logout(ports, req).await,
             paths::BACKCHANNEL_LOGOUT => self.backchannel_logout(ports, req).await,
+            paths::ASSERTION_JWKS if self.config.assertion.is_some() => self.assertion_jwks(req),
             _ => self.route(ports, req).await,
         }
     }
@@ -184,7 +189,9 @@ impl<P: Ports> Gateway<P> {
             return self.forward(req, route, &Credential::Anonymous, "cors_preflight_forwarded");
         }
         match route.auth {
-            AuthMode::Public => self.forward_as(ports, req, route, Credential::Anonymous, "public_forwarded").await,
+            AuthMode::Public => {
+                self.forward_as(ports, req, route, Credential::Anonymous, None, "public_forwarded").await
+            }
             AuthMode::Session => self.session_route(ports, req, route).await,
             AuthMode::Bearer => self.bearer_route(ports, req, route).await,
             AuthMode::SessionOrBearer if bearer::presents_bearer(req) => self.bearer_route(ports, req, route).await,
@@ -201,7 +208,10 @@ impl<P: Ports> Gateway<P> {
         reason: &'static str,
     ) -> Decision {
         let forwarding = &self.config.forwarding;
-        let headers = origin_headers(&req.headers, credential, &self.config.public_url, &forwarding.strip_headers);
+        let mut headers = origin_headers(&req.headers, credential, &self.config.public_url, &forwarding.strip_headers);
+        if let Some(assertion) = &route.assertion {
+            assertion::strip_client_header(&mut headers, &req.headers, &assertion.header);
+        }
         let (url, binding) = match &route.origin {
             Origin::Http(base) => (format!("{}{}", base.as_str().trim_end_matches('/'), req.path_and_query()), None),
             Origin::Binding(name) => {

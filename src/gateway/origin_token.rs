@@ -1,6 +1,7 @@
 //! Forwarding with what the route's `origin_token` says the origin receives in
 //! `Authorization`: the caller's own token, the gateway's app token, or nothing.
 
+use super::assertion::AssertionSubject;
 use super::request::IncomingRequest;
 use super::{Decision, Gateway};
 use crate::error::GatewayError;
@@ -23,8 +24,22 @@ fn identity<'a>(credential: &Credential<'a>) -> Option<ForwardIdentity<'a>> {
 
 impl<P: Ports> Gateway<P> {
     /// Forward an authenticated (or public) request: `caller` is what the caller's own
-    /// credential would send; the route may replace its token.
+    /// credential would send; the route may replace its token and add a signed assertion about
+    /// `who`.
     pub(super) async fn forward_as(
+        &self,
+        ports: &P,
+        req: &IncomingRequest,
+        route: &Route,
+        caller: Credential<'_>,
+        who: Option<&AssertionSubject<'_>>,
+        reason: &'static str,
+    ) -> Decision {
+        let decision = self.forward_with_token(ports, req, route, caller, reason).await;
+        self.add_assertion(ports, req, route, who, decision).await
+    }
+
+    async fn forward_with_token(
         &self,
         ports: &P,
         req: &IncomingRequest,

@@ -16,3 +16,6 @@ pub const ADMIN_CONSENT: &str = "/auth/admin-consent";
 pub const HEALTH: &str = "/auth/health";
 /// The signed-in user, as JSON, for single-page apps (`401` JSON when signed out).
 pub const ME: &str = "/auth/me";
+/// The public keys of user assertions (only when `ASSERTION_SIGNING_KEY` is set; otherwise
+/// the path belongs to the origin).
+pub const ASSERTION_JWKS: &str = "/.well-known/jwks.json";

@@ -86,7 +86,8 @@ impl<P: Ports> Gateway<P> {
                     tenant: record.identity.tenant.as_deref(),
                 };
                 let credential = Credential::Authenticated { access_token: &record.access_token, identity };
-                let mut decision = self.forward_as(ports, req, route, credential, "forwarded").await;
+                let who = super::assertion::AssertionSubject::from_identity(&record.identity);
+                let mut decision = self.forward_as(ports, req, route, credential, Some(&who), "forwarded").await;
                 decision.log.sub = Some(record.identity.sub.clone());
                 decision.log.notes.extend(notes);
                 if let (super::Outcome::Forward(plan), Some(cookie)) = (&mut decision.outcome, set_cookie) {

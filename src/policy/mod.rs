@@ -7,6 +7,7 @@
 //! read differently (encoded slashes, `;` parameters, dot or empty segments, a route that
 //! changes with letter case) are refused outright: that is how route checks get bypassed.
 
+mod assertion;
 mod email;
 mod origin;
 mod origin_token;
@@ -15,6 +16,7 @@ mod requirements;
 mod routes;
 mod step_up;
 
+pub use assertion::{AssertionRoute, DEFAULT_ASSERTION_HEADER};
 pub use email::{email_verified, forwardable_email};
 pub use origin::{BINDING_PREFIX, Origin};
 pub use origin_token::{OriginToken, TokenTarget};

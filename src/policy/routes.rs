@@ -1,6 +1,7 @@
 //! The route table from the `ROUTES` setting.
 
 use super::Requirements;
+use super::assertion::{AssertionRoute, assertion_route};
 use super::origin::Origin;
 use super::origin_token::{OriginToken, TokenTarget, check_origin_token};
 use super::path::PathError;
@@ -52,6 +53,8 @@ pub struct Route {
     pub origin_token: OriginToken,
     /// The token to obtain for `origin_token: app`.
     pub token_target: Option<TokenTarget>,
+    /// A gateway-signed user assertion for the origin.
+    pub assertion: Option<AssertionRoute>,
 }
 
 /// The routes as written in `ROUTES`.
@@ -75,6 +78,12 @@ struct RawRoute {
     origin_token: OriginToken,
     #[serde(default)]
     token_target: Option<TokenTarget>,
+    #[serde(default)]
+    assertion: bool,
+    #[serde(default)]
+    assertion_header: Option<String>,
+    #[serde(default)]
+    assertion_audience: Option<String>,
     #[serde(flatten)]
     requirements: Requirements,
 }
@@ -128,6 +137,18 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
         if let Some(problem) = check_origin_token(route.origin_token, route.token_target.as_ref()) {
             errors.push(format!("route {i}: {problem}"));
         }
+        let assertion = origin.as_ref().map(|origin| {
+            let (header, audience) = (route.assertion_header.as_deref(), route.assertion_audience.as_deref());
+            assertion_route(auth, route.assertion, header, audience, origin)
+        });
+        let assertion = match assertion {
+            Some(Err(problem)) => {
+                errors.push(format!("route {i}: {problem}"));
+                None
+            }
+            Some(Ok(assertion)) => assertion,
+            None => None,
+        };
         if let Some(origin) = origin {
             routes.push(Route {
                 prefix: route.prefix,
@@ -139,6 +160,7 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
                 step_up: StepUp { acr_values: route.acr_values, max_age: route.max_age },
                 origin_token: route.origin_token,
                 token_target: route.token_target,
+                assertion,
             });
         }
     }
@@ -204,6 +226,7 @@ impl RouteTable {
             step_up: StepUp::default(),
             origin_token: OriginToken::Caller,
             token_target: None,
+            assertion: None,
         };
         Self { routes: vec![route] }
     }
@@ -288,5 +311,26 @@ mod tests {
         assert_eq!(errors.len(), 5, "{errors:?}");
         assert!(errors[0].contains("needs a token_target"), "{errors:?}");
         assert!(errors[3].contains("only used with origin_token app"), "{errors:?}");
+    }
+
+    #[test]
+    fn assertion_fields() {
+        let table = parse_routes(
+            r#"[{"prefix":"/a/","assertion":true},
+                {"prefix":"/b/","auth":"bearer","assertion":true,"assertion_header":"X-User-JWT","assertion_audience":"api://b"}]"#,
+            Some(&Url::parse("https://origin.internal:8443/base/").unwrap()),
+        )
+        .unwrap();
+        let a = table.find("/a/").unwrap().unwrap().assertion.clone().unwrap();
+        assert_eq!((a.header.as_str(), a.audience.as_str()), ("x-edgeguard-assertion", "https://origin.internal:8443"));
+        let b = table.find("/b/").unwrap().unwrap().assertion.clone().unwrap();
+        assert_eq!((b.header.as_str(), b.audience.as_str()), ("x-user-jwt", "api://b"));
+        let errors = parse_routes(
+            r#"[{"prefix":"/a","auth":"public","assertion":true},{"prefix":"/b","assertion":true,"assertion_header":"Cookie"},
+                {"prefix":"/c","assertion":true,"assertion_header":"x y"},{"prefix":"/d","assertion_header":"x"}]"#,
+            Some(&origin()),
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:?}");
     }
 }

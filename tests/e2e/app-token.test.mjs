@@ -29,7 +29,7 @@ describe('origin_token: app', () => {
       }),
     });
     jwks = jose.createRemoteJWKSet(new URL(`${s.idp.issuer}/jwks`));
-  }, { timeout: 30_000 });
+  }, { timeout: 90_000 });
   after(async () => { await s?.close(); });
 
   const grants = () => s.idp.counts().client_credentials ?? 0;

@@ -9,7 +9,7 @@ import { parseForms } from '../support/browser.mjs';
 import { signInSession, skipReason, startStack, jwtPayload } from '../support/stack.mjs';
 
 const skip = skipReason();
-const T = { timeout: 20_000, skip };
+const T = { timeout: 60_000, skip };
 
 /** A key pair as an operator makes it: PKCS#8 PEM for the Worker secret, the public JWK for the provider. */
 function keyPair(kind) {
@@ -49,7 +49,7 @@ for (const alg of ['RS256', 'PS256', 'ES256']) {
         }),
         secrets: { OIDC_CLIENT_SECRET: undefined, OIDC_CLIENT_PRIVATE_KEY: key.pem },
       });
-    }, { timeout: 30_000 });
+    }, { timeout: 90_000 });
     after(async () => { await s?.close(); });
 
     test('the provider accepts the code exchange, a refresh, client credentials and the revocation, each with a fresh assertion', T, async () => {

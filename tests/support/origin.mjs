@@ -1,10 +1,28 @@
 // A small demo origin behind the gateway. It shows (HTML) or echoes (JSON, under /api/) every request it
-// gets, and records them so tests can assert what reached it — or that nothing did.
+// gets, and records them so tests can assert what reached it — or that nothing did. Given the gateway's URL it
+// verifies the signed user assertion (X-Edgeguard-Assertion) the way an origin should, against the gateway's
+// /.well-known/jwks.json, and shows "verified ✓ / ✗".
 //
-//   const origin = await startOrigin();
-//   origin.url, origin.requests(), origin.reset(), await origin.close()
+//   const origin = await startOrigin({ gateway: 'http://127.0.0.1:8787' });
+//   origin.url, origin.requests(), origin.last().assertion, origin.reset(), await origin.close()
 
 import http from 'node:http';
+import * as jose from 'jose';
+
+export const ASSERTION_HEADER = 'x-edgeguard-assertion';
+
+/** An origin's check of the gateway's assertion: { verified, claims } or { verified: false, error }. */
+export function assertionVerifier(gateway, audience) {
+  const jwks = jose.createRemoteJWKSet(new URL('/.well-known/jwks.json', gateway));
+  return async (jwt) => {
+    try {
+      const { payload } = await jose.jwtVerify(jwt, jwks, { issuer: gateway, audience, algorithms: ['ES256', 'RS256', 'PS256'] });
+      return { verified: true, claims: payload };
+    } catch (err) {
+      return { verified: false, error: err.code ?? err.message };
+    }
+  };
+}
 
 const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({
   '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
@@ -28,6 +46,8 @@ ${row('X-Forwarded-User', r.headers['x-forwarded-user'])}
 ${row('X-Forwarded-Email', r.headers['x-forwarded-email'])}
 ${row('Authorization', r.headers.authorization)}
 ${row('Cookie', r.headers.cookie)}
+${row('Assertion', !r.assertion ? undefined
+    : r.assertion.verified ? `verified ✓ (sub ${r.assertion.claims.sub})` : `✗ ${r.assertion.error}`)}
 </table>
 </body>
 </html>`;
@@ -37,9 +57,11 @@ ${row('Cookie', r.headers.cookie)}
  * @param {object} [opts]
  * @param {number} [opts.port]
  * @param {string} [opts.host] default 127.0.0.1
+ * @param {string} [opts.gateway] the gateway's PUBLIC_URL: verify assertions against its JWKS
  */
 export async function startOrigin(opts = {}) {
   const received = [];
+  let verifyAssertion = null;
   const server = http.createServer(async (req, res) => {
     const chunks = [];
     for await (const c of req) chunks.push(c);
@@ -55,6 +77,8 @@ export async function startOrigin(opts = {}) {
       body,
       at: Date.now(),
     };
+    const assertion = req.headers[ASSERTION_HEADER];
+    if (assertion && verifyAssertion) record.assertion = await verifyAssertion(assertion);
     received.push(record);
 
     if (u.pathname === '/api' || u.pathname.startsWith('/api/')) {
@@ -64,6 +88,7 @@ export async function startOrigin(opts = {}) {
         query: record.query,
         headers: record.headers,
         body: record.body,
+        assertion: record.assertion,
       });
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
       res.end(payload);
@@ -79,6 +104,7 @@ export async function startOrigin(opts = {}) {
   });
   const { port } = server.address();
   const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
+  if (opts.gateway) verifyAssertion = assertionVerifier(opts.gateway, url);
   return {
     url,
     port,

@@ -45,7 +45,7 @@ export async function startStack(opts = {}) {
   try {
     const port = await freePort();
     const gw = `http://127.0.0.1:${port}`;
-    const origin = await startOrigin();
+    const origin = await startOrigin({ gateway: gw });
     started.push(origin);
     const clientSecret = `secret-${crypto.randomBytes(12).toString('hex')}`;
     const idp = await startIdp({

@@ -2,6 +2,7 @@
 //! signatures (ring). Each asserts what a browser or API client would notice.
 
 mod app_token;
+mod assertion;
 mod bearer;
 mod bindings;
 mod client_auth;
