@@ -31,6 +31,7 @@ pub mod names {
     pub const OIDC_CLIENT_ASSERTION_ALG: &str = "OIDC_CLIENT_ASSERTION_ALG";
     pub const OIDC_CLIENT_CERT_THUMBPRINT_SHA256: &str = "OIDC_CLIENT_CERT_THUMBPRINT_SHA256";
     pub const OIDC_CLIENT_CERT_THUMBPRINT_SHA1: &str = "OIDC_CLIENT_CERT_THUMBPRINT_SHA1";
+    pub const ON_BEHALF_OF_GRANT: &str = "ON_BEHALF_OF_GRANT";
     pub const ASSERTION_SIGNING_KEY: &str = "ASSERTION_SIGNING_KEY";
     pub const ASSERTION_SIGNING_ALG: &str = "ASSERTION_SIGNING_ALG";
     pub const ASSERTION_PREVIOUS_SIGNING_KEY: &str = "ASSERTION_PREVIOUS_SIGNING_KEY";
@@ -120,6 +121,18 @@ pub struct ProviderConfig {
     pub allowed_algs: Vec<JwsAlgorithm>,
     /// Tolerance for `exp`, `nbf` and `iat` between the provider's clock and ours.
     pub clock_skew_secs: u64,
+    /// How `origin_token: on_behalf_of` exchanges the caller's token.
+    pub on_behalf_of: OnBehalfOfGrant,
+}
+
+/// The grant that exchanges a caller's access token for one for another API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnBehalfOfGrant {
+    /// RFC 8693 token exchange (`subject_token`): the standard, and the default.
+    TokenExchange,
+    /// Entra ID on-behalf-of: the JWT bearer grant (RFC 7523 §2.1) with
+    /// `requested_token_use=on_behalf_of`.
+    JwtBearer,
 }
 
 /// The key that signs user assertions for origins, and what `/.well-known/jwks.json` serves.

@@ -111,6 +111,7 @@ fn provider(c: &mut Collector<'_>) -> Option<ProviderConfig> {
         resource,
         allowed_algs: allowed_algs?,
         clock_skew_secs: clock_skew_secs?,
+        on_behalf_of: client_auth::on_behalf_of_grant(c)?,
     })
 }
 

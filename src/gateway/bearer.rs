@@ -206,8 +206,9 @@ impl<P: Ports> Gateway<P> {
         );
         let identity = ForwardIdentity { subject, email, object_id: verified.string("oid"), tenant: verified.tid() };
         let credential = Credential::Presented { identity };
-        let who = super::assertion::AssertionSubject::from_verified(&verified, subject);
-        let mut decision = self.forward_as(ports, req, route, credential, Some(&who), "bearer_forwarded").await;
+        let who = Some(super::assertion::AssertionSubject::from_verified(&verified, subject));
+        let caller = super::origin_token::Caller { credential, token: Some(token), who };
+        let mut decision = self.forward_as(ports, req, route, caller, "bearer_forwarded").await;
         super::dpop::tell_origin(&mut decision, confirmation.as_deref());
         decision.log.sub = Some(subject.to_owned());
         decision.log.notes = notes;

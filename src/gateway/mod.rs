@@ -14,6 +14,7 @@ pub mod headers;
 mod login;
 mod logout;
 mod me;
+mod on_behalf_of;
 mod origin_token;
 pub mod paths;
 mod refresh;
@@ -62,6 +63,8 @@ pub struct Gateway<P: Ports> {
     app_tokens: app_token::AppTokens,
     /// The user-assertion signing key, imported on first use.
     assertion_key: crate::jwt::SigningKeySlot<P::SigningKey>,
+    /// Exchanged tokens for `origin_token: on_behalf_of` routes.
+    on_behalf_of: on_behalf_of::OnBehalfOfTokens,
 }
 
 fn log(req: &IncomingRequest, reason: &'static str, status: Option<u16>) -> DecisionLog {
@@ -116,6 +119,7 @@ impl<P: Ports> Gateway<P> {
             client_key: crate::jwt::SigningKeySlot::default(),
             app_tokens: app_token::AppTokens::default(),
             assertion_key: crate::jwt::SigningKeySlot::default(),
+            on_behalf_of: on_behalf_of::OnBehalfOfTokens::default(),
         }
     }
 
@@ -190,7 +194,7 @@ impl<P: Ports> Gateway<P> {
         }
         match route.auth {
             AuthMode::Public => {
-                self.forward_as(ports, req, route, Credential::Anonymous, None, "public_forwarded").await
+                self.forward_as(ports, req, route, origin_token::Caller::anonymous(), "public_forwarded").await
             }
             AuthMode::Session => self.session_route(ports, req, route).await,
             AuthMode::Bearer => self.bearer_route(ports, req, route).await,

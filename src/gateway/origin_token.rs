@@ -1,5 +1,6 @@
 //! Forwarding with what the route's `origin_token` says the origin receives in
-//! `Authorization`: the caller's own token, the gateway's app token, or nothing.
+//! `Authorization`: the caller's own token, the gateway's app token, an on-behalf-of token, or
+//! nothing.
 
 use super::assertion::AssertionSubject;
 use super::request::IncomingRequest;
@@ -22,21 +23,36 @@ fn identity<'a>(credential: &Credential<'a>) -> Option<ForwardIdentity<'a>> {
     }
 }
 
+/// Who is calling, as the forwarding step needs it.
+pub(super) struct Caller<'a> {
+    /// What the caller's own credential sends.
+    pub credential: Credential<'a>,
+    /// The caller's access token, for on-behalf-of exchanges.
+    pub token: Option<&'a str>,
+    /// What a signed assertion says about the caller.
+    pub who: Option<AssertionSubject<'a>>,
+}
+
+impl Caller<'_> {
+    /// A public route's caller: nobody.
+    pub fn anonymous() -> Self {
+        Self { credential: Credential::Anonymous, token: None, who: None }
+    }
+}
+
 impl<P: Ports> Gateway<P> {
-    /// Forward an authenticated (or public) request: `caller` is what the caller's own
-    /// credential would send; the route may replace its token and add a signed assertion about
-    /// `who`.
+    /// Forward an authenticated (or public) request: the caller's own credential, unless the
+    /// route replaces its token, plus a signed assertion about the caller if the route wants one.
     pub(super) async fn forward_as(
         &self,
         ports: &P,
         req: &IncomingRequest,
         route: &Route,
-        caller: Credential<'_>,
-        who: Option<&AssertionSubject<'_>>,
+        caller: Caller<'_>,
         reason: &'static str,
     ) -> Decision {
-        let decision = self.forward_with_token(ports, req, route, caller, reason).await;
-        self.add_assertion(ports, req, route, who, decision).await
+        let decision = self.forward_with_token(ports, req, route, caller.credential, caller.token, reason).await;
+        self.add_assertion(ports, req, route, caller.who.as_ref(), decision).await
     }
 
     async fn forward_with_token(
@@ -45,21 +61,27 @@ impl<P: Ports> Gateway<P> {
         req: &IncomingRequest,
         route: &Route,
         caller: Credential<'_>,
+        caller_token: Option<&str>,
         reason: &'static str,
     ) -> Decision {
         let identity = identity(&caller);
-        match (route.origin_token, route.token_target.as_ref()) {
-            (OriginToken::None, _) => {
-                self.forward(req, route, &Credential::Replaced { access_token: None, identity }, reason)
+        let obtained = match (route.origin_token, route.token_target.as_ref(), caller_token) {
+            (OriginToken::App, Some(target), _) => self.app_token(ports, target).await,
+            (OriginToken::OnBehalfOf, Some(target), Some(token)) => self.on_behalf_of_token(ports, token, target).await,
+            (OriginToken::OnBehalfOf, _, _) => {
+                return self.refuse(req, GatewayError::Unauthenticated("caller_token_missing"), &[]);
             }
-            (OriginToken::App, Some(target)) => match self.app_token(ports, target).await {
-                Ok(token) => {
-                    let credential = Credential::Replaced { access_token: Some(&token), identity };
-                    self.forward(req, route, &credential, reason)
-                }
-                Err(err) => self.refuse(req, GatewayError::OriginToken(err), &[]),
-            },
-            _ => self.forward(req, route, &caller, reason),
+            (OriginToken::None, _, _) => {
+                return self.forward(req, route, &Credential::Replaced { access_token: None, identity }, reason);
+            }
+            _ => return self.forward(req, route, &caller, reason),
+        };
+        match obtained {
+            Ok(token) => {
+                let credential = Credential::Replaced { access_token: Some(&token), identity };
+                self.forward(req, route, &credential, reason)
+            }
+            Err(err) => self.refuse(req, GatewayError::OriginToken(err), &[]),
         }
     }
 }

@@ -86,8 +86,12 @@ impl<P: Ports> Gateway<P> {
                     tenant: record.identity.tenant.as_deref(),
                 };
                 let credential = Credential::Authenticated { access_token: &record.access_token, identity };
-                let who = super::assertion::AssertionSubject::from_identity(&record.identity);
-                let mut decision = self.forward_as(ports, req, route, credential, Some(&who), "forwarded").await;
+                let caller = super::origin_token::Caller {
+                    credential,
+                    token: Some(&record.access_token),
+                    who: Some(super::assertion::AssertionSubject::from_identity(&record.identity)),
+                };
+                let mut decision = self.forward_as(ports, req, route, caller, "forwarded").await;
                 decision.log.sub = Some(record.identity.sub.clone());
                 decision.log.notes.extend(notes);
                 if let (super::Outcome::Forward(plan), Some(cookie)) = (&mut decision.outcome, set_cookie) {

@@ -1,8 +1,11 @@
 //! Grants the gateway makes for origins rather than for sign-in: client credentials
-//! (RFC 6749 §4.4) for the gateway's own token, and why such a token could not be had.
+//! (RFC 6749 §4.4) for the gateway's own token, on-behalf-of exchanges of the caller's token
+//! (RFC 8693 token exchange, or Entra ID's JWT-bearer on-behalf-of), and why such a token could
+//! not be had.
 
 use super::client_auth::ClientAuthentication;
 use super::token::{TokenError, client_authenticated_post};
+use crate::config::OnBehalfOfGrant;
 use crate::policy::TokenTarget;
 use crate::ports::OutgoingRequest;
 use url::form_urlencoded;
@@ -49,6 +52,35 @@ pub fn build_client_credentials_request(
 ) -> Result<OutgoingRequest, http::Error> {
     let mut form = form_urlencoded::Serializer::new(String::new());
     form.append_pair("grant_type", "client_credentials");
+    for (name, value) in target.params() {
+        form.append_pair(name, value);
+    }
+    client_authenticated_post(token_endpoint, auth, form)
+}
+
+/// Exchange `subject_token` (the caller's access token) for a token for `target`.
+pub fn build_on_behalf_of_request(
+    token_endpoint: &str,
+    grant: OnBehalfOfGrant,
+    subject_token: &str,
+    target: &TokenTarget,
+    auth: &ClientAuthentication<'_>,
+) -> Result<OutgoingRequest, http::Error> {
+    const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    match grant {
+        OnBehalfOfGrant::TokenExchange => {
+            form.append_pair("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange")
+                .append_pair("subject_token", subject_token)
+                .append_pair("subject_token_type", ACCESS_TOKEN)
+                .append_pair("requested_token_type", ACCESS_TOKEN);
+        }
+        OnBehalfOfGrant::JwtBearer => {
+            form.append_pair("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
+                .append_pair("assertion", subject_token)
+                .append_pair("requested_token_use", "on_behalf_of");
+        }
+    }
     for (name, value) in target.params() {
         form.append_pair(name, value);
     }

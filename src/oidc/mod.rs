@@ -12,7 +12,7 @@ mod logout;
 mod provider;
 mod token;
 
-pub use app_grants::{AppTokenError, build_client_credentials_request};
+pub use app_grants::{AppTokenError, build_client_credentials_request, build_on_behalf_of_request};
 pub use authorize::{build_authorize_url, pkce_challenge};
 pub use callback::AuthorizationResponse;
 pub use client_auth::{

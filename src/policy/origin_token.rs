@@ -1,6 +1,7 @@
 //! What a route's origin receives in `Authorization` (the `origin_token` route field), and which
 //! token the gateway asks its provider for when it obtains one itself (`token_target`).
 
+use super::AuthMode;
 use serde::Deserialize;
 
 /// The origin's `Authorization` on a route.
@@ -13,6 +14,9 @@ pub enum OriginToken {
     /// The gateway's own token from the client-credentials grant (RFC 6749 §4.4) for the
     /// route's `token_target`: the "trusted subsystem" call, or a machine-to-machine path.
     App,
+    /// A token for the route's `token_target` exchanged from the caller's own token (Entra
+    /// on-behalf-of, or RFC 8693 token exchange: `ON_BEHALF_OF_GRANT`).
+    OnBehalfOf,
     /// No `Authorization` at all.
     None,
 }
@@ -45,14 +49,18 @@ impl TokenTarget {
 }
 
 /// Problems with a route's `origin_token` / `token_target` pair, for the config error list.
-pub fn check_origin_token(mode: OriginToken, target: Option<&TokenTarget>) -> Option<String> {
+pub fn check_origin_token(auth: AuthMode, mode: OriginToken, target: Option<&TokenTarget>) -> Option<String> {
     let has_target = target.is_some_and(|t| t.params().any(|(_, v)| !v.trim().is_empty()));
     match mode {
-        OriginToken::App if !has_target => Some(
-            "origin_token app needs a token_target with resource, scope or audience (e.g. {\"scope\": \"api://orders/.default\"})".into(),
-        ),
+        OriginToken::App | OriginToken::OnBehalfOf if !has_target => Some(format!(
+            "origin_token {} needs a token_target with resource, scope or audience (e.g. {{\"scope\": \"api://orders/.default\"}})",
+            name(mode)
+        )),
+        OriginToken::OnBehalfOf if auth == AuthMode::Public => {
+            Some("origin_token on_behalf_of needs a caller: use auth session, bearer or session_or_bearer".into())
+        }
         OriginToken::Caller | OriginToken::None if target.is_some() => {
-            Some(format!("token_target is only used with origin_token app, not {}", name(mode)))
+            Some(format!("token_target is only used with origin_token app or on_behalf_of, not {}", name(mode)))
         }
         _ => None,
     }
@@ -62,6 +70,7 @@ fn name(mode: OriginToken) -> &'static str {
     match mode {
         OriginToken::Caller => "caller",
         OriginToken::App => "app",
+        OriginToken::OnBehalfOf => "on_behalf_of",
         OriginToken::None => "none",
     }
 }

@@ -51,7 +51,7 @@ pub struct Route {
     pub step_up: StepUp,
     /// What the origin receives in `Authorization`.
     pub origin_token: OriginToken,
-    /// The token to obtain for `origin_token: app`.
+    /// The token to obtain for `origin_token` app and on_behalf_of.
     pub token_target: Option<TokenTarget>,
     /// A gateway-signed user assertion for the origin.
     pub assertion: Option<AssertionRoute>,
@@ -134,7 +134,7 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
             errors.push(format!("route {i}: prefix {:?} is listed twice", route.prefix));
         }
         let auth = route.auth.unwrap_or(AuthMode::Session);
-        if let Some(problem) = check_origin_token(route.origin_token, route.token_target.as_ref()) {
+        if let Some(problem) = check_origin_token(auth, route.origin_token, route.token_target.as_ref()) {
             errors.push(format!("route {i}: {problem}"));
         }
         let assertion = origin.as_ref().map(|origin| {
@@ -310,7 +310,13 @@ mod tests {
         .unwrap_err();
         assert_eq!(errors.len(), 5, "{errors:?}");
         assert!(errors[0].contains("needs a token_target"), "{errors:?}");
-        assert!(errors[3].contains("only used with origin_token app"), "{errors:?}");
+        assert!(errors[3].contains("only used with origin_token app or on_behalf_of"), "{errors:?}");
+        let errors = parse_routes(
+            r#"[{"prefix":"/p","auth":"public","origin_token":"on_behalf_of","token_target":{"scope":"x"}}]"#,
+            Some(&origin()),
+        )
+        .unwrap_err();
+        assert!(errors[0].contains("needs a caller"), "{errors:?}");
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub struct FakeIdp {
     pub app_grants: RefCell<Vec<String>>,
     /// Answers client-credentials grants instead of the default, when set.
     pub app_answer: RefCell<Option<TokenAnswer>>,
+    /// On-behalf-of exchanges so far: (grant_type, the caller's token, target).
+    pub exchanges: RefCell<Vec<(String, String, String)>>,
 }
 
 impl FakeIdp {
@@ -89,6 +91,7 @@ impl FakeIdp {
             revoked: RefCell::new(Vec::new()),
             app_grants: RefCell::new(Vec::new()),
             app_answer: RefCell::new(None),
+            exchanges: RefCell::new(Vec::new()),
         })
     }
 
@@ -139,6 +142,20 @@ impl FakeIdp {
                     Ok(json_response(
                         200,
                         &json!({"access_token": format!("app-token-{n}"), "token_type": "Bearer", "expires_in": 3600}),
+                    ))
+                }
+                "/token" if form(req, "grant_type").starts_with("urn:ietf:params:oauth:grant-type:") => {
+                    let grant = form(req, "grant_type");
+                    let subject = format!("{}{}", form(req, "subject_token"), form(req, "assertion"));
+                    let target = format!("{}{}{}", form(req, "resource"), form(req, "scope"), form(req, "audience"));
+                    idp.exchanges.borrow_mut().push((grant, subject.clone(), target));
+                    if subject == "refused" {
+                        return Ok(json_response(400, &json!({"error": "invalid_grant"})));
+                    }
+                    let n = idp.exchanges.borrow().len();
+                    Ok(json_response(
+                        200,
+                        &json!({"access_token": format!("obo-token-{n}"), "token_type": "Bearer", "expires_in": 3600}),
                     ))
                 }
                 "/token" if form(req, "grant_type") == "refresh_token" => {

@@ -17,6 +17,8 @@ import Provider, { errors as oidcErrors } from 'oidc-provider';
 import * as jose from 'jose';
 
 export const DEFAULT_RESOURCE = 'https://api.example.test';
+export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 export const TENANT_ID = '7d3e1b2a-4c5f-4e6a-9b8c-0d1e2f3a4b5c';
 
 export const USERS = {
@@ -267,6 +269,8 @@ const PROVIDER_EVENTS_WITH_ERRORS = [
  * @param {string} [opts.backchannelLogoutUri] the client's backchannel_logout_uri (OpenID Connect Back-Channel
  *   Logout 1.0); ID tokens then carry `sid`, and ending the IdP session POSTs a logout token there
  * @param {boolean} [opts.backchannelLogoutSessionRequired] default true (the logout token carries `sid`)
+ * @param {boolean} [opts.tokenExchange] accept RFC 8693 token exchange and Entra-style on-behalf-of (JWT bearer with
+ *   requested_token_use=on_behalf_of) at the token endpoint, for access tokens this provider issued
  */
 export async function startIdp(opts = {}) {
   const host = opts.host ?? '127.0.0.1';
@@ -389,7 +393,8 @@ export async function startIdp(opts = {}) {
       client_secret: clientSecret,
       redirect_uris: opts.redirectUris?.length ? opts.redirectUris : ['http://127.0.0.1/auth/callback'],
       post_logout_redirect_uris: opts.postLogoutRedirectUris ?? [],
-      grant_types: ['authorization_code', 'refresh_token', 'client_credentials'],
+      grant_types: ['authorization_code', 'refresh_token', 'client_credentials',
+        ...(opts.tokenExchange ? [TOKEN_EXCHANGE, JWT_BEARER] : [])],
       response_types: ['code'],
       token_endpoint_auth_method: opts.tokenEndpointAuthMethod ?? 'client_secret_basic',
       ...(opts.clientJwks ? { jwks: { keys: opts.clientJwks } } : {}),
@@ -511,9 +516,45 @@ ${form}
     };
   }
 
+  // RFC 8693 token exchange and Entra's on-behalf-of flow as custom grants. The subject token must be a JWT access
+  // token this provider issued (checked with its own keys); the new token names the same user, is for the requested
+  // audience, and records the exchanging client in `act` (RFC 8693 §4.1).
+  function registerExchangeGrants(provider) {
+    const exchange = async (ctx) => {
+      const { params, client } = ctx.oidc;
+      if (params.grant_type === JWT_BEARER && params.requested_token_use !== 'on_behalf_of') {
+        throw new oidcErrors.InvalidRequest('requested_token_use must be on_behalf_of');
+      }
+      let claims;
+      try {
+        const jwks = jose.createLocalJWKSet({ keys: keys.map(publicJwk) });
+        ({ payload: claims } = await jose.jwtVerify(params.subject_token ?? params.assertion, jwks, { issuer }));
+      } catch (err) {
+        throw new oidcErrors.InvalidGrant(`subject token rejected: ${err.code ?? err.message}`);
+      }
+      const audience = params.audience ?? params.resource ?? params.scope;
+      if (!audience) throw new oidcErrors.InvalidTarget('name the audience, resource or scope');
+      const now = tools.now();
+      const payload = {
+        iss: issuer, sub: claims.sub, aud: audience, client_id: client.clientId, act: { sub: client.clientId },
+        ...(params.scope ? { scope: params.scope } : {}), iat: now, exp: now + accessTokenTTL, jti: crypto.randomUUID(),
+      };
+      ctx.body = {
+        access_token: await tools.sign(payload, { header: { typ: 'at+jwt' }, alg: 'RS256' }),
+        issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+        token_type: 'Bearer',
+        expires_in: accessTokenTTL,
+      };
+    };
+    provider.registerGrantType(TOKEN_EXCHANGE, exchange,
+      ['subject_token', 'subject_token_type', 'requested_token_type', 'audience', 'scope']);
+    provider.registerGrantType(JWT_BEARER, exchange, ['assertion', 'requested_token_use', 'scope', 'audience']);
+  }
+
   function build() {
     const provider = new Provider(issuer, configuration());
     provider.proxy = false;
+    if (opts.tokenExchange) registerExchangeGrants(provider);
 
     for (const ev of PROVIDER_EVENTS_WITH_ERRORS) {
       provider.on(ev, (ctx, err) => {

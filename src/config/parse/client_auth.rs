@@ -3,7 +3,8 @@
 
 use super::Collector;
 use crate::config::{
-    ClientAssertionConfig, ClientAuth, KeyKind, Secret, SigningKeyConfig, names, parse_pkcs8_pem, parse_thumbprint,
+    ClientAssertionConfig, ClientAuth, KeyKind, OnBehalfOfGrant, Secret, SigningKeyConfig, names, parse_pkcs8_pem,
+    parse_thumbprint,
 };
 use crate::jwt::JwsAlgorithm;
 
@@ -97,4 +98,19 @@ fn client_assertion(c: &mut Collector<'_>) -> Option<ClientAssertionConfig> {
         "give the certificate's SHA-1 thumbprint as the Entra portal shows it, or `openssl x509 -in client.crt -noout -fingerprint -sha1` (40 hex digits)",
     );
     Some(ClientAssertionConfig { key: key?, x5t_s256: x5t_s256?, x5t: x5t? })
+}
+
+pub(super) fn on_behalf_of_grant(c: &mut Collector<'_>) -> Option<OnBehalfOfGrant> {
+    match c.optional(names::ON_BEHALF_OF_GRANT).as_deref().map(str::trim) {
+        None | Some("token_exchange") => Some(OnBehalfOfGrant::TokenExchange),
+        Some("jwt_bearer") => Some(OnBehalfOfGrant::JwtBearer),
+        Some(other) => {
+            c.fail(
+                names::ON_BEHALF_OF_GRANT,
+                format!("unknown grant {other:?}"),
+                "use token_exchange (RFC 8693, default) or jwt_bearer (Entra ID on-behalf-of)",
+            );
+            None
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! The exact token-endpoint and revocation requests for every grant the gateway makes (code,
-//! refresh, client credentials, revocation), under each client authentication method (RFC 6749 §2.3.1, RFC 7523 §2.2).
+//! refresh, client credentials, on-behalf-of, revocation), under each client authentication method (RFC 6749 §2.3.1, RFC 7523 §2.2).
 
 use super::*;
 use crate::jwt::JwsAlgorithm;
@@ -15,6 +15,7 @@ fn form(req: &OutgoingRequest) -> Form {
 }
 
 const ROUTES: &str = r#"[{"prefix": "/app/", "origin_token": "app", "token_target": {"scope": "api://x/.default"}},
+    {"prefix": "/obo/", "origin_token": "on_behalf_of", "token_target": {"resource": "api://y"}},
     {"prefix": "/"}]"#;
 
 /// Sign in, refresh once, call an app-token route, sign out; the token and revocation requests
@@ -28,6 +29,8 @@ fn whole_session(overrides: &[(&str, &str)]) -> Vec<OutgoingRequest> {
     assert!(matches!(d.outcome, Outcome::Forward(_)), "{:?}", d.log);
     let d = block_on(w.gateway.handle(&w.ports, &request(Method::GET, "/app/x", &[("cookie", &session)])));
     assert_eq!(set_header(&d, "authorization").as_deref(), Some("Bearer app-token-1"), "{:?}", d.log);
+    let d = block_on(w.gateway.handle(&w.ports, &request(Method::GET, "/obo/x", &[("cookie", &session)])));
+    assert_eq!(set_header(&d, "authorization").as_deref(), Some("Bearer obo-token-1"), "{:?}", d.log);
     let post = request(Method::POST, "/auth/logout", &[("cookie", &session), ("origin", "https://gw.example.com")]);
     assert_eq!(response(&block_on(w.gateway.handle(&w.ports, &post))).status(), 200);
     let sent = w.ports.http.sent.borrow();
@@ -42,12 +45,13 @@ fn whole_session(overrides: &[(&str, &str)]) -> Vec<OutgoingRequest> {
             copy
         })
         .collect();
-    assert_eq!(calls.len(), 4, "code, refresh, client credentials, revocation");
+    assert_eq!(calls.len(), 5, "code, refresh, client credentials, token exchange, revocation");
     calls
 }
 
 fn grant_fields(calls: &[OutgoingRequest]) {
-    let (code, refresh, app, revoke) = (form(&calls[0]), form(&calls[1]), form(&calls[2]), form(&calls[3]));
+    let (code, refresh, app) = (form(&calls[0]), form(&calls[1]), form(&calls[2]));
+    let (exchange, revoke) = (form(&calls[3]), form(&calls[4]));
     assert_eq!(code["grant_type"], "authorization_code");
     assert_eq!(code["code"], "the-code");
     assert_eq!(code["redirect_uri"], "https://gw.example.com/auth/callback");
@@ -55,6 +59,9 @@ fn grant_fields(calls: &[OutgoingRequest]) {
     assert_eq!(refresh["refresh_token"], "refresh-token-1");
     assert_eq!(app["grant_type"], "client_credentials");
     assert_eq!(app["scope"], "api://x/.default");
+    assert_eq!(exchange["grant_type"], "urn:ietf:params:oauth:grant-type:token-exchange");
+    assert_eq!(exchange["subject_token"], "access-token-2");
+    assert_eq!(exchange["resource"], "api://y");
     assert_eq!(revoke["token"], "refresh-token-2");
     assert_eq!(revoke["token_type_hint"], "refresh_token");
     for call in calls {

@@ -10,6 +10,7 @@ mod dpop;
 mod edge_input;
 mod entra;
 mod me;
+mod on_behalf_of;
 mod paths;
 mod sessions;
 mod step_up;

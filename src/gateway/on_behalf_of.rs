@@ -1,0 +1,90 @@
+//! On-behalf-of tokens for `origin_token: on_behalf_of` routes: the caller's access token
+//! exchanged for one for the route's `token_target` (RFC 8693, or Entra ID's OBO flow), so
+//! each origin gets a token for its own audience that still names the user.
+//!
+//! Cached in isolate memory per (caller token, target) — a session's token changes only when it
+//! is refreshed, so this is per session and audience — and used until a fifth of its lifetime
+//! is left; concurrent exchanges of one token share one grant. Not kept in KV: the entry dies
+//! with the caller's token anyway.
+
+use super::Gateway;
+use super::app_token::{AppToken, DEFAULT_APP_TOKEN_SECS, renew_at};
+use crate::coalesce::Coalescer;
+use crate::encoding::{hex, sha256};
+use crate::oidc::{AppTokenError, build_on_behalf_of_request, parse_token_response};
+use crate::policy::TokenTarget;
+use crate::ports::Ports;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Exchanged tokens kept per isolate before expired ones are swept out.
+const MAX_CACHED: usize = 10_000;
+
+/// Per-isolate on-behalf-of tokens and the exchanges in flight.
+#[derive(Default)]
+pub struct OnBehalfOfTokens {
+    memory: RefCell<HashMap<String, AppToken>>,
+    exchanging: Coalescer<Result<AppToken, AppTokenError>>,
+}
+
+impl OnBehalfOfTokens {
+    fn remember(&self, key: &str, token: &AppToken, now: u64) {
+        let mut memory = self.memory.borrow_mut();
+        if memory.len() >= MAX_CACHED {
+            memory.retain(|_, t| now < t.renew_at);
+            if memory.len() >= MAX_CACHED {
+                memory.clear();
+            }
+        }
+        memory.insert(key.to_owned(), token.clone());
+    }
+}
+
+impl<P: Ports> Gateway<P> {
+    /// A token for `target` on behalf of the caller whose access token is `subject_token`.
+    pub(super) async fn on_behalf_of_token(
+        &self,
+        ports: &P,
+        subject_token: &str,
+        target: &TokenTarget,
+    ) -> Result<String, AppTokenError> {
+        let key = hex(&sha256([subject_token, &target.cache_key()].join("\0").as_bytes()));
+        let now = ports.now_secs();
+        let cached = self.on_behalf_of.memory.borrow().get(&key).filter(|t| now < t.renew_at).cloned();
+        if let Some(token) = cached {
+            return Ok(token.access_token);
+        }
+        let (result, _) = self
+            .on_behalf_of
+            .exchanging
+            .run(ports, &key, || self.exchange_on_behalf_of(ports, &key, subject_token, target))
+            .await;
+        result.map(|token| token.access_token)
+    }
+
+    async fn exchange_on_behalf_of(
+        &self,
+        ports: &P,
+        key: &str,
+        subject_token: &str,
+        target: &TokenTarget,
+    ) -> Result<AppToken, AppTokenError> {
+        let unavailable = |e: &dyn std::fmt::Display| AppTokenError::Unavailable(e.to_string());
+        let provider = &self.config.provider;
+        let metadata = self.provider.metadata(ports, &provider.issuer).await.map_err(|e| unavailable(&e))?;
+        let endpoint = &metadata.token_endpoint;
+        let auth = self.client_authentication(ports, endpoint).await.map_err(|e| unavailable(&e))?;
+        let request = build_on_behalf_of_request(endpoint, provider.on_behalf_of, subject_token, target, &auth)
+            .map_err(|e| unavailable(&e))?;
+        let tokens = parse_token_response(ports.send(request).await)?;
+        let now = ports.now_secs();
+        let lifetime = tokens.expires_in.unwrap_or(DEFAULT_APP_TOKEN_SECS);
+        let token = AppToken {
+            access_token: tokens.access_token,
+            expires_at: now.saturating_add(lifetime),
+            renew_at: renew_at(now, lifetime, ports),
+        };
+        self.on_behalf_of.remember(key, &token, now);
+        Ok(token)
+    }
+}
