@@ -56,7 +56,13 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
             Some(routes),
             Some(session),
             Some(api),
-            (Some(log_forwarded), Some(email_verified_required), Some(me_access_token), Some(forwarding), Some(assertion)),
+            (
+                Some(log_forwarded),
+                Some(email_verified_required),
+                Some(me_access_token),
+                Some(forwarding),
+                Some(assertion),
+            ),
         ) if c.errors.is_empty() => Ok(Config {
             provider,
             public_url,

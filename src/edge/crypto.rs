@@ -140,7 +140,7 @@ impl Signer for EdgePorts {
         let (der, params) = (Uint8Array::from(pkcs8), import_params(alg)?);
         let promise =
             SUBTLE.with(|subtle| subtle.import_key_with_object("pkcs8", &der, &params, false, &usages)).map_err(err)?;
-        JsFuture::from(promise).await.map_err(err)?.dyn_into::<CryptoKey>().map_err(err)
+        JsAwait::new(promise).await.map_err(err)?.dyn_into::<CryptoKey>().map_err(err)
     }
 
     /// `sign` takes the same parameters as `verify`; ECDSA signatures come back as raw `r || s`.
@@ -148,6 +148,6 @@ impl Signer for EdgePorts {
         let params = verify_params(alg)?;
         let promise =
             SUBTLE.with(|subtle| subtle.sign_with_object_and_u8_array(&params, key, signing_input)).map_err(err)?;
-        Ok(Uint8Array::new(&JsFuture::from(promise).await.map_err(err)?).to_vec())
+        Ok(Uint8Array::new(&JsAwait::new(promise).await.map_err(err)?).to_vec())
     }
 }

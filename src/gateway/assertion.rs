@@ -3,6 +3,7 @@
 //! with the gateway's own token. Like Pomerium's `X-Pomerium-Jwt-Assertion` and Access's
 //! `Cf-Access-Jwt-Assertion`, with the claims Entra users need (`tid`, `roles`, `groups`, `scp`).
 
+use super::RequestHeaders;
 use super::request::{IncomingRequest, Outcome};
 use super::respond::json;
 use super::{Decision, Gateway, log, respond_with};
@@ -93,10 +94,10 @@ pub fn assertion_claims(iss: &str, aud: &str, who: &AssertionSubject<'_>, now: u
 }
 
 /// Drop every client header that an origin would read as `header` (any case, `_` for `-`).
-pub fn strip_client_header(changes: &mut HeaderChanges, client: &http::HeaderMap, header: &str) {
-    for name in client.keys() {
-        if name.as_str().replace('_', "-") == header && !changes.remove.contains(name) {
-            changes.remove.push(name.clone());
+pub fn strip_client_header(changes: &mut HeaderChanges, client: &RequestHeaders, header: &str) {
+    for name in client.names() {
+        if name.to_ascii_lowercase().replace('_', "-") == header && !changes.remove.iter().any(|n| n == name) {
+            changes.remove.push(name.to_owned());
         }
     }
 }
@@ -118,10 +119,10 @@ impl<P: Ports> Gateway<P> {
             Ok(jwt) => jwt,
             Err(err) => return self.refuse(req, err, &[]),
         };
-        if let (Outcome::Forward(plan), Ok(name), Ok(value)) =
-            (&mut decision.outcome, HeaderName::from_bytes(target.header.as_bytes()), HeaderValue::from_str(&jwt))
+        if let (Outcome::Forward(plan), Ok(name)) =
+            (&mut decision.outcome, HeaderName::from_bytes(target.header.as_bytes()))
         {
-            plan.headers.set.push((name, value));
+            plan.headers.set.push((name, jwt));
         }
         decision
     }

@@ -236,12 +236,12 @@ mod tests {
         let h = client(&[("Authorization", "Bearer the-users"), ("X-Forwarded-User", "admin")]);
         let url = url::Url::parse("https://gw.example.com").unwrap();
         let app = Credential::Replaced { access_token: Some("app-token"), identity: None };
-        let out = origin_headers(&h, &app, &url).apply(&h);
+        let out = origin_headers(&h, &app, &url, &[]).apply(&h);
         assert_eq!(out["authorization"], "Bearer app-token");
         assert!(out.get("x-forwarded-user").is_none());
         let identity = ForwardIdentity { subject: "alice", email: None };
         let none = Credential::Replaced { access_token: None, identity: Some(identity) };
-        let out = origin_headers(&h, &none, &url).apply(&h);
+        let out = origin_headers(&h, &none, &url, &[]).apply(&h);
         assert!(out.get("authorization").is_none());
         assert_eq!(out["x-forwarded-user"], "alice");
     }
