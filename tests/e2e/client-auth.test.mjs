@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { parseForms } from '../support/browser.mjs';
-import { signInSession, skipReason, startStack, jwtPayload } from '../support/stack.mjs';
+import { signInSession, skipReason, startStack, jwtPayload, waitUntilExpired } from '../support/stack.mjs';
 
 const skip = skipReason();
 const T = { timeout: 60_000, skip };
@@ -53,9 +53,10 @@ for (const alg of ['RS256', 'PS256', 'ES256']) {
     after(async () => { await s?.close(); });
 
     test('the provider accepts the code exchange, a refresh, client credentials and the revocation, each with a fresh assertion', T, async () => {
-      s.idp.setAccessTokenTtl(5); // the first API call refreshes at once
-      const { b } = await signInSession(s);
+      s.idp.setAccessTokenTtl(1); // the first API call after it expires refreshes
+      const { b, tokens } = await signInSession(s);
       s.idp.setAccessTokenTtl(null);
+      await waitUntilExpired(tokens.access_token);
       const api = await b.get(`${s.gw}/api/echo`);
       assert.equal(api.status, 200, api.text.slice(0, 300));
       const app = await b.get(`${s.gw}/app/x`);
