@@ -122,6 +122,16 @@ impl edgeguard::ports::SignatureVerifier for OfflinePorts {
     }
 }
 
+impl edgeguard::ports::Signer for OfflinePorts {
+    type SigningKey = ();
+    async fn import_signing_key(&self, _: &[u8], _: JwsAlgorithm) -> Result<(), CryptoError> {
+        Err(CryptoError("offline (fuzzing)".into()))
+    }
+    async fn sign(&self, _: &(), _: JwsAlgorithm, _: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        Err(CryptoError("offline (fuzzing)".into()))
+    }
+}
+
 impl edgeguard::ports::Clock for OfflinePorts {
     fn now_millis(&self) -> u64 {
         self.now_millis
