@@ -102,8 +102,7 @@ impl<P: Ports> Gateway<P> {
             return Ok(token);
         }
         let unavailable = |e: &dyn std::fmt::Display| AppTokenError::Unavailable(e.to_string());
-        let metadata =
-            self.provider.metadata(ports, &self.config.provider.issuer).await.map_err(|e| unavailable(&e))?;
+        let metadata = self.provider.metadata(ports, &self.config.provider).await.map_err(|e| unavailable(&e))?;
         let auth = self.client_authentication(ports, &metadata.token_endpoint).await.map_err(|e| unavailable(&e))?;
         let request =
             build_client_credentials_request(&metadata.token_endpoint, target, &auth).map_err(|e| unavailable(&e))?;

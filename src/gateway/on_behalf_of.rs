@@ -71,7 +71,7 @@ impl<P: Ports> Gateway<P> {
     ) -> Result<AppToken, AppTokenError> {
         let unavailable = |e: &dyn std::fmt::Display| AppTokenError::Unavailable(e.to_string());
         let provider = &self.config.provider;
-        let metadata = self.provider.metadata(ports, &provider.issuer).await.map_err(|e| unavailable(&e))?;
+        let metadata = self.provider.metadata(ports, provider).await.map_err(|e| unavailable(&e))?;
         let endpoint = &metadata.token_endpoint;
         let auth = self.client_authentication(ports, endpoint).await.map_err(|e| unavailable(&e))?;
         let request = build_on_behalf_of_request(endpoint, provider.on_behalf_of, subject_token, target, &auth)

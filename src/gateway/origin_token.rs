@@ -10,15 +10,15 @@ use crate::policy::{OriginToken, Route};
 use crate::ports::Ports;
 use crate::proxy::{Credential, ForwardIdentity};
 
+fn copy<'a>(i: &ForwardIdentity<'a>) -> ForwardIdentity<'a> {
+    ForwardIdentity { subject: i.subject, email: i.email, object_id: i.object_id, tenant: i.tenant }
+}
+
 /// The identity a caller's credential vouches for, if any.
 fn identity<'a>(credential: &Credential<'a>) -> Option<ForwardIdentity<'a>> {
     match credential {
-        Credential::Authenticated { identity, .. } | Credential::Presented { identity } => {
-            Some(ForwardIdentity { subject: identity.subject, email: identity.email })
-        }
-        Credential::Replaced { identity, .. } => {
-            identity.as_ref().map(|i| ForwardIdentity { subject: i.subject, email: i.email })
-        }
+        Credential::Authenticated { identity, .. } | Credential::Presented { identity } => Some(copy(identity)),
+        Credential::Replaced { identity, .. } => identity.as_ref().map(copy),
         Credential::Anonymous => None,
     }
 }

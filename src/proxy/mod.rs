@@ -239,7 +239,7 @@ mod tests {
         let out = origin_headers(&h, &app, &url, &[]).apply(&h);
         assert_eq!(out["authorization"], "Bearer app-token");
         assert!(out.get("x-forwarded-user").is_none());
-        let identity = ForwardIdentity { subject: "alice", email: None };
+        let identity = ForwardIdentity { subject: "alice", ..Default::default() };
         let none = Credential::Replaced { access_token: None, identity: Some(identity) };
         let out = origin_headers(&h, &none, &url, &[]).apply(&h);
         assert!(out.get("authorization").is_none());
