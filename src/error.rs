@@ -56,6 +56,9 @@ pub enum GatewayError {
     /// The origin could not be reached.
     #[error("origin unreachable: {0}")]
     OriginUnreachable(String),
+    /// Too many requests from this client to a gateway endpoint (the rate-limiting binding said so).
+    #[error("rate limit exceeded for this client; retry after {0} s")]
+    RateLimited(u32),
     /// A bearer token failed validation (RFC 6750 §3.1 `invalid_token`).
     #[error("bearer token rejected: {0}")]
     InvalidToken(JwtError),
@@ -136,6 +139,7 @@ impl GatewayError {
             GatewayError::StepUpNotSatisfied(_) => 403,
             GatewayError::InsufficientScope(_) => 403,
             GatewayError::RouteNotFound => 404,
+            GatewayError::RateLimited(_) => 429,
             GatewayError::RefreshUnavailable(_) => 503,
             GatewayError::LogoutTokenRejected(_) => 400,
             GatewayError::Store(_) => 503,
@@ -169,6 +173,7 @@ impl GatewayError {
             GatewayError::StepUpNotSatisfied(_) => "step_up_not_satisfied",
             GatewayError::InsufficientScope(unmet) => unmet.reason,
             GatewayError::RouteNotFound => "route_not_found",
+            GatewayError::RateLimited(_) => "rate_limited",
             GatewayError::RefreshUnavailable(_) => "refresh_unavailable",
             GatewayError::LogoutTokenRejected(_) => "logout_token_rejected",
         }
@@ -233,6 +238,7 @@ impl GatewayError {
             }
             GatewayError::InsufficientScope(_) => "You are signed in but not allowed to use this resource.".into(),
             GatewayError::RouteNotFound => "Not found.".into(),
+            GatewayError::RateLimited(_) => "Too many requests. Please wait a minute and try again.".into(),
             GatewayError::RefreshUnavailable(_) => {
                 "Your session could not be renewed just now. Please try again in a few seconds.".into()
             }
@@ -244,6 +250,7 @@ impl GatewayError {
     pub fn retry_after(&self) -> Option<u32> {
         match self {
             GatewayError::RefreshUnavailable(_) | GatewayError::Store(_) => Some(5),
+            GatewayError::RateLimited(secs) => Some(*secs),
             _ => None,
         }
     }

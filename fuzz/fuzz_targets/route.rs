@@ -16,7 +16,7 @@
 
 use edgeguard::config::Config;
 use edgeguard::gateway::{Gateway, IncomingRequest, Outcome, RequestHeaders};
-use edgeguard::policy::{Route, RouteTable, normalise_path, parse_routes};
+use edgeguard::policy::{Origin, Route, RouteTable, normalise_path, parse_routes};
 use edgeguard_fuzz::{FuzzRng, Input, OfflinePorts};
 use libfuzzer_sys::fuzz_target;
 use serde_json::json;
@@ -170,7 +170,9 @@ fn check_forwarding(prefixes: &[String], table: &RouteTable, raw: &str) {
             assert_eq!(rest, sent, "the origin gets another path than the one matched");
             let route =
                 table.find(&canonical).ok().flatten().unwrap_or_else(|| panic!("forwarded {canonical:?} unmatched"));
-            assert_eq!(route.origin.as_str().trim_end_matches('/'), origin(i), "forwarded to another route's origin");
+            let Origin::Http(route_origin) = &route.origin else { panic!("the fuzzed routes name no binding") };
+            assert_eq!(route_origin.as_str().trim_end_matches('/'), origin(i), "forwarded to another route's origin");
+            assert_eq!(plan.binding, None, "an HTTP route forwarded to a binding");
             assert!(covers(&route.prefix, &canonical));
             let origin_reads =
                 Url::parse(&plan.url).unwrap_or_else(|e| panic!("forwarded an invalid URL {}: {e}", plan.url));

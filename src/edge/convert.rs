@@ -6,7 +6,8 @@
 //! the core's decision headers are read by name, and the origin request is a copy of the
 //! client's headers with a few edits.
 
-use crate::gateway::{ForwardPlan, IncomingRequest, MAX_FORM_BYTES, RequestHeaders};
+use super::trampoline::JsAwait;
+use crate::gateway::{ForwardPlan, IncomingRequest, MAX_FORM_BYTES, RATE_LIMIT_BINDING, RequestHeaders};
 use crate::proxy::{origin_set_cookie_allowed, private_cache_control};
 use js_sys::{Array, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -30,6 +31,12 @@ extern "C" {
     #[wasm_bindgen(method, js_name = fetch)]
     fn binding_fetch(this: &Fetcher, url: &str, init: &RequestInit) -> Promise;
 
+    /// The Workers rate-limiting binding (`[[ratelimits]]`).
+    type RateLimiter;
+
+    #[wasm_bindgen(method, catch, js_name = limit)]
+    fn limit(this: &RateLimiter, options: &JsValue) -> Result<Promise, JsValue>;
+
     /// `Headers.getSetCookie()`: each `Set-Cookie` on its own (they cannot be comma-joined).
     #[wasm_bindgen(method, js_name = getSetCookie)]
     fn get_set_cookie(this: &SetCookieHeaders) -> Array;
@@ -50,6 +57,31 @@ fn fetcher(env: &Env, name: &str) -> Option<Fetcher> {
 /// Whether `env` has a binding `name` the gateway can forward to (checked at start-up).
 pub fn has_fetch(env: &Env, name: &str) -> bool {
     fetcher(env, name).is_some()
+}
+
+/// Whether the client (`CF-Connecting-IP`) is within the rate-limiting binding's limit. `true`
+/// when the binding is absent, and when it fails: sign-in must not depend on the counter.
+pub async fn within_limit(env: &Env, req: &Request) -> bool {
+    let Ok(binding) = Reflect::get(env.as_ref(), &JsValue::from_str(RATE_LIMIT_BINDING)) else {
+        return true;
+    };
+    if !Reflect::get(&binding, &JsValue::from_str("limit")).is_ok_and(|f| f.is_function()) {
+        return true;
+    }
+    let key = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into());
+    let options = js_sys::Object::new();
+    if Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from_str(&key)).is_err() {
+        return true;
+    }
+    let Ok(counted) = binding.unchecked_into::<RateLimiter>().limit(&options) else {
+        return true;
+    };
+    match JsAwait::new(counted).await {
+        Ok(outcome) => {
+            Reflect::get(&outcome, &JsValue::from_str("success")).ok().and_then(|v| v.as_bool()) != Some(false)
+        }
+        Err(_) => true,
+    }
 }
 
 /// The request as the core sees it, without its body. `names` is the runtime's list of header

@@ -27,7 +27,10 @@ mod ports;
 mod trampoline;
 
 use crate::config::{Config, ConfigErrors, SettingError};
-use crate::gateway::{Gateway, IncomingRequest, Outcome, config_error_decision, origin_failure_decision};
+use crate::gateway::{
+    Gateway, IncomingRequest, Outcome, config_error_decision, origin_failure_decision, rate_limited_decision,
+    rate_limited_endpoint,
+};
 use js_sys::Array;
 use ports::EdgePorts;
 use std::cell::RefCell;
@@ -119,6 +122,13 @@ pub fn handle_fetch(req: Request, env: JsValue, names: &str, size: usize) -> Res
 }
 
 async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result<JsValue, JsValue> {
+    if rate_limited_endpoint(&incoming.path) && !convert::within_limit(&env, &req).await {
+        let limited = rate_limited_decision(&incoming);
+        emit(&limited.log);
+        if let Outcome::Respond(response) = limited.outcome {
+            return respond(response);
+        }
+    }
     if IncomingRequest::wants_form(&incoming.method, &incoming.path) && !incoming.declares_oversized_form() {
         incoming.form = convert::read_form(&req).await?;
     }
@@ -131,7 +141,7 @@ async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result
         emit(&decision.log);
     }
     let plan = match decision.outcome {
-        Outcome::Respond(response) => return Ok(Array::of2(&0.into(), &convert::js_response(response)?.into()).into()),
+        Outcome::Respond(response) => return respond(response),
         Outcome::Forward(plan) => plan,
     };
     let origin = convert::forward(&req, &env, &plan)?;
@@ -163,6 +173,11 @@ async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result
 #[wasm_bindgen(js_name = originResponse)]
 pub fn origin_response(response: Response, set_cookies: Option<Vec<String>>) -> Result<Response, JsValue> {
     convert::origin_response(&response, &set_cookies.unwrap_or_default())
+}
+
+/// Step 0: answer with the gateway's own response.
+fn respond(response: http::Response<Vec<u8>>) -> Result<JsValue, JsValue> {
+    Ok(Array::of2(&0.into(), &convert::js_response(response)?.into()).into())
 }
 
 /// The answer when the origin fetch rejected: 502, with a log line saying why.

@@ -17,6 +17,7 @@ mod me;
 mod on_behalf_of;
 mod origin_token;
 pub mod paths;
+mod rate_limit;
 mod refresh;
 mod request;
 mod respond;
@@ -29,6 +30,7 @@ pub(crate) mod tests;
 pub use consent::CONSENT_ERRORS;
 pub use headers::{DECISION_HEADERS, RequestHeaders};
 pub use login::safe_return_path;
+pub use rate_limit::{RATE_LIMIT_BINDING, rate_limited_decision, rate_limited_endpoint};
 pub use request::{Decision, DecisionLog, ForwardPlan, IncomingRequest, MAX_FORM_BYTES, MAX_HEADER_BYTES, Outcome};
 
 use crate::config::{Config, ConfigErrors};

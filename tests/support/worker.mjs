@@ -59,6 +59,8 @@ export async function freePort(host = '127.0.0.1') {
  *   is `run_worker_first`: false lets the runtime serve matching files without running the Worker
  * @param {Record<string,string>} [options.services] service bindings: binding name -> name of a worker in
  *   `workers` (wrangler.toml's [[services]])
+ * @param {Record<string,{ namespace_id: string, simple: { limit: number, period: number } }>} [options.ratelimits] Workers
+ *   rate-limiting bindings (wrangler.toml's [[ratelimits]]), e.g. { AUTH_RATE_LIMIT: { namespace_id: "1001", simple: { limit: 3, period: 60 } } }
  * @param {{ name: string, script: string }[]} [options.workers] more Workers (ES module source), run beside
  *   this one in the same workerd
  */
@@ -75,6 +77,7 @@ export async function startWorker({
   kvPersist,
   assets,
   services,
+  ratelimits,
   workers = [],
 } = {}) {
   const missing = workerBuildMissing(scriptPath);
@@ -125,6 +128,7 @@ export async function startWorker({
       },
     } : {}),
     ...(services ? { serviceBindings: services } : {}),
+    ...(ratelimits ? { ratelimits } : {}),
   };
   const others = workers.map(({ name, script }) => ({ name, modules: true, script, compatibilityDate }));
   const mf = new Miniflare({

@@ -12,6 +12,7 @@ mod entra;
 mod me;
 mod on_behalf_of;
 mod paths;
+mod rate_limit;
 mod sessions;
 mod step_up;
 mod token_cache;

@@ -1,0 +1,95 @@
+// Rate limits on the gateway's own endpoints (issue 11, item 4): with the Workers rate-limiting
+// binding AUTH_RATE_LIMIT bound, each client IP (CF-Connecting-IP) gets a budget on /auth/login,
+// /auth/callback and /auth/backchannel-logout; over it, 429 + Retry-After and a log line. Without
+// the binding nothing changes.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import { freePort, startWorker } from '../support/worker.mjs';
+import { skipReason } from '../support/stack.mjs';
+
+const skip = skipReason();
+const T = { timeout: 10_000, skip };
+const LIMIT = 3;
+
+async function gateway(extra) {
+  const port = await freePort();
+  return startWorker({
+    port,
+    vars: {
+      // No provider needed: a login that cannot reach one answers 502, which still counts.
+      OIDC_ISSUER: 'http://127.0.0.1:9',
+      OIDC_CLIENT_ID: 'edgeguard',
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      ORIGIN_URL: 'http://127.0.0.1:9',
+    },
+    secrets: { OIDC_CLIENT_SECRET: 'client-secret-value-123', SESSION_SECRET: crypto.randomBytes(32).toString('hex') },
+    ...extra,
+  });
+}
+
+const from = (ip) => ({ 'cf-connecting-ip': ip, accept: 'application/json' });
+
+describe('rate limits on the gateway endpoints', () => {
+  let limited;
+  let unlimited;
+
+  before(async () => {
+    if (skip) return;
+    limited = await gateway({ ratelimits: { AUTH_RATE_LIMIT: { namespace_id: '1001', simple: { limit: LIMIT, period: 60 } } } });
+    unlimited = await gateway({});
+  }, { timeout: 30_000 });
+
+  after(async () => { await Promise.allSettled([limited?.close(), unlimited?.close()]); });
+
+  test('one client over its budget on /auth/login gets 429 + Retry-After and a log reason', T, async () => {
+    const statuses = [];
+    for (let i = 0; i < LIMIT + 2; i += 1) {
+      // eslint-disable-next-line no-await-in-loop
+      const res = await fetch(`${limited.url}/auth/login?rd=/`, { headers: from('203.0.113.7'), redirect: 'manual' });
+      statuses.push(res.status);
+      if (res.status === 429) {
+        assert.equal(res.headers.get('retry-after'), '60');
+        assert.equal(JSON.parse(await res.text()).error, 'rate_limited');
+      } else await res.arrayBuffer();
+    }
+    assert.deepEqual(statuses.slice(LIMIT), [429, 429], String(statuses));
+    assert.ok(statuses.slice(0, LIMIT).every((s) => s !== 429), String(statuses));
+    await limited.waitForLog((e) => e.json?.reason === 'rate_limited' && e.json?.status === 429);
+  });
+
+  test('the callback and back-channel logout count too (also spelt with escapes); other paths never do', T, async () => {
+    const ip = '203.0.113.8';
+    for (let i = 0; i < LIMIT; i += 1) {
+      // eslint-disable-next-line no-await-in-loop
+      await (await fetch(`${limited.url}/auth/callback?code=a&state=b`, { headers: from(ip), redirect: 'manual' })).arrayBuffer();
+    }
+    const escaped = await fetch(`${limited.url}/auth/%63allback?code=a&state=b`, { headers: from(ip), redirect: 'manual' });
+    assert.equal(escaped.status, 429);
+    const logout = await fetch(`${limited.url}/auth/backchannel-logout`, {
+      method: 'POST', headers: { ...from(ip), 'content-type': 'application/x-www-form-urlencoded' }, body: 'logout_token=x',
+    });
+    assert.equal(logout.status, 429);
+    for (const path of ['/auth/health', '/auth/me']) {
+      // eslint-disable-next-line no-await-in-loop
+      const res = await fetch(`${limited.url}${path}`, { headers: from(ip) });
+      assert.notEqual(res.status, 429, path);
+      await res.arrayBuffer();
+    }
+  });
+
+  test('another client IP keeps its own budget', T, async () => {
+    const res = await fetch(`${limited.url}/auth/login?rd=/`, { headers: from('198.51.100.9'), redirect: 'manual' });
+    assert.notEqual(res.status, 429);
+  });
+
+  test('without the binding nothing is limited', T, async () => {
+    for (let i = 0; i < LIMIT + 3; i += 1) {
+      // eslint-disable-next-line no-await-in-loop
+      const res = await fetch(`${unlimited.url}/auth/login?rd=/`, { headers: from('203.0.113.7'), redirect: 'manual' });
+      assert.notEqual(res.status, 429);
+      await res.arrayBuffer();
+    }
+    assert.ok(!unlimited.reasons().includes('rate_limited'));
+  });
+});
