@@ -64,7 +64,8 @@ impl AuthRequest {
     }
 }
 
-/// `url` with `params` added, each replacing one of the same name already there.
+/// `url` with `params` added, each replacing one of the same name already there or earlier in
+/// `params` (so a sign-in's own `prompt` wins over `OIDC_AUTH_PARAMS`', and is sent once).
 fn with_params(url: &str, params: &[(&str, String)]) -> Result<String, url::ParseError> {
     if params.is_empty() {
         return Ok(url.to_owned());
@@ -72,7 +73,11 @@ fn with_params(url: &str, params: &[(&str, String)]) -> Result<String, url::Pars
     let mut url = Url::parse(url)?;
     let kept: Vec<(String, String)> =
         url.query_pairs().into_owned().filter(|(k, _)| !params.iter().any(|(n, _)| n == k)).collect();
-    url.query_pairs_mut().clear().extend_pairs(kept).extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+    let last_of_each = params
+        .iter()
+        .enumerate()
+        .filter(|(i, (name, _))| params.get(i + 1..).is_none_or(|later| !later.iter().any(|(n, _)| n == name)));
+    url.query_pairs_mut().clear().extend_pairs(kept).extend_pairs(last_of_each.map(|(_, (k, v))| (*k, v.as_str())));
     Ok(url.into())
 }
 

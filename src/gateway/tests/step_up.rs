@@ -56,6 +56,11 @@ fn oidc_auth_params_go_on_every_sign_in_and_cannot_touch_the_protocol() {
     let (q, _) = start(&w, "/");
     assert_eq!(q["domain_hint"], "contoso.com");
     assert_eq!(q["prompt"], "select_account");
+    // A sign-in's own prompt replaces the deployment's, and is sent once.
+    let d = block_on(w.gateway.handle(&w.ports, &navigate("/auth/login?prompt=login", "")));
+    let location = response(&d).headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(location.matches("prompt=").count(), 1, "{location}");
+    assert_eq!(query_of(&location)["prompt"], "login");
     let map = HashMap::from([
         ("OIDC_ISSUER", ISSUER),
         ("OIDC_CLIENT_ID", "edgeguard"),
