@@ -15,6 +15,7 @@ import http from 'node:http';
 import crypto from 'node:crypto';
 import Provider, { errors as oidcErrors } from 'oidc-provider';
 import * as jose from 'jose';
+import { track, untrack } from './leftovers.mjs';
 
 export const DEFAULT_RESOURCE = 'https://api.example.test';
 export const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
@@ -874,6 +875,7 @@ ${form}
     revokeAllGrants() { store.clear(); },
     wipe() { store.clear(); },
     async close() {
+      untrack(idp);
       for (const s of hanging) s.destroy();
       hanging.clear();
       for (const srv of [server, server6]) srv?.closeAllConnections?.();
@@ -881,5 +883,5 @@ ${form}
         .map((srv) => new Promise((resolve) => srv.close(() => resolve()))));
     },
   };
-  return idp;
+  return track(idp);
 }

@@ -7,6 +7,7 @@
 //   origin.url, origin.requests(), origin.last().assertion, origin.reset(), await origin.close()
 
 import http from 'node:http';
+import { track, untrack } from './leftovers.mjs';
 import * as jose from 'jose';
 
 export const ASSERTION_HEADER = 'x-edgeguard-assertion';
@@ -105,7 +106,7 @@ export async function startOrigin(opts = {}) {
   const { port } = server.address();
   const url = `http://${opts.host ?? '127.0.0.1'}:${port}`;
   if (opts.gateway) verifyAssertion = assertionVerifier(opts.gateway, url);
-  return {
+  const origin = {
     url,
     port,
     /** Every request received so far (copies), oldest first. */
@@ -114,8 +115,10 @@ export async function startOrigin(opts = {}) {
     last() { return received.length ? { ...received[received.length - 1] } : undefined; },
     reset() { received.length = 0; },
     async close() {
+      untrack(origin);
       server.closeAllConnections?.();
       await new Promise((resolve) => server.close(() => resolve()));
     },
   };
+  return track(origin);
 }

@@ -15,6 +15,7 @@ import net from 'node:net';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { track, untrack } from './leftovers.mjs';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 // EDGEGUARD_WORKER_SCRIPT points the suites at another build of the Worker (its folder is the modules root).
@@ -22,6 +23,9 @@ export const WORKER_SCRIPT = process.env.EDGEGUARD_WORKER_SCRIPT
   ? path.resolve(process.env.EDGEGUARD_WORKER_SCRIPT)
   : path.join(REPO_ROOT, 'build', 'worker', 'index.mjs');
 export const WORKER_DIR = path.dirname(WORKER_SCRIPT);
+
+/** How long workerd may take to start before startWorker gives up (a busy 2-core machine: seconds). */
+const READY_TIMEOUT_MS = 60_000;
 
 /** Why the built Worker cannot be run, or null when it can. */
 export function workerBuildMissing(scriptPath = WORKER_SCRIPT) {
@@ -143,12 +147,21 @@ export async function startWorker({
       readline.createInterface({ input: stderr, crlfDelay: Infinity }).on('line', (l) => onLine('stderr', l));
     },
   });
+  // Until close(), the file's root `after` disposes of it (see leftovers.mjs), also while starting.
+  const handle = track({ close: () => mf.dispose() });
   let readyUrl;
+  let timer;
   try {
-    readyUrl = await mf.ready;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`workerd did not start within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+    });
+    readyUrl = await Promise.race([mf.ready, timeout]);
   } catch (err) {
+    untrack(handle);
     await mf.dispose().catch(() => {});
     throw err;
+  } finally {
+    clearTimeout(timer);
   }
   const url = `http://${host}:${readyUrl.port || listenPort}`;
 
@@ -197,6 +210,9 @@ export async function startWorker({
       } while (cursor);
       return names;
     },
-    async close() { await mf.dispose(); },
+    async close() {
+      untrack(handle);
+      await mf.dispose();
+    },
   };
 }
