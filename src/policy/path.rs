@@ -71,6 +71,8 @@ pub fn normalise_path(path: &str) -> Result<String, PathError> {
                 i += 3;
             }
             b';' => return Err(PathError::Parameter),
+            // The query and fragment are split off before; one here is not a path character.
+            b'?' | b'#' => return Err(PathError::NotCanonical),
             // A request target is printable ASCII; the runtime percent-encodes the rest.
             b'\\' | ..=0x20 | 0x7f.. => return Err(PathError::NotCanonical),
             _ => {
@@ -120,6 +122,8 @@ mod tests {
             ("/a%zz", PathError::NotCanonical),
             ("/a%2", PathError::NotCanonical),
             ("/a%00", PathError::NotCanonical),
+            ("/a?b", PathError::NotCanonical),
+            ("/a#b", PathError::NotCanonical),
             ("/a b", PathError::NotCanonical),
             ("/a\u{7f}", PathError::NotCanonical),
             ("a", PathError::NotCanonical),

@@ -130,8 +130,10 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
                 None
             }
         };
-        if routes.iter().any(|r: &Route| r.prefix == route.prefix) {
-            errors.push(format!("route {i}: prefix {:?} is listed twice", route.prefix));
+        // Prefixes equal but for letter case would leave paths under them to the order of ROUTES
+        // (and the one listed second unreachable).
+        if routes.iter().any(|r: &Route| r.prefix.eq_ignore_ascii_case(&route.prefix)) {
+            errors.push(format!("route {i}: prefix {:?} is listed twice (letter case aside)", route.prefix));
         }
         let auth = route.auth.unwrap_or(AuthMode::Session);
         if let Some(problem) = check_origin_token(auth, route.origin_token, route.token_target.as_ref()) {
@@ -269,6 +271,8 @@ mod tests {
         .unwrap_err();
         assert_eq!(errors.len(), 5, "{errors:?}");
         assert!(parse_routes("{}", Some(&origin())).is_err());
+        let twins = parse_routes(r#"[{"prefix":"/a"},{"prefix":"/A"}]"#, Some(&origin())).unwrap_err();
+        assert!(twins[0].contains("letter case aside"), "{twins:?}");
     }
 
     #[test]

@@ -178,7 +178,11 @@ pub fn cleanup_cookies(cookie_header: &str, finished_state: Option<&str>, keys: 
         }
     }
     live.sort_by_key(|(created_at, _)| std::cmp::Reverse(*created_at));
+    let kept: Vec<String> = live.iter().take(MAX_PENDING_TX).map(|(_, name)| name.clone()).collect();
     clear.extend(live.into_iter().skip(MAX_PENDING_TX).map(|(_, name)| name));
+    // A name also held by a live transaction stays: clearing an unreadable twin (a cookie of the
+    // same name from a sibling domain, say) would clear the live one with it.
+    clear.retain(|name| !kept.contains(name));
     clear.sort();
     clear.dedup();
     let held: Vec<&str> = cookie::parse_cookie_header(cookie_header).map(|(name, _)| name).collect();
@@ -322,5 +326,15 @@ mod tests {
         let cleared = cleanup_cookies(&jar, Some(&a.state), &keys(), 1100);
         assert!(cleared.iter().any(|c| c.starts_with(&format!("{}=;", binding_cookie_name(&a.state)))), "{cleared:?}");
         assert!(!cleared.iter().any(|c| c.starts_with(&binding_cookie_name(&b.state))), "b is still in flight");
+    }
+
+    #[test]
+    fn an_unreadable_twin_does_not_clear_a_live_transaction() {
+        let rng = FakeRng::new(10);
+        let tx = LoginTransaction::begin(&rng, 1000, "/".into(), BIND);
+        let live = header_for(&tx.to_set_cookie(&keys(), &rng));
+        let twin = format!("{}=garbage", cookie_name(&tx.state));
+        let cleared = cleanup_cookies(&format!("{twin}; {live}"), None, &keys(), 1100);
+        assert!(cleared.is_empty(), "{cleared:?}");
     }
 }
