@@ -77,6 +77,14 @@ fn a_key_set_is_an_object_never_an_array() {
 }
 
 #[test]
+fn a_key_set_is_utf_8_even_in_members_the_gateway_ignores() {
+    // Found by the jwks fuzz target: serde skips ignored members without checking their bytes.
+    let mut doc = br#"{"keys": [], "issuer": "https:"#.to_vec();
+    doc.extend_from_slice(&[0x98, 0x98, b'"', b'}']);
+    assert!(matches!(Jwks::parse(&doc), Err(JwksError::Malformed(_))));
+}
+
+#[test]
 fn documents_table() {
     assert!(matches!(Jwks::parse(b"not json"), Err(JwksError::Malformed(_))));
     assert!(matches!(Jwks::parse(br#"{"keys":5}"#), Err(JwksError::Malformed(_))));
