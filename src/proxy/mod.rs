@@ -112,7 +112,9 @@ pub fn origin_headers(
     let mut changes = HeaderChanges::default();
     for name in client.names() {
         let keep_authorization = own_authorization && name.eq_ignore_ascii_case("authorization");
-        if is_stripped(name, extra) && !keep_authorization {
+        // A DPoP proof belongs with the token it was made for: it goes where that token goes.
+        let orphaned_proof = !own_authorization && name.eq_ignore_ascii_case("dpop");
+        if (is_stripped(name, extra) && !keep_authorization) || orphaned_proof {
             changes.remove.push(name.to_owned());
         }
     }
@@ -244,6 +246,17 @@ mod tests {
         let out = origin_headers(&h, &none, &url, &[]).apply(&h);
         assert!(out.get("authorization").is_none());
         assert_eq!(out["x-forwarded-user"], "alice");
+    }
+
+    #[test]
+    fn a_dpop_proof_goes_only_where_its_token_goes() {
+        let h = client(&[("Authorization", "DPoP the-users"), ("DPoP", "the-proof")]);
+        let url = url::Url::parse("https://gw.example.com").unwrap();
+        let app = Credential::Replaced { access_token: Some("app-token"), identity: None };
+        assert!(origin_headers(&h, &app, &url, &[]).apply(&h).get("dpop").is_none());
+        let identity = ForwardIdentity { subject: "alice", ..Default::default() };
+        let own = Credential::Presented { identity };
+        assert_eq!(origin_headers(&h, &own, &url, &[]).apply(&h)["dpop"], "the-proof");
     }
 
     #[test]
