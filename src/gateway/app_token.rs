@@ -13,7 +13,7 @@
 use super::Gateway;
 use crate::coalesce::Coalescer;
 use crate::encoding::{hex, sha256};
-use crate::oidc::{AppTokenError, build_client_credentials_request, parse_token_response};
+use crate::oidc::{AppTokenError, TokenResponse, build_client_credentials_request, parse_token_response};
 use crate::policy::TokenTarget;
 use crate::ports::{Ports, Rng};
 use crate::session::{Purpose, random_nonce};
@@ -33,6 +33,26 @@ pub struct AppToken {
 }
 
 impl AppToken {
+    /// The token of a grant answered at `now`, due for renewal a fifth of its life early plus up
+    /// to a tenth more at random (so isolates do not all renew in the same second).
+    pub fn issued(tokens: TokenResponse, now: u64, rng: &impl Rng) -> Self {
+        let lifetime = tokens.expires_in.unwrap_or(DEFAULT_APP_TOKEN_SECS);
+        let mut bytes = [0u8; 8];
+        rng.fill(&mut bytes);
+        let jitter = u64::from_le_bytes(bytes) % (lifetime / 10 + 1);
+        let expires_at = now.saturating_add(lifetime);
+        Self {
+            access_token: tokens.access_token,
+            expires_at,
+            renew_at: expires_at.saturating_sub(lifetime / 5 + jitter),
+        }
+    }
+
+    /// Seconds left until it expires.
+    pub fn lifetime(&self, now: u64) -> u64 {
+        self.expires_at.saturating_sub(now)
+    }
+
     /// `expires_at renew_at token`: the KV plaintext (a hand-rolled line keeps serde's
     /// generated code out of the bundle for three fields).
     fn encode(&self) -> String {
@@ -53,15 +73,6 @@ impl AppToken {
 pub struct AppTokens {
     memory: RefCell<HashMap<String, AppToken>>,
     acquiring: Coalescer<Result<AppToken, AppTokenError>>,
-}
-
-/// When to renew a token issued at `now` for `lifetime` seconds: a fifth of its life early,
-/// plus up to a tenth more at random.
-pub fn renew_at(now: u64, lifetime: u64, rng: &impl Rng) -> u64 {
-    let mut bytes = [0u8; 8];
-    rng.fill(&mut bytes);
-    let jitter = u64::from_le_bytes(bytes) % (lifetime / 10 + 1);
-    now.saturating_add(lifetime).saturating_sub(lifetime / 5 + jitter)
 }
 
 impl<P: Ports> Gateway<P> {
@@ -106,18 +117,12 @@ impl<P: Ports> Gateway<P> {
         let auth = self.client_authentication(ports, &metadata.token_endpoint).await.map_err(|e| unavailable(&e))?;
         let request =
             build_client_credentials_request(&metadata.token_endpoint, target, &auth).map_err(|e| unavailable(&e))?;
-        let tokens = parse_token_response(ports.send(request).await)?;
         let now = ports.now_secs();
-        let lifetime = tokens.expires_in.unwrap_or(DEFAULT_APP_TOKEN_SECS);
-        let token = AppToken {
-            access_token: tokens.access_token,
-            expires_at: now.saturating_add(lifetime),
-            renew_at: renew_at(now, lifetime, ports),
-        };
+        let token = AppToken::issued(parse_token_response(ports.send(request).await)?, now, ports);
         self.app_tokens.memory.borrow_mut().insert(key.to_owned(), token.clone());
         let sealed = keys.seal(Purpose::Store, key.as_bytes(), token.encode().as_bytes(), random_nonce(ports));
         // Best effort: without it another isolate makes its own grant.
-        let _ = ports.put(key, &sealed, lifetime).await;
+        let _ = ports.put(key, &sealed, token.lifetime(now)).await;
         Ok(token)
     }
 }

@@ -8,7 +8,7 @@
 //! with the caller's token anyway.
 
 use super::Gateway;
-use super::app_token::{AppToken, DEFAULT_APP_TOKEN_SECS, renew_at};
+use super::app_token::AppToken;
 use crate::coalesce::Coalescer;
 use crate::encoding::{hex, sha256};
 use crate::oidc::{AppTokenError, build_on_behalf_of_request, parse_token_response};
@@ -76,14 +76,8 @@ impl<P: Ports> Gateway<P> {
         let auth = self.client_authentication(ports, endpoint).await.map_err(|e| unavailable(&e))?;
         let request = build_on_behalf_of_request(endpoint, provider.on_behalf_of, subject_token, target, &auth)
             .map_err(|e| unavailable(&e))?;
-        let tokens = parse_token_response(ports.send(request).await)?;
         let now = ports.now_secs();
-        let lifetime = tokens.expires_in.unwrap_or(DEFAULT_APP_TOKEN_SECS);
-        let token = AppToken {
-            access_token: tokens.access_token,
-            expires_at: now.saturating_add(lifetime),
-            renew_at: renew_at(now, lifetime, ports),
-        };
+        let token = AppToken::issued(parse_token_response(ports.send(request).await)?, now, ports);
         self.on_behalf_of.remember(key, &token, now);
         Ok(token)
     }
