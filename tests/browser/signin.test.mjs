@@ -5,46 +5,31 @@
 // Skipped, with the reason, where Chromium is not installed (scripts/setup.sh --browser installs it).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { REPO_ROOT } from '../support/worker.mjs';
 import { skipReason, startStack } from '../support/stack.mjs';
+import { chromiumMissing, launchChromium } from '../support/chromium.mjs';
 
-const CHROMIUM = process.env.EDGEGUARD_CHROMIUM ?? '/usr/bin/chromium';
-const skip = skipReason() ?? (fs.existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM}: run scripts/setup.sh --browser`);
+const skip = skipReason() ?? chromiumMissing() ?? false;
 const T = { timeout: 30_000, skip };
-const SHOTS = path.join(REPO_ROOT, 'build', 'screenshots');
 
 describe('a person in Chromium', () => {
   let s;
   let browser;
   let page;
-  let profile;
+  let chromium;
 
   before(async () => {
     if (skip) return;
-    const { default: puppeteer } = await import('puppeteer-core');
     s = await startStack();
-    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'edgeguard-chromium-'));
-    browser = await puppeteer.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      userDataDir: profile,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-        '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
-    });
-    page = await browser.newPage();
-    fs.mkdirSync(SHOTS, { recursive: true });
+    chromium = await launchChromium();
+    ({ browser, page } = chromium);
   }, { timeout: 60_000 });
 
   after(async () => {
-    await browser?.close();
+    await chromium?.close();
     await s?.close();
-    if (profile) fs.rmSync(profile, { recursive: true, force: true });
   });
 
-  const shot = (name) => page.screenshot({ path: path.join(SHOTS, `${name}.png`) });
+  const shot = (name) => chromium.shot(name);
 
   test('signs in at the provider and lands on the page she asked for', T, async () => {
     await page.goto(`${s.gw}/private/page?from=browser`, { waitUntil: 'domcontentloaded' });
