@@ -18,6 +18,9 @@ use crate::encoding::{b64url, ct_eq, sha256};
 use crate::jwt::{Jwks, JwsAlgorithm, KeySet, UnverifiedJwt, verify_signature};
 use crate::ports::SignatureVerifier;
 use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use url::Url;
 
 /// A proof is a few hundred bytes; an RSA key in it makes it about 1.5 KB.
@@ -146,9 +149,54 @@ pub struct CheckedProof {
     pub replay_until: u64,
 }
 
+/// How many clients' proof keys an isolate keeps imported.
+pub const MAX_PROOF_KEYS: usize = 256;
+
+/// Proof keys already checked and imported, by the SHA-256 of their whole JWK: a client signs
+/// every proof with one key, so its later proofs cost no JWK parse and no `importKey` (a
+/// quarter or more of a verify). The whole JWK is the key, not its thumbprint, because
+/// members outside the thumbprint (`alg`) decide what the key may verify.
+pub struct ProofKeys<K> {
+    sets: RefCell<HashMap<[u8; 32], Rc<KeySet<K>>>>,
+}
+
+impl<K> Default for ProofKeys<K> {
+    fn default() -> Self {
+        Self { sets: RefCell::new(HashMap::new()) }
+    }
+}
+
+impl<K> ProofKeys<K> {
+    fn get_or_check(&self, jwk: Map<String, Value>) -> Result<Rc<KeySet<K>>, DpopError> {
+        let doc = serde_json::to_vec(&serde_json::json!({ "keys": [Value::Object(jwk)] }))
+            .map_err(|_| DpopError::KeyNotPublic)?;
+        let id = sha256(&doc);
+        if let Some(keys) = self.sets.borrow().get(&id) {
+            return Ok(Rc::clone(keys));
+        }
+        let keys = Rc::new(own_key_set(&doc)?);
+        let mut sets = self.sets.borrow_mut();
+        if sets.len() >= MAX_PROOF_KEYS {
+            // A flood of fresh keys only costs imports again, never memory.
+            sets.clear();
+        }
+        sets.insert(id, Rc::clone(&keys));
+        Ok(keys)
+    }
+
+    pub fn len(&self) -> usize {
+        self.sets.borrow().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sets.borrow().is_empty()
+    }
+}
+
 /// Check a DPoP proof against the request (RFC 9449 §4.3 steps 2–12, all but replay).
 pub async fn check_proof<V: SignatureVerifier>(
     verifier: &V,
+    known_keys: &ProofKeys<V::Key>,
     proof: &str,
     ctx: &ProofContext<'_>,
 ) -> Result<CheckedProof, DpopError> {
@@ -161,7 +209,7 @@ pub async fn check_proof<V: SignatureVerifier>(
         return Err(DpopError::KeyNotPublic);
     }
     let jkt = jwk_thumbprint(&jwk).ok_or(DpopError::KeyNotPublic)?;
-    let keys = own_key_set::<V::Key>(jwk)?;
+    let keys = known_keys.get_or_check(jwk)?;
     verify_signature(verifier, &keys, &jwt, &JwsAlgorithm::ALL).await.map_err(|e| match e {
         crate::jwt::JwtError::SignatureInvalid => DpopError::SignatureInvalid,
         _ => DpopError::KeyNotPublic,
@@ -190,12 +238,10 @@ pub async fn check_proof<V: SignatureVerifier>(
     Ok(CheckedProof { jkt, replay_id, replay_until })
 }
 
-/// The proof's own key as a one-key set, through the same checks as provider keys (key type
-/// and size, algorithm fit, signature shape).
-fn own_key_set<K>(jwk: Map<String, Value>) -> Result<KeySet<K>, DpopError> {
-    let doc = serde_json::to_vec(&serde_json::json!({ "keys": [Value::Object(jwk)] }))
-        .map_err(|_| DpopError::KeyNotPublic)?;
-    let jwks = Jwks::parse(&doc).map_err(|_| DpopError::KeyNotPublic)?;
+/// The proof's own key (as a one-key JWKS document) as a key set, through the same checks as
+/// provider keys (key type and size, algorithm fit, signature shape).
+fn own_key_set<K>(doc: &[u8]) -> Result<KeySet<K>, DpopError> {
+    let jwks = Jwks::parse(doc).map_err(|_| DpopError::KeyNotPublic)?;
     if jwks.keys().len() != 1 {
         return Err(DpopError::KeyNotPublic);
     }

@@ -36,7 +36,40 @@ fn proof(key: &TestKey, edit: impl Fn(&mut Value, &mut Value)) -> String {
 
 fn check(proof: &str) -> Result<CheckedProof, DpopError> {
     let uri = uri();
-    block_on(check_proof(&NativeVerifier::default(), proof, &ctx(&uri)))
+    block_on(check_proof(&NativeVerifier::default(), &ProofKeys::default(), proof, &ctx(&uri)))
+}
+
+#[test]
+fn a_clients_later_proofs_reuse_its_imported_key() {
+    let (verifier, known) = (NativeVerifier::default(), ProofKeys::default());
+    let key = TestKey::es256();
+    let uri = uri();
+    for jti in ["a", "b", "c"] {
+        let p = proof(&key, |_, c| c["jti"] = json!(jti));
+        assert!(block_on(check_proof(&verifier, &known, &p, &ctx(&uri))).is_ok());
+    }
+    assert_eq!(verifier.imports(), 1, "one importKey for three proofs");
+    // Another member (its own alg) is another key entry, checked on its own.
+    let mut header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk("")});
+    header["jwk"]["alg"] = json!("ES384");
+    let refused = proof_with(&key, header, claims());
+    assert_eq!(block_on(check_proof(&verifier, &known, &refused, &ctx(&uri))), Err(DpopError::KeyNotPublic));
+    assert_eq!(known.len(), 1, "a key that cannot verify is not kept");
+}
+
+#[test]
+fn the_key_memory_stays_bounded() {
+    let (verifier, known) = (NativeVerifier::default(), ProofKeys::default());
+    let uri = uri();
+    let key = TestKey::es256();
+    for i in 0..(MAX_PROOF_KEYS + 10) {
+        // Distinct JWKs for one key: an extra member changes the document.
+        let mut jwk = key.jwk("");
+        jwk["kid"] = json!(format!("k{i}"));
+        let p = proof_with(&key, json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}), claims());
+        assert!(block_on(check_proof(&verifier, &known, &p, &ctx(&uri))).is_ok());
+    }
+    assert!(known.len() <= MAX_PROOF_KEYS);
 }
 
 #[test]

@@ -42,7 +42,7 @@ impl<P: Ports> Gateway<P> {
             now,
             leeway_secs: self.config.provider.clock_skew_secs,
         };
-        let checked = check_proof(ports, proof, &ctx).await?;
+        let checked = check_proof(ports, &self.dpop_keys, proof, &ctx).await?;
         if !bound_to.is_some_and(|jkt| ct_eq(jkt, &checked.jkt)) {
             return Err(DpopError::KeyMismatch);
         }

@@ -55,6 +55,8 @@ pub struct Gateway<P: Ports> {
     bearer_rules: bearer::BearerRules,
     /// DPoP proofs already used in this isolate (RFC 9449 §11.1).
     dpop_replay: std::cell::RefCell<crate::dpop::ReplayGuard>,
+    /// Proof keys already imported (a client's later proofs cost no `importKey`).
+    dpop_keys: crate::dpop::ProofKeys<P::Key>,
     /// Forwarded requests seen by this isolate, for log sampling.
     forwarded: std::cell::Cell<u64>,
     /// Bearer tokens verified in full, so a repeated token skips parsing and the signature.
@@ -116,6 +118,7 @@ impl<P: Ports> Gateway<P> {
             sessions: SessionStore::default(),
             refreshing: refresh::Refreshing::default(),
             dpop_replay: Default::default(),
+            dpop_keys: Default::default(),
             forwarded: std::cell::Cell::new(0),
             verified_tokens: crate::jwt::VerifiedTokenCache::default(),
             client_key: crate::jwt::SigningKeySlot::default(),
