@@ -204,14 +204,20 @@ impl<P: Ports> Gateway<P> {
             crate::policy::email_verified(verified.claims()),
             self.config.email_verified_required,
         );
-        let identity = ForwardIdentity { subject, email, object_id: verified.string("oid"), tenant: verified.tid() };
+        let identity = ForwardIdentity {
+            subject,
+            email,
+            object_id: verified.string("oid"),
+            tenant: verified.tid(),
+            claims: route.needs_claims().then(|| verified.claims()),
+        };
         let credential = Credential::Presented { identity };
         let who = Some(super::assertion::AssertionSubject::from_verified(&verified, subject));
         let caller = super::origin_token::Caller { credential, token: Some(token), who };
         let mut decision = self.forward_as(ports, req, route, caller, "bearer_forwarded").await;
         super::dpop::tell_origin(&mut decision, confirmation.as_deref());
         decision.log.sub = Some(subject.to_owned());
-        decision.log.notes = notes;
+        decision.log.notes.extend(notes);
         decision
     }
 }

@@ -11,6 +11,7 @@ mod client_auth;
 mod consent;
 mod dpop;
 pub mod headers;
+mod identity_headers;
 mod login;
 mod logout;
 mod me;
@@ -221,6 +222,7 @@ impl<P: Ports> Gateway<P> {
         if let Some(assertion) = &route.assertion {
             assertion::strip_client_header(&mut headers, &req.headers, &assertion.header);
         }
+        let notes = self.add_identity_headers(&mut headers, req, route, credential);
         let (url, binding) = match &route.origin {
             Origin::Http(base) => (format!("{}{}", base.as_str().trim_end_matches('/'), req.path_and_query()), None),
             Origin::Binding(name) => {
@@ -228,7 +230,11 @@ impl<P: Ports> Gateway<P> {
             }
         };
         let plan = ForwardPlan { url, binding, headers, set_cookies: Vec::new() };
-        Decision { outcome: Outcome::Forward(plan), log: log(req, reason, None), quiet: !self.log_this_forward() }
+        let mut entry = log(req, reason, None);
+        entry.notes = notes;
+        // A header left out is worth a line even when forwarded requests are not logged.
+        let quiet = !self.log_this_forward() && entry.notes.is_empty();
+        Decision { outcome: Outcome::Forward(plan), log: entry, quiet }
     }
 
     /// Whether this forwarded request gets its log line: `LOG_FORWARDED`, then one in every

@@ -11,7 +11,7 @@ use crate::ports::Ports;
 use crate::proxy::{Credential, ForwardIdentity};
 
 fn copy<'a>(i: &ForwardIdentity<'a>) -> ForwardIdentity<'a> {
-    ForwardIdentity { subject: i.subject, email: i.email, object_id: i.object_id, tenant: i.tenant }
+    ForwardIdentity { subject: i.subject, email: i.email, object_id: i.object_id, tenant: i.tenant, claims: i.claims }
 }
 
 /// The identity a caller's credential vouches for, if any.

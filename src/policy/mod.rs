@@ -8,6 +8,7 @@
 //! changes with letter case) are refused outright: that is how route checks get bypassed.
 
 mod assertion;
+mod claim_headers;
 mod email;
 mod origin;
 mod origin_token;
@@ -17,6 +18,7 @@ mod routes;
 mod step_up;
 
 pub use assertion::{AssertionRoute, DEFAULT_ASSERTION_HEADER};
+pub use claim_headers::{CLIENT_PRINCIPAL_MAX, ClaimFormat, ClaimHeader, DEFAULT_CLAIM_HEADER_MAX};
 pub use email::{email_verified, forwardable_email};
 pub use origin::{BINDING_PREFIX, Origin};
 pub use origin_token::{OriginToken, TokenTarget};

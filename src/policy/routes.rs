@@ -2,6 +2,7 @@
 
 use super::Requirements;
 use super::assertion::{AssertionRoute, assertion_route};
+use super::claim_headers::{ClaimHeader, RawClaimHeader, parse_claim_headers};
 use super::origin::Origin;
 use super::origin_token::{OriginToken, TokenTarget, check_origin_token};
 use super::path::PathError;
@@ -55,6 +56,17 @@ pub struct Route {
     pub token_target: Option<TokenTarget>,
     /// A gateway-signed user assertion for the origin.
     pub assertion: Option<AssertionRoute>,
+    /// Headers the origin receives from the caller's claims (`headers`).
+    pub claim_headers: Vec<ClaimHeader>,
+    /// Easy Auth's `X-MS-CLIENT-PRINCIPAL` headers for the origin (`client_principal`).
+    pub client_principal: bool,
+}
+
+impl Route {
+    /// Whether forwarding needs the caller's whole claim set (not only the identity fields).
+    pub fn needs_claims(&self) -> bool {
+        self.client_principal || !self.claim_headers.is_empty()
+    }
 }
 
 /// The routes as written in `ROUTES`.
@@ -84,6 +96,10 @@ struct RawRoute {
     assertion_header: Option<String>,
     #[serde(default)]
     assertion_audience: Option<String>,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, RawClaimHeader>,
+    #[serde(default)]
+    client_principal: bool,
     #[serde(flatten)]
     requirements: Requirements,
 }
@@ -92,6 +108,9 @@ struct RawRoute {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RouteTable {
     routes: Vec<Route>,
+    /// Every header any route maps from claims (lower case, once each): client copies are
+    /// stripped from every request, whatever its route.
+    claim_header_names: Vec<String>,
 }
 
 /// Parse `ROUTES` (a JSON array). Returns every problem found, each prefixed with its place.
@@ -151,6 +170,21 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
             Some(Ok(assertion)) => assertion,
             None => None,
         };
+        let (claim_headers, client_principal) = match route_claim_headers(&route, auth) {
+            Ok(found) => found,
+            Err(problems) => {
+                errors.extend(problems.into_iter().map(|p| format!("route {i}: {p}")));
+                (Vec::new(), false)
+            }
+        };
+        if let Some(assertion) = &assertion
+            && claim_headers.iter().any(|h| h.name == assertion.header)
+        {
+            errors.push(format!(
+                "route {i}: header {:?} is both its assertion_header and mapped from a claim",
+                assertion.header
+            ));
+        }
         if let Some(origin) = origin {
             routes.push(Route {
                 prefix: route.prefix,
@@ -163,6 +197,8 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
                 origin_token: route.origin_token,
                 token_target: route.token_target,
                 assertion,
+                claim_headers,
+                client_principal,
             });
         }
     }
@@ -170,7 +206,22 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
         return Err(errors);
     }
     routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
-    Ok(RouteTable { routes })
+    let mut claim_header_names: Vec<String> =
+        routes.iter().flat_map(|r| r.claim_headers.iter().map(|h| h.name.clone())).collect();
+    claim_header_names.sort_unstable();
+    claim_header_names.dedup();
+    Ok(RouteTable { routes, claim_header_names })
+}
+
+/// A route's `headers` and `client_principal`, which need a caller to take claims from.
+fn route_claim_headers(route: &RawRoute, auth: AuthMode) -> Result<(Vec<ClaimHeader>, bool), Vec<String>> {
+    let headers = parse_claim_headers(route.headers.clone())?;
+    if auth == AuthMode::Public && (route.client_principal || !headers.is_empty()) {
+        return Err(vec![
+            "headers and client_principal need a caller: use auth session, bearer or session_or_bearer".into(),
+        ]);
+    }
+    Ok((headers, route.client_principal))
 }
 
 fn matches(prefix: &str, path: &str) -> bool {
@@ -229,8 +280,15 @@ impl RouteTable {
             origin_token: OriginToken::Caller,
             token_target: None,
             assertion: None,
+            claim_headers: Vec::new(),
+            client_principal: false,
         };
-        Self { routes: vec![route] }
+        Self { routes: vec![route], claim_header_names: Vec::new() }
+    }
+
+    /// Every header name a route maps from claims (lower case): never taken from a client.
+    pub fn claim_header_names(&self) -> &[String] {
+        &self.claim_header_names
     }
 }
 

@@ -6,15 +6,20 @@
 //! here: `Connection` itself is stripped and the gateway's own headers are set after every
 //! removal, so a client cannot make the gateway drop them (Traefik CVE-2024-45410).
 
+mod claims;
+mod principal;
 mod response;
 mod strip;
 
+pub use claims::{add_claim_headers, ascii_json};
+pub use principal::{add_client_principal, principal_document};
 pub use response::{origin_set_cookie_allowed, private_cache_control};
 pub use strip::StripRule;
 
 use crate::gateway::RequestHeaders;
 use crate::session::cookie::{is_gateway_cookie, without_gateway_cookies};
 use http::{HeaderName, HeaderValue};
+use serde_json::{Map, Value};
 use strip::is_stripped;
 
 /// The identity headers the gateway sets.
@@ -46,6 +51,9 @@ pub struct ForwardIdentity<'a> {
     pub object_id: Option<&'a str>,
     /// Entra `tid`.
     pub tenant: Option<&'a str>,
+    /// Every claim of the verified token (ID token for sessions, access token for bearer
+    /// callers), when the route maps claims to headers; `None` otherwise (not needed).
+    pub claims: Option<&'a Map<String, Value>>,
 }
 
 /// What the gateway vouches for on the origin request.
@@ -61,6 +69,17 @@ pub enum Credential<'a> {
     /// The route decides `Authorization` (`origin_token`): a token the gateway obtained (its
     /// app token, an on-behalf-of token) or none; identity headers when there is a caller.
     Replaced { access_token: Option<&'a str>, identity: Option<ForwardIdentity<'a>> },
+}
+
+impl<'a> Credential<'a> {
+    /// The identity this credential vouches for, if any.
+    pub fn identity(&self) -> Option<&ForwardIdentity<'a>> {
+        match self {
+            Credential::Authenticated { identity, .. } | Credential::Presented { identity } => Some(identity),
+            Credential::Replaced { identity, .. } => identity.as_ref(),
+            Credential::Anonymous => None,
+        }
+    }
 }
 
 /// How the client's headers change on the way to the origin. Expressed as a change rather
@@ -160,6 +179,20 @@ pub fn origin_headers(
     }
     changes.set("x-forwarded-proto", public_url.scheme());
     changes
+}
+
+/// Drop every client header an origin would read as one of `names` (lower case; any case, `_`
+/// for `-`): the headers routes map from claims, which no client may send on any route.
+pub fn strip_names(changes: &mut HeaderChanges, client: &RequestHeaders, names: &[String]) {
+    if names.is_empty() {
+        return;
+    }
+    for name in client.names() {
+        let normalised = strip::normalise(name);
+        if names.contains(&normalised) && !changes.remove.iter().any(|n| n == name) {
+            changes.remove.push(name.to_owned());
+        }
+    }
 }
 
 /// The cookie names in a `Cookie` header (pairs without `=` have none).

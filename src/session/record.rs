@@ -186,6 +186,13 @@ impl std::fmt::Debug for SessionRecord {
 }
 
 impl SessionRecord {
+    /// The claims of the ID token the session was signed in with (verified at the callback),
+    /// for routes that forward claims as headers. `None` if it no longer parses.
+    pub fn id_token_claims(&self) -> Option<serde_json::Map<String, serde_json::Value>> {
+        let jwt = crate::jwt::UnverifiedJwt::parse(&self.id_token, crate::jwt::DEFAULT_MAX_TOKEN_LEN).ok()?;
+        Some(jwt.unverified_claims().clone())
+    }
+
     /// Encrypt for KV under `storage_key` (also the AAD, so records cannot be swapped).
     pub fn seal(&self, storage_key: &str, keys: &SessionKeys, rng: &impl Rng) -> Vec<u8> {
         let json = serde_json::to_vec(self).unwrap_or_default();

@@ -1,0 +1,105 @@
+//! Identity headers from claims and Easy Auth's principal, through the whole pipeline.
+
+use super::bearer::access_token;
+use super::*;
+
+const ROUTES: &str = r#"[
+    {"prefix": "/", "auth": "session", "headers": {"X-User-Name": "name", "X-Claims-Email": {"claim": "email", "format": "json"}}},
+    {"prefix": "/public/", "auth": "public"},
+    {"prefix": "/easy/", "auth": "session", "client_principal": true},
+    {"prefix": "/api/", "auth": "bearer",
+     "headers": {"X-Forwarded-Groups": "groups", "X-Groups-Json": {"claim": "groups", "format": "json"},
+                 "X-Small": {"claim": "groups", "max_bytes": 8}, "X-Dept": "org.dept", "X-Note": "note"}}
+]"#;
+
+fn headers_world() -> World {
+    let mut w = world();
+    w.gateway = Gateway::new(config(&[("ROUTES", ROUTES), ("API_AUDIENCES", "https://api.example.test")]));
+    w
+}
+
+fn sent(d: &Decision, req: &IncomingRequest) -> http::HeaderMap {
+    let Outcome::Forward(plan) = &d.outcome else { panic!("not forwarded: {:?}", d.log) };
+    plan.headers.apply(&req.headers)
+}
+
+#[test]
+fn session_routes_map_id_token_claims() {
+    let w = headers_world();
+    let session = sign_in(&w, "/");
+    let req = request(Method::GET, "/docs", &[("cookie", &session), ("x-user-name", "mallory")]);
+    let d = block_on(w.gateway.handle(&w.ports, &req));
+    let out = sent(&d, &req);
+    assert_eq!(out.get_all("x-user-name").iter().collect::<Vec<_>>(), vec!["Alice"]);
+    assert_eq!(out["x-claims-email"], "\"alice@example.com\"");
+}
+
+#[test]
+fn client_copies_of_mapped_headers_are_stripped_on_every_route() {
+    let w = headers_world();
+    let spoofed = [("X-Forwarded-Groups", "admins"), ("x_groups_json", "[\"admins\"]"), ("X-User-Name", "mallory")];
+    let req = request(Method::GET, "/public/x", &spoofed);
+    let out = sent(&block_on(w.gateway.handle(&w.ports, &req)), &req);
+    for name in ["x-forwarded-groups", "x_groups_json", "x-groups-json", "x-user-name"] {
+        assert!(out.get(name).is_none(), "{name} reached a public route's origin");
+    }
+    let session = sign_in(&w, "/");
+    let mut headers = spoofed.to_vec();
+    headers.push(("cookie", &session));
+    let req = request(Method::GET, "/easy/x", &headers);
+    let out = sent(&block_on(w.gateway.handle(&w.ports, &req)), &req);
+    assert!(out.get("x-forwarded-groups").is_none(), "a session route that maps nothing");
+}
+
+#[test]
+fn bearer_routes_map_access_token_claims_as_comma_lists_or_json() {
+    let w = headers_world();
+    let token = access_token(
+        &w,
+        json!({"groups": ["admins", "staff"], "org": {"dept": "sales"}, "note": "a\r\nX-Forwarded-User: admin"}),
+    );
+    let auth = format!("Bearer {token}");
+    let req = request(Method::GET, "/api/x", &[("authorization", &auth), ("x-forwarded-groups", "root")]);
+    let d = block_on(w.gateway.handle(&w.ports, &req));
+    let out = sent(&d, &req);
+    assert_eq!(out.get_all("x-forwarded-groups").iter().collect::<Vec<_>>(), vec!["admins,staff"]);
+    assert_eq!(out["x-groups-json"], r#"["admins","staff"]"#);
+    assert_eq!(out["x-dept"], "sales");
+    assert!(out.get("x-small").is_none(), "12 bytes over a cap of 8: left out, not cut");
+    assert!(out.get("x-note").is_none(), "CR/LF never reaches the origin");
+    assert_eq!(out["x-forwarded-user"], "client-app");
+    assert_eq!(d.log.notes, vec!["claim_header_unsafe", "claim_header_too_large"]);
+    assert!(!d.quiet, "a header left out is logged");
+}
+
+#[test]
+fn the_easy_auth_principal_carries_every_id_token_claim() {
+    use base64::Engine;
+    let w = headers_world();
+    let session = sign_in(&w, "/");
+    let req = request(Method::GET, "/easy/x", &[("cookie", &session), ("x-ms-client-principal", "Zm9yZ2Vk")]);
+    let out = sent(&block_on(w.gateway.handle(&w.ports, &req)), &req);
+    let values: Vec<_> = out.get_all("x-ms-client-principal").iter().collect();
+    assert_eq!(values.len(), 1);
+    let raw = base64::engine::general_purpose::STANDARD.decode(values[0].as_bytes()).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(doc["auth_typ"], "oidc");
+    assert_eq!(doc["name_typ"], "sub", "no preferred_username or upn in this ID token");
+    let claims = doc["claims"].as_array().unwrap();
+    assert!(claims.contains(&json!({"typ": "name", "val": "Alice"})), "{claims:?}");
+    assert!(claims.contains(&json!({"typ": "sub", "val": "alice"})), "{claims:?}");
+    assert_eq!(out["x-ms-client-principal-id"], "alice");
+    assert_eq!(out["x-ms-client-principal-name"], "alice");
+    assert_eq!(out["x-ms-client-principal-idp"], "oidc");
+}
+
+#[test]
+fn mappings_are_checked_at_start_up() {
+    let bad = r#"[{"prefix": "/", "auth": "public", "headers": {"X-A": "a"}},
+                  {"prefix": "/b/", "headers": {"Authorization": "sub", "X_B": "b"}},
+                  {"prefix": "/c/", "assertion": true, "assertion_header": "X-C", "headers": {"X-C": "sub"}}]"#;
+    let errors = crate::policy::parse_routes(bad, Some(&url::Url::parse("https://o.internal").unwrap())).unwrap_err();
+    assert_eq!(errors.len(), 4, "{errors:?}");
+    assert!(errors[0].starts_with("route 0: headers and client_principal need a caller"), "{errors:?}");
+    assert!(errors[3].contains("both its assertion_header and mapped"), "{errors:?}");
+}
