@@ -100,7 +100,9 @@ pub trait Rng {
     fn fill(&self, buf: &mut [u8]);
 }
 
-/// Everything the request pipeline needs from the world, implemented by one value per runtime.
-pub trait Ports: HttpClient + KvStore + SignatureVerifier + Signer + Clock + Rng {}
+pub use crate::store::SessionCoordinator;
 
-impl<T: HttpClient + KvStore + SignatureVerifier + Signer + Clock + Rng> Ports for T {}
+/// Everything the request pipeline needs from the world, implemented by one value per runtime.
+pub trait Ports: HttpClient + KvStore + SessionCoordinator + SignatureVerifier + Signer + Clock + Rng {}
+
+impl<T: HttpClient + KvStore + SessionCoordinator + SignatureVerifier + Signer + Clock + Rng> Ports for T {}

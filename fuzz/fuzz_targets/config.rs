@@ -96,6 +96,7 @@ fn check_config(config: &Config) {
     assert!(matches!(config.public_url.scheme(), "http" | "https"));
     assert!((60..=THIRTY_DAYS).contains(&config.session.ttl_secs), "{}", config.session.ttl_secs);
     assert!((60..=THIRTY_DAYS).contains(&config.session.idle_secs), "{}", config.session.idle_secs);
+    assert!((1..=300).contains(&config.session.revalidate_secs), "{}", config.session.revalidate_secs);
     assert!(!config.routes.routes().is_empty());
     assert!(config.routes.routes().iter().all(|r| r.prefix.starts_with('/')));
     assert!(config.redirect_uri().ends_with("/auth/callback"));

@@ -112,6 +112,9 @@ impl edgeguard::ports::KvStore for OfflinePorts {
     }
 }
 
+/// No session objects bound: the KV-only design.
+impl edgeguard::ports::SessionCoordinator for OfflinePorts {}
+
 impl edgeguard::ports::SignatureVerifier for OfflinePorts {
     type Key = ();
     async fn import_key(&self, _: &Jwk, _: JwsAlgorithm) -> Result<(), CryptoError> {

@@ -44,6 +44,7 @@ pub mod names {
     pub const SESSION_SECRET: &str = "SESSION_SECRET";
     pub const SESSION_TTL: &str = "SESSION_TTL";
     pub const SESSION_IDLE_TIMEOUT: &str = "SESSION_IDLE_TIMEOUT";
+    pub const SESSION_REVALIDATE: &str = "SESSION_REVALIDATE";
     pub const POST_LOGOUT_REDIRECT_URL: &str = "POST_LOGOUT_REDIRECT_URL";
     pub const API_PATH_PREFIXES: &str = "API_PATH_PREFIXES";
     pub const ROUTES: &str = "ROUTES";
@@ -69,6 +70,8 @@ pub mod defaults {
     pub const CLOCK_SKEW_SECS: u64 = 60;
     pub const SESSION_TTL_SECS: u64 = 8 * 3600;
     pub const SESSION_IDLE_SECS: u64 = 3600;
+    /// How long a warm session copy is trusted before KV (and its object) is asked again.
+    pub const SESSION_REVALIDATE_SECS: u64 = crate::store::WARM_REVALIDATE_SECS;
     /// Longest clock skew accepted: more would make `exp` meaningless.
     pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
     /// Shortest secret accepted, in bytes of the setting (32 bytes of entropy at least).
@@ -193,6 +196,9 @@ pub struct SessionConfig {
     pub ttl_secs: u64,
     /// A session unused for this long ends.
     pub idle_secs: u64,
+    /// A warm session is re-read (KV, and its object when bound) after this long: the bound
+    /// on how long a session ended elsewhere keeps working in this isolate.
+    pub revalidate_secs: u64,
     /// Where the provider sends the browser after RP-initiated logout; without it, logout
     /// ends at the gateway's own signed-out page.
     pub post_logout_redirect_url: Option<Url>,

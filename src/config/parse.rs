@@ -291,6 +291,7 @@ fn session(c: &mut Collector<'_>) -> Option<SessionConfig> {
     let keys = session_keys(c);
     let ttl_secs = duration(c, names::SESSION_TTL, defaults::SESSION_TTL_SECS, 60, 30 * 86_400);
     let idle_secs = duration(c, names::SESSION_IDLE_TIMEOUT, defaults::SESSION_IDLE_SECS, 60, 30 * 86_400);
+    let revalidate_secs = duration(c, names::SESSION_REVALIDATE, defaults::SESSION_REVALIDATE_SECS, 1, 300);
     let post_logout_redirect_url = match c.optional(names::POST_LOGOUT_REDIRECT_URL) {
         None => Some(None),
         Some(raw) => match parse_secure_url(&raw) {
@@ -309,6 +310,7 @@ fn session(c: &mut Collector<'_>) -> Option<SessionConfig> {
         keys: keys?,
         ttl_secs: ttl_secs?,
         idle_secs: idle_secs?,
+        revalidate_secs: revalidate_secs?,
         post_logout_redirect_url: post_logout_redirect_url?,
     })
 }

@@ -112,6 +112,9 @@ impl KvStore for EdgePorts {
     }
 }
 
+/// KV only for now: no session objects.
+impl crate::ports::SessionCoordinator for EdgePorts {}
+
 impl Clock for EdgePorts {
     fn now_millis(&self) -> u64 {
         js_sys::Date::now() as u64

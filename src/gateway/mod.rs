@@ -112,11 +112,12 @@ impl<P: Ports> Gateway<P> {
             unknown_kid_cooldown_secs: config.api.jwks_refetch_cooldown_secs,
             ..JwksCachePolicy::default()
         };
+        let sessions = SessionStore::with_revalidation(config.session.revalidate_secs);
         Self {
             bearer_rules: bearer::BearerRules::default(),
             config,
             provider: ProviderState::new(JwksCache::new(policy)),
-            sessions: SessionStore::default(),
+            sessions,
             refreshing: refresh::Refreshing::default(),
             dpop_replay: Default::default(),
             dpop_keys: Default::default(),

@@ -7,15 +7,21 @@
 //!   the others wait for its result ([`Coalescer`]);
 //! - across isolates, the leader leaves a short-lived grace record "old refresh token → new
 //!   tokens" in KV, which another isolate holding the old token uses instead of the provider.
-//!   KV is eventually consistent, so this narrows the race rather than closing it; a Durable
-//!   Object per session would close it (see README, "Consistency").
+//!   KV is eventually consistent, so this narrows the race rather than closing it;
+//! - with a session object bound (`SESSION_OBJECTS`, see `store::coordinator`), the object
+//!   closes it: one leader anywhere makes the grant, everyone else gets its tokens.
 
 use super::Gateway;
 use crate::coalesce::Coalescer;
 use crate::oidc::{Grant, TokenError, build_token_request, parse_token_response};
 use crate::ports::Ports;
 use crate::session::{SessionId, SessionRecord};
-use crate::store::RefreshGrace;
+use crate::store::coordinator::{access_hash, open_tokens, seal_tokens};
+use crate::store::{ObjectAnswer, ObjectCall, RefreshGrace, session_hash};
+
+/// Most answers one refresh takes from a session's object (adopted tokens that are due already
+/// lead to one more question).
+const MAX_OBJECT_TURNS: usize = 3;
 
 /// Refresh at most this long before the access token expires...
 pub const REFRESH_MARGIN_SECS: u64 = 30;
@@ -48,6 +54,8 @@ pub enum RefreshFailure {
     /// (rate limiting, `temporarily_unavailable`, `invalid_client` while a client secret is
     /// rotated): the session is kept and may work again later. `reason` is a log code.
     Unavailable { reason: &'static str, detail: String },
+    /// The session's object says the session ended (logged out somewhere).
+    Ended,
 }
 
 impl RefreshFailure {
@@ -93,44 +101,114 @@ impl<P: Ports> Gateway<P> {
         self.refreshing.run(ports, &key, || self.lead_refresh(ports, id, record)).await.0
     }
 
+    /// This isolate's one refresh of the session: through its object when one is bound, else
+    /// with KV alone.
     async fn lead_refresh(
+        &self,
+        ports: &P,
+        id: &SessionId,
+        record: SessionRecord,
+    ) -> Result<SessionRecord, RefreshFailure> {
+        let key = id.storage_key();
+        let ask = ObjectCall::Refresh { access: access_hash(&record.access_token) };
+        match ports.ask_session_object(session_hash(&key), &ask).await.map_err(|e| store_down(&e))? {
+            None => self.kv_refresh(ports, id, record).await,
+            Some(answer) => self.object_refresh(ports, id, record, answer).await,
+        }
+    }
+
+    /// Follow the session object's answers: use the tokens another caller got, or lead.
+    async fn object_refresh(
+        &self,
+        ports: &P,
+        id: &SessionId,
+        mut record: SessionRecord,
+        mut answer: ObjectAnswer,
+    ) -> Result<SessionRecord, RefreshFailure> {
+        let key = id.storage_key();
+        let hash = session_hash(&key);
+        for _ in 0..MAX_OBJECT_TURNS {
+            match answer {
+                ObjectAnswer::Ended => return Err(RefreshFailure::Ended),
+                ObjectAnswer::Lead { lease } => return self.refresh_under_lease(ports, id, record, lease).await,
+                ObjectAnswer::Current { sealed } => {
+                    adopt(&mut record, self.open_object_tokens(hash, &sealed)?);
+                    if !needs_refresh(&record, ports.now_millis()) {
+                        self.sessions.keep_warm(id, &record, ports.now_secs());
+                        return Ok(record);
+                    }
+                }
+                ObjectAnswer::Busy | ObjectAnswer::Live => break,
+            }
+            let ask = ObjectCall::Refresh { access: access_hash(&record.access_token) };
+            let next = ports.ask_session_object(hash, &ask).await.map_err(|e| store_down(&e))?;
+            answer = next.unwrap_or(ObjectAnswer::Busy);
+        }
+        Err(RefreshFailure::unavailable("session_object_busy", &"another refresh of this session did not finish"))
+    }
+
+    /// The one refresh grant anywhere for this session's current tokens: report the result to
+    /// the object (which hands it to every caller waiting there), then store the record in KV.
+    async fn refresh_under_lease(
+        &self,
+        ports: &P,
+        id: &SessionId,
+        mut record: SessionRecord,
+        lease: String,
+    ) -> Result<SessionRecord, RefreshFailure> {
+        let keys = &self.config.session.keys;
+        let key = id.storage_key();
+        let hash = session_hash(&key);
+        let old = record.refresh_token.clone().ok_or_else(|| RefreshFailure::Rejected("no refresh token".into()))?;
+        let tokens = match self.refresh_grant(ports, &old).await {
+            Ok(tokens) => tokens,
+            Err(failure) => {
+                // A rejected token ends the session (and its object, in session.rs); anything
+                // else lets the next caller try at once. Best effort: the lease runs out anyway.
+                if matches!(failure, RefreshFailure::Unavailable { .. }) {
+                    let _ = ports.ask_session_object(hash, &ObjectCall::Abandon { lease }).await;
+                }
+                return Err(failure);
+            }
+        };
+        let sealed = seal_tokens(keys, ports, hash, &tokens);
+        let report = ObjectCall::Refreshed { lease, access: access_hash(&tokens.access_token), sealed };
+        match ports.ask_session_object(hash, &report).await.map_err(|e| store_down(&e))? {
+            Some(ObjectAnswer::Live) => {
+                adopt(&mut record, tokens);
+                let now = ports.now_secs();
+                self.sessions.save(ports, keys, ports, id, &record, now).await.map_err(|e| store_down(&e))?;
+                Ok(record)
+            }
+            Some(ObjectAnswer::Ended) => Err(RefreshFailure::Ended),
+            // Our lease ran out and another leader's tokens were stored first: theirs count.
+            Some(ObjectAnswer::Current { sealed }) => {
+                adopt(&mut record, self.open_object_tokens(hash, &sealed)?);
+                self.sessions.keep_warm(id, &record, ports.now_secs());
+                Ok(record)
+            }
+            _ => Err(RefreshFailure::unavailable("session_object_busy", &"unexpected answer to a refresh report")),
+        }
+    }
+
+    fn open_object_tokens(&self, hash: &str, sealed: &str) -> Result<RefreshGrace, RefreshFailure> {
+        open_tokens(&self.config.session.keys, hash, sealed)
+            .ok_or_else(|| RefreshFailure::unavailable("session_object_unreadable", &"its tokens do not open"))
+    }
+
+    /// Today's KV-only refresh: a grace record another isolate left, else the provider.
+    async fn kv_refresh(
         &self,
         ports: &P,
         id: &SessionId,
         mut record: SessionRecord,
     ) -> Result<SessionRecord, RefreshFailure> {
         let keys = &self.config.session.keys;
-        let store_down = |e: &dyn std::fmt::Display| RefreshFailure::unavailable("store_unavailable", e);
         let old = record.refresh_token.clone().ok_or_else(|| RefreshFailure::Rejected("no refresh token".into()))?;
         let grace = match self.sessions.grace(ports, keys, &old).await.map_err(|e| store_down(&e))? {
             Some(grace) => grace,
             None => {
-                let metadata = self
-                    .provider
-                    .metadata(ports, &self.config.provider)
-                    .await
-                    .map_err(|e| RefreshFailure::unavailable(e.reason(), &e))?;
-                let grant = Grant::RefreshToken { refresh_token: &old };
-                let auth = self
-                    .client_authentication(ports, &metadata.token_endpoint)
-                    .await
-                    .map_err(|e| RefreshFailure::unavailable("signing_key_unusable", &e))?;
-                let request = build_token_request(&metadata.token_endpoint, &self.config.provider, &grant, &auth)
-                    .map_err(|e| RefreshFailure::unavailable("provider_error", &e))?;
-                let now = ports.now_secs();
-                let answer = ports.send(request).await;
-                let rate_limited = matches!(&answer, Ok(r) if r.status() == http::StatusCode::TOO_MANY_REQUESTS);
-                let tokens = match parse_token_response(answer) {
-                    Ok(tokens) => tokens,
-                    Err(error) => return Err(RefreshFailure::from_token_answer(rate_limited, error)),
-                };
-                let grace = RefreshGrace {
-                    access_token: tokens.access_token,
-                    access_expires_at: tokens.expires_in.map(|s| now.saturating_add(s)),
-                    access_issued_at: Some(now),
-                    // Providers that do not rotate return no new refresh token: keep the old one.
-                    refresh_token: tokens.refresh_token.or(Some(old.clone())),
-                };
+                let grace = self.refresh_grant(ports, &old).await?;
                 // Best effort: without it another isolate may still refresh with `old`.
                 let _ = self.sessions.save_grace(ports, keys, ports, &old, &grace).await;
                 grace
@@ -141,12 +219,51 @@ impl<P: Ports> Gateway<P> {
         if self.sessions.is_ended(ports, id).await.map_err(|e| store_down(&e))? {
             return Err(RefreshFailure::Rejected("session ended during refresh".into()));
         }
-        record.access_token = grace.access_token;
-        record.access_expires_at = grace.access_expires_at;
-        record.access_issued_at = grace.access_issued_at;
-        record.refresh_token = grace.refresh_token;
+        adopt(&mut record, grace);
         let now = ports.now_secs();
         self.sessions.save(ports, keys, ports, id, &record, now).await.map_err(|e| store_down(&e))?;
         Ok(record)
     }
+
+    /// The refresh grant at the provider (RFC 6749 §6).
+    async fn refresh_grant(&self, ports: &P, old: &str) -> Result<RefreshGrace, RefreshFailure> {
+        let metadata = self
+            .provider
+            .metadata(ports, &self.config.provider)
+            .await
+            .map_err(|e| RefreshFailure::unavailable(e.reason(), &e))?;
+        let grant = Grant::RefreshToken { refresh_token: old };
+        let auth = self
+            .client_authentication(ports, &metadata.token_endpoint)
+            .await
+            .map_err(|e| RefreshFailure::unavailable("signing_key_unusable", &e))?;
+        let request = build_token_request(&metadata.token_endpoint, &self.config.provider, &grant, &auth)
+            .map_err(|e| RefreshFailure::unavailable("provider_error", &e))?;
+        let now = ports.now_secs();
+        let answer = ports.send(request).await;
+        let rate_limited = matches!(&answer, Ok(r) if r.status() == http::StatusCode::TOO_MANY_REQUESTS);
+        let tokens = match parse_token_response(answer) {
+            Ok(tokens) => tokens,
+            Err(error) => return Err(RefreshFailure::from_token_answer(rate_limited, error)),
+        };
+        Ok(RefreshGrace {
+            access_token: tokens.access_token,
+            access_expires_at: tokens.expires_in.map(|s| now.saturating_add(s)),
+            access_issued_at: Some(now),
+            // Providers that do not rotate return no new refresh token: keep the old one.
+            refresh_token: tokens.refresh_token.or(Some(old.to_owned())),
+        })
+    }
+}
+
+fn store_down(e: &dyn std::fmt::Display) -> RefreshFailure {
+    RefreshFailure::unavailable("store_unavailable", e)
+}
+
+/// The session's tokens become `tokens`.
+fn adopt(record: &mut SessionRecord, tokens: RefreshGrace) {
+    record.access_token = tokens.access_token;
+    record.access_expires_at = tokens.access_expires_at;
+    record.access_issued_at = tokens.access_issued_at;
+    record.refresh_token = tokens.refresh_token;
 }

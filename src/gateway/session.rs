@@ -47,6 +47,11 @@ impl<P: Ports> Gateway<P> {
             let still_valid = record.access_expires_at.is_some_and(|at| now < at);
             match self.refresh_session(ports, &cookie.id, record.clone()).await {
                 Ok(refreshed) => record = refreshed,
+                // Logged out in another isolate or location: its object said so.
+                Err(RefreshFailure::Ended) => {
+                    self.sessions.forget(&cookie.id.storage_key());
+                    return Ok(Err("session_ended"));
+                }
                 Err(RefreshFailure::Rejected(_)) => {
                     self.sessions.end(ports, &cookie.id, self.config.session.ttl_secs).await?;
                     return Ok(Err("refresh_token_rejected"));

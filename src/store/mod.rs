@@ -14,9 +14,10 @@
 //! - `logout-jti:v1:<hex sha256(iss, jti)>` → replay guard for logout tokens; 10 min.
 //!
 //! The warm copy means a signed-in request on a warm isolate reads no KV; it is re-read every
-//! [`WARM_REVALIDATE_SECS`] so a session ended elsewhere (logout in another isolate,
-//! back-channel logout) stops working here too. KV itself is eventually consistent: about 60 s
-//! across locations.
+//! `SESSION_REVALIDATE` (default [`WARM_REVALIDATE_SECS`]) so a session ended elsewhere (logout
+//! in another isolate, back-channel logout) stops working here too. KV itself is eventually
+//! consistent: about 60 s across locations. With a session object bound ([`coordinator`]),
+//! each re-read also asks the object, which knows at once that a session ended anywhere.
 
 use crate::encoding::{hex, sha256};
 use crate::ports::{KvError, KvStore, Rng};
@@ -24,6 +25,9 @@ use crate::session::{Purpose, SessionId, SessionKeys, SessionRecord, random_nonc
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+
+pub mod coordinator;
+pub use coordinator::{ObjectAnswer, ObjectCall, SessionCoordinator};
 
 /// How many sessions one isolate keeps warm before it forgets the oldest half.
 const WARM_CAPACITY: usize = 10_000;
@@ -51,19 +55,31 @@ fn keyed(prefix: &str, parts: &[&str]) -> String {
 }
 
 /// The session store for one isolate.
-#[derive(Default)]
 pub struct SessionStore {
     warm: RefCell<HashMap<String, (SessionRecord, u64)>>,
     /// Sessions ended in this isolate (logout, back-channel logout, rejected refresh).
     ended: RefCell<HashSet<String>>,
+    /// How long a warm copy is trusted before KV (and the session's object) is asked again.
+    revalidate_secs: u64,
+}
+
+impl Default for SessionStore {
+    fn default() -> Self {
+        Self::with_revalidation(WARM_REVALIDATE_SECS)
+    }
 }
 
 impl SessionStore {
+    /// A store whose warm copies are re-checked every `revalidate_secs`.
+    pub fn with_revalidation(revalidate_secs: u64) -> Self {
+        Self { warm: RefCell::default(), ended: RefCell::default(), revalidate_secs }
+    }
+
     /// The record for `id`, from memory if warm and recent, else from KV. `Ok(None)` for
     /// unknown, expired, or unreadable records (sealed under a secret no longer configured).
     pub async fn load(
         &self,
-        kv: &impl KvStore,
+        kv: &(impl KvStore + SessionCoordinator),
         keys: &SessionKeys,
         id: &SessionId,
         now: u64,
@@ -74,27 +90,29 @@ impl SessionStore {
         }
         let warm = self.warm.borrow().get(&key).cloned();
         let record = match warm {
-            Some((record, loaded_at)) if now < loaded_at.saturating_add(WARM_REVALIDATE_SECS) => Some(record),
+            Some((record, loaded_at)) if now < loaded_at.saturating_add(self.revalidate_secs) => Some(record),
             _ => self.read_through(kv, keys, key, now).await?,
         };
         Ok(record.filter(|r| now < r.expires_at))
     }
 
-    /// Read the record and its tombstone from KV (at once, so no extra latency). A record beside
-    /// a tombstone was written back by a refresh that did not see the logout (it checked just
-    /// before it, or in a location the tombstone had not reached yet): the session stays ended,
-    /// and the stray record is deleted.
+    /// Read the record and its tombstone from KV, and ask the session's object if one is bound
+    /// (all at once, so no extra latency). A record beside a tombstone was written back by a
+    /// refresh that did not see the logout (it checked just before it, or in a location the
+    /// tombstone had not reached yet): the session stays ended, and the stray record is deleted.
+    /// The object knows of a logout anywhere at once, before KV has carried the tombstone here.
     async fn read_through(
         &self,
-        kv: &impl KvStore,
+        kv: &(impl KvStore + SessionCoordinator),
         keys: &SessionKeys,
         key: String,
         now: u64,
     ) -> Result<Option<SessionRecord>, KvError> {
         let tombstone = tombstone_key(&key);
-        let (sealed, ended) = futures::future::join(kv.get(&key), kv.get(&tombstone)).await;
+        let check = kv.ask_session_object(session_hash(&key), &ObjectCall::Check);
+        let (sealed, ended, object) = futures::future::join3(kv.get(&key), kv.get(&tombstone), check).await;
         let record = sealed?.and_then(|s| SessionRecord::open(&s, &key, keys));
-        if ended?.is_some() {
+        if ended?.is_some() || object? == Some(ObjectAnswer::Ended) {
             self.warm.borrow_mut().remove(&key);
             if record.is_some() {
                 // Best effort: ended either way, and the next read finds the tombstone again.
@@ -139,18 +157,40 @@ impl SessionStore {
         Ok(kv.get(&tombstone_key(&key)).await?.is_some())
     }
 
-    /// End a session (by its storage key) here and in KV, leaving a tombstone for the rest of
-    /// its possible lifetime.
-    pub async fn end_key(&self, kv: &impl KvStore, key: &str, lifetime_secs: u64) -> Result<(), KvError> {
-        self.warm.borrow_mut().remove(key);
-        self.remember_ended(key.to_owned());
+    /// End a session (by its storage key) here, in its object if one is bound (everywhere at
+    /// once) and in KV, leaving a tombstone for the rest of its possible lifetime.
+    pub async fn end_key(
+        &self,
+        kv: &(impl KvStore + SessionCoordinator),
+        key: &str,
+        lifetime_secs: u64,
+    ) -> Result<(), KvError> {
+        self.forget(key);
+        kv.ask_session_object(session_hash(key), &ObjectCall::End { keep_secs: lifetime_secs }).await?;
         kv.put(&tombstone_key(key), b"1", lifetime_secs.max(KV_MIN_TTL_SECS)).await?;
         kv.delete(key).await
     }
 
     /// End the session here and in KV.
-    pub async fn end(&self, kv: &impl KvStore, id: &SessionId, lifetime_secs: u64) -> Result<(), KvError> {
+    pub async fn end(
+        &self,
+        kv: &(impl KvStore + SessionCoordinator),
+        id: &SessionId,
+        lifetime_secs: u64,
+    ) -> Result<(), KvError> {
         self.end_key(kv, &id.storage_key(), lifetime_secs).await
+    }
+
+    /// Treat the session as ended in this isolate (its object or KV said so).
+    pub fn forget(&self, key: &str) {
+        self.warm.borrow_mut().remove(key);
+        self.remember_ended(key.to_owned());
+    }
+
+    /// Keep `record` warm without writing it: tokens another isolate refreshed and stored
+    /// already (a second KV write of one key within a second would hit KV's write limit).
+    pub fn keep_warm(&self, id: &SessionId, record: &SessionRecord, now: u64) {
+        self.remember(id.storage_key(), record.clone(), now);
     }
 
     fn remember_ended(&self, key: String) {
@@ -262,8 +302,8 @@ fn ttl(expires_at: u64, now: u64) -> u64 {
     expires_at.saturating_sub(now).max(KV_MIN_TTL_SECS)
 }
 
-/// The hash part of a session storage key (`session:v1:<hash>`).
-fn session_hash(storage_key: &str) -> &str {
+/// The hash part of a session storage key (`session:v1:<hash>`): its object's name.
+pub fn session_hash(storage_key: &str) -> &str {
     storage_key.rsplit(':').next().unwrap_or(storage_key)
 }
 

@@ -124,6 +124,9 @@ impl KvStore for FakeKv {
     }
 }
 
+/// KV alone: no sessions' objects bound.
+impl crate::ports::SessionCoordinator for FakeKv {}
+
 type Route = Box<dyn Fn(&OutgoingRequest) -> Result<IncomingResponse, HttpError>>;
 
 /// An HTTP client answering from a routing function and recording each request.

@@ -17,6 +17,8 @@ pub struct TestPorts<H = ScriptedHttp> {
     pub clock: FakeClock,
     pub rng: FakeRng,
     pub crypto: NativeVerifier,
+    /// Sessions' objects (`SESSION_OBJECTS`); unbound unless a test sets `objects.bound`.
+    pub objects: crate::store::coordinator::fake::FakeObjects,
 }
 
 impl<H> TestPorts<H> {
@@ -27,6 +29,7 @@ impl<H> TestPorts<H> {
             clock: FakeClock::at_secs(now_secs),
             rng: FakeRng::new(42),
             crypto: NativeVerifier::default(),
+            objects: Default::default(),
         }
     }
 }
@@ -56,6 +59,16 @@ impl<H> KvStore for TestPorts<H> {
     }
     async fn list(&self, prefix: &str) -> Result<Vec<String>, KvError> {
         self.kv.list(prefix).await
+    }
+}
+
+impl<H> crate::ports::SessionCoordinator for TestPorts<H> {
+    async fn ask_session_object(
+        &self,
+        session_hash: &str,
+        call: &crate::store::ObjectCall,
+    ) -> Result<Option<crate::store::ObjectAnswer>, KvError> {
+        self.objects.ask(&self.clock, session_hash, call).await
     }
 }
 

@@ -14,6 +14,7 @@ mod me;
 mod on_behalf_of;
 mod paths;
 mod rate_limit;
+mod session_objects;
 mod sessions;
 mod step_up;
 mod token_cache;
