@@ -255,6 +255,14 @@ impl GatewayError {
         }
     }
 
+    /// The `DPoP-Nonce` to answer with (RFC 9449 §8.1), when the refusal asks for a new nonce.
+    pub fn dpop_nonce(&self) -> Option<&str> {
+        match self {
+            GatewayError::Dpop(e) => e.fresh_nonce(),
+            _ => None,
+        }
+    }
+
     /// The RFC 6750 §3 `WWW-Authenticate` parameters after `realm`, if this refusal has any.
     pub fn challenge(&self) -> Option<String> {
         match self {

@@ -57,6 +57,8 @@ pub mod names {
     pub const OIDC_AUTH_PARAMS: &str = "OIDC_AUTH_PARAMS";
     pub const LOG_FORWARDED_SAMPLE: &str = "LOG_FORWARDED_SAMPLE";
     pub const STRIP_HEADERS: &str = "STRIP_HEADERS";
+    pub const DPOP_NONCE: &str = "DPOP_NONCE";
+    pub const DPOP_REPLAY_KV: &str = "DPOP_REPLAY_KV";
     pub const ENTRA_TENANT: &str = "ENTRA_TENANT";
     pub const ENTRA_VERSION: &str = "ENTRA_VERSION";
     pub const ENTRA_AUTHORITY: &str = "ENTRA_AUTHORITY";
@@ -214,6 +216,18 @@ pub struct ApiConfig {
     pub token_types: Vec<String>,
     /// At most one JWKS refetch per this many seconds for unknown `kid`s.
     pub jwks_refetch_cooldown_secs: u64,
+    /// DPoP proof rules beyond RFC 9449's required checks.
+    pub dpop: DpopSettings,
+}
+
+/// Optional DPoP protections (RFC 9449 §8, §11.1), both off by default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DpopSettings {
+    /// Require a server-provided nonce in every proof (`DPOP_NONCE`).
+    pub nonce: bool,
+    /// Also record proof `jti`s in KV, so a replay to another isolate is caught once KV has
+    /// converged (`DPOP_REPLAY_KV`).
+    pub replay_kv: bool,
 }
 
 /// One bad setting, what is wrong with it and how to fix it.

@@ -266,8 +266,10 @@ fn api(c: &mut Collector<'_>, provider: Option<&ProviderConfig>, routes: Option<
         );
     }
     let token_types = list(&c.optional(names::API_TOKEN_TYPES).unwrap_or_else(|| defaults::API_TOKEN_TYPES.to_owned()));
-    let cooldown = duration(c, names::JWKS_REFETCH_COOLDOWN, defaults::JWKS_REFETCH_COOLDOWN_SECS, 1, 3600)?;
-    Some(ApiConfig { audiences, token_types, jwks_refetch_cooldown_secs: cooldown })
+    let cooldown = duration(c, names::JWKS_REFETCH_COOLDOWN, defaults::JWKS_REFETCH_COOLDOWN_SECS, 1, 3600);
+    let (nonce, replay_kv) = (flag(c, names::DPOP_NONCE, false), flag(c, names::DPOP_REPLAY_KV, false));
+    let dpop = super::DpopSettings { nonce: nonce?, replay_kv: replay_kv? };
+    Some(ApiConfig { audiences, token_types, jwks_refetch_cooldown_secs: cooldown?, dpop })
 }
 
 fn session_keys(c: &mut Collector<'_>) -> Option<SessionKeys> {

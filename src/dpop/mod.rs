@@ -6,11 +6,14 @@
 //! members), for this request's method (`htm`) and URI (`htu`, without query and fragment,
 //! compared after normalisation), recent (`iat`), for this access token (`ath`), and the
 //! token's `cnf.jkt` (§6.1) must be the proof key's thumbprint (RFC 7638). Replays (`jti`) are
-//! refused by the caller with a [`ReplayGuard`] once everything else has passed.
+//! refused by the caller with a [`ReplayGuard`] once everything else has passed, and the
+//! server nonce (§8, when required) with [`nonce_accepted`].
 
+mod nonce;
 mod replay;
 mod thumbprint;
 
+pub use nonce::{NONCE_WINDOW_SECS, current_nonce, nonce_accepted};
 pub use replay::ReplayGuard;
 pub use thumbprint::jwk_thumbprint;
 
@@ -75,6 +78,12 @@ pub enum DpopError {
     /// A DPoP-bound token presented with the `Bearer` scheme (RFC 9449 §7.1).
     #[error("a DPoP-bound token was presented as a Bearer token")]
     BoundTokenAsBearer,
+    /// Nonces are required (`DPOP_NONCE`) and the proof has none; carries the nonce to use.
+    #[error("a DPoP nonce is required")]
+    NonceMissing(String),
+    /// The proof's nonce is not a current one (expired, or never issued); carries a fresh one.
+    #[error("the DPoP nonce is not current")]
+    NonceInvalid(String),
     /// The route accepts only DPoP-bound tokens.
     #[error("this resource requires a DPoP-bound token")]
     Required,
@@ -98,6 +107,8 @@ impl DpopError {
             Self::IatOutOfWindow => "dpop_iat_out_of_window",
             Self::JtiInvalid => "dpop_jti_invalid",
             Self::Replayed => "dpop_proof_replayed",
+            Self::NonceMissing(_) => "dpop_nonce_missing",
+            Self::NonceInvalid(_) => "dpop_nonce_invalid",
             Self::AthMismatch => "dpop_ath_mismatch",
             Self::KeyMismatch => "dpop_key_mismatch",
             Self::BoundTokenAsBearer => "dpop_bound_token_as_bearer",
@@ -113,8 +124,17 @@ impl DpopError {
         match self {
             Self::KeyMismatch | Self::BoundTokenAsBearer => Some("invalid_token"),
             Self::Required => Some("invalid_request"),
+            Self::NonceMissing(_) | Self::NonceInvalid(_) => Some("use_dpop_nonce"),
             Self::TokenMissing => None,
             _ => Some("invalid_dpop_proof"),
+        }
+    }
+
+    /// The nonce the client must put in its next proof (the `DPoP-Nonce` header, §8.1).
+    pub fn fresh_nonce(&self) -> Option<&str> {
+        match self {
+            Self::NonceMissing(nonce) | Self::NonceInvalid(nonce) => Some(nonce),
+            _ => None,
         }
     }
 
@@ -147,6 +167,8 @@ pub struct CheckedProof {
     pub replay_id: [u8; 32],
     /// Until when a replay of it would still be accepted.
     pub replay_until: u64,
+    /// The server nonce the proof carries (`nonce` claim), if any.
+    pub nonce: Option<String>,
 }
 
 /// How many clients' proof keys an isolate keeps imported.
@@ -235,7 +257,8 @@ pub async fn check_proof<V: SignatureVerifier>(
     let replay_id = sha256(format!("{jkt}.{jti}").as_bytes());
     // A replay matters until the proof's own iat leaves the window.
     let replay_until = iat.saturating_add(MAX_PROOF_AGE_SECS + 2 * ctx.leeway_secs + 1);
-    Ok(CheckedProof { jkt, replay_id, replay_until })
+    let nonce = text("nonce").map(str::to_owned);
+    Ok(CheckedProof { jkt, replay_id, replay_until, nonce })
 }
 
 /// The proof's own key (as a one-key JWKS document) as a key set, through the same checks as

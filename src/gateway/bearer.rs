@@ -177,8 +177,8 @@ impl<P: Ports> Gateway<P> {
             Ok(ok) => ok,
             Err(err) => return self.refuse(req, err, &[]),
         };
-        let confirmation = match self.check_dpop_binding(ports, req, route, token, &verified).await {
-            Ok(confirmation) => confirmation,
+        let binding = match self.check_dpop_binding(ports, req, route, token, &verified).await {
+            Ok(binding) => binding,
             Err(err) => return self.refuse(req, GatewayError::Dpop(err), &[]),
         };
         let claims = Claims {
@@ -215,9 +215,14 @@ impl<P: Ports> Gateway<P> {
         let who = Some(super::assertion::AssertionSubject::from_verified(&verified, subject));
         let caller = super::origin_token::Caller { credential, token: Some(token), who };
         let mut decision = self.forward_as(ports, req, route, caller, "bearer_forwarded").await;
-        super::dpop::tell_origin(&mut decision, confirmation.as_deref());
+        super::dpop::tell_origin(&mut decision, binding.jkt.as_deref());
         decision.log.sub = Some(subject.to_owned());
         decision.log.notes.extend(notes);
+        if !binding.notes.is_empty() {
+            // The KV replay check was skipped: worth a line even when forwards are not logged.
+            decision.quiet = false;
+            decision.log.notes.extend(binding.notes);
+        }
         decision
     }
 }

@@ -1,21 +1,40 @@
 //! DPoP on bearer routes (RFC 9449 §7): which tokens need a proof, checking it against the
-//! request and the token's `cnf.jkt`, and telling the origin the confirmed key.
+//! request and the token's `cnf.jkt`, the server nonce (§8, with `DPOP_NONCE`), replays (per
+//! isolate, plus KV with `DPOP_REPLAY_KV`), and telling the origin the confirmed key.
 
 use super::request::IncomingRequest;
 use super::{Decision, Gateway, Outcome};
-use crate::dpop::{DpopError, ProofContext, bound_thumbprint, check_proof};
-use crate::encoding::ct_eq;
+use crate::dpop::{
+    CheckedProof, DpopError, ProofContext, bound_thumbprint, check_proof, current_nonce, nonce_accepted,
+};
+use crate::encoding::{ct_eq, hex};
 use crate::jwt::VerifiedJwt;
 use crate::policy::{DpopMode, Route};
 use crate::ports::Ports;
+
+/// KV's shortest TTL: a replay record lives at least this long.
+const KV_MIN_TTL_SECS: u64 = 60;
+
+/// A request's DPoP outcome: the confirmed key (none for a plain Bearer token where the route
+/// allows it), and log notes (the KV replay check could not be made).
+#[derive(Debug, Default)]
+pub(super) struct Binding {
+    pub jkt: Option<String>,
+    pub notes: Vec<&'static str>,
+}
+
+/// The KV key of a used proof: its replay id (already a SHA-256 of thumbprint and `jti`), so
+/// neither appears in KV.
+fn replay_key(checked: &CheckedProof) -> String {
+    format!("dpop-jti:v1:{}", hex(&checked.replay_id))
+}
 
 /// The header that tells the origin the thumbprint of the key the caller proved it holds.
 /// Client copies never arrive: the `x-edgeguard-` prefix is stripped from client headers.
 pub const CONFIRMATION_HEADER: &str = "x-edgeguard-dpop-jkt";
 
 impl<P: Ports> Gateway<P> {
-    /// Enforce the token's binding. `Ok(Some(jkt))` for a DPoP request whose proof and binding
-    /// hold; `Ok(None)` for a Bearer request with an unbound token where the route allows it.
+    /// Enforce the token's binding: the proof, its key against `cnf.jkt`, the nonce, replays.
     pub(super) async fn check_dpop_binding(
         &self,
         ports: &P,
@@ -23,13 +42,13 @@ impl<P: Ports> Gateway<P> {
         route: &Route,
         token: &str,
         verified: &VerifiedJwt,
-    ) -> Result<Option<String>, DpopError> {
+    ) -> Result<Binding, DpopError> {
         let bound_to = bound_thumbprint(verified.claims());
         if !super::bearer::presents_dpop(req) {
             return match (bound_to, route.dpop) {
                 (Some(_), _) => Err(DpopError::BoundTokenAsBearer),
                 (None, DpopMode::Required) => Err(DpopError::Required),
-                (None, DpopMode::Allowed) => Ok(None),
+                (None, DpopMode::Allowed) => Ok(Binding::default()),
             };
         }
         let proof = req.header("dpop").filter(|p| !p.is_empty()).ok_or(DpopError::ProofMissing)?;
@@ -46,11 +65,52 @@ impl<P: Ports> Gateway<P> {
         if !bound_to.is_some_and(|jkt| ct_eq(jkt, &checked.jkt)) {
             return Err(DpopError::KeyMismatch);
         }
+        self.check_nonce(&checked, now)?;
         // Only a proof that passed everything is remembered, so refused ones cost no memory.
         if !self.dpop_replay.borrow_mut().first_use(checked.replay_id, checked.replay_until, now) {
             return Err(DpopError::Replayed);
         }
-        Ok(Some(checked.jkt))
+        let notes = self.check_replay_in_kv(ports, &checked, now).await?;
+        Ok(Binding { jkt: Some(checked.jkt), notes })
+    }
+
+    /// With `DPOP_NONCE`, the proof must carry a current server nonce; otherwise the answer
+    /// hands out one (RFC 9449 §8).
+    fn check_nonce(&self, checked: &CheckedProof, now: u64) -> Result<(), DpopError> {
+        if !self.config.api.dpop.nonce {
+            return Ok(());
+        }
+        let keys = || self.config.session.keys.dpop_nonce_keys();
+        match checked.nonce.as_deref() {
+            Some(nonce) if nonce_accepted(keys(), nonce, now) => Ok(()),
+            Some(_) => Err(DpopError::NonceInvalid(current_nonce(keys(), now))),
+            None => Err(DpopError::NonceMissing(current_nonce(keys(), now))),
+        }
+    }
+
+    /// With `DPOP_REPLAY_KV`, a proof seen by another isolate (once KV has carried its record
+    /// there) is a replay too. KV failing does not refuse the request: the per-isolate guard
+    /// has passed, and the log line says the KV check was skipped.
+    async fn check_replay_in_kv(
+        &self,
+        ports: &P,
+        checked: &CheckedProof,
+        now: u64,
+    ) -> Result<Vec<&'static str>, DpopError> {
+        if !self.config.api.dpop.replay_kv {
+            return Ok(Vec::new());
+        }
+        let key = replay_key(checked);
+        match ports.get(&key).await {
+            Ok(Some(_)) => return Err(DpopError::Replayed),
+            Ok(None) => {}
+            Err(_) => return Ok(vec!["dpop_replay_kv_unavailable"]),
+        }
+        let ttl = checked.replay_until.saturating_sub(now).max(KV_MIN_TTL_SECS);
+        match ports.put(&key, b"1", ttl).await {
+            Ok(()) => Ok(Vec::new()),
+            Err(_) => Ok(vec!["dpop_replay_kv_unavailable"]),
+        }
     }
 }
 

@@ -110,6 +110,9 @@ pub fn error_response(
     if let Some(secs) = err.retry_after() {
         response.headers_mut().insert("retry-after", http::HeaderValue::from(secs));
     }
+    if let Some(nonce) = err.dpop_nonce().and_then(|n| http::HeaderValue::from_str(n).ok()) {
+        response.headers_mut().insert("dpop-nonce", nonce);
+    }
     if let Some(params) = err.challenge() {
         let scheme = crate::error::challenge_scheme(err, super::bearer::presents_dpop(req));
         let algs = if scheme == "DPoP" { DPOP_ALGS } else { "" };

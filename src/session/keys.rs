@@ -35,11 +35,15 @@ impl Purpose {
     }
 }
 
-/// The ciphers for one secret.
+/// The HKDF label of the key that makes DPoP nonces (an HMAC key, not a cipher).
+const DPOP_NONCE_LABEL: &[u8] = b"edgeguard dpop nonce v1";
+
+/// The ciphers and MAC key for one secret.
 #[derive(Clone)]
 struct KeyGeneration {
     cookie: Aes256Gcm,
     store: Aes256Gcm,
+    dpop_nonce: [u8; 32],
 }
 
 /// Keys for every configured secret, newest first. Never printed.
@@ -54,12 +58,16 @@ impl fmt::Debug for SessionKeys {
     }
 }
 
-fn derive_cipher(secret: &str, purpose: Purpose) -> Aes256Gcm {
+fn derive_key(secret: &str, label: &[u8]) -> [u8; 32] {
     let hkdf = Hkdf::<Sha256>::new(Some(b"edgeguard"), secret.as_bytes());
     let mut key = [0u8; 32];
     // 32 bytes is far below HKDF-SHA256's 255 * 32 byte limit, so expand cannot fail.
-    let _ = hkdf.expand(purpose.label(), &mut key);
-    Aes256Gcm::new(&key.into())
+    let _ = hkdf.expand(label, &mut key);
+    key
+}
+
+fn derive_cipher(secret: &str, purpose: Purpose) -> Aes256Gcm {
+    Aes256Gcm::new(&derive_key(secret, purpose.label()).into())
 }
 
 impl SessionKeys {
@@ -70,9 +78,16 @@ impl SessionKeys {
             .map(|s| KeyGeneration {
                 cookie: derive_cipher(s, Purpose::Cookie),
                 store: derive_cipher(s, Purpose::Store),
+                dpop_nonce: derive_key(s, DPOP_NONCE_LABEL),
             })
             .collect();
         Self { generations }
+    }
+
+    /// The DPoP nonce keys, newest secret first: nonces are made with the first and accepted
+    /// from any, so a secret rotation costs clients no extra `use_dpop_nonce` round trip.
+    pub fn dpop_nonce_keys(&self) -> impl Iterator<Item = &[u8; 32]> {
+        self.generations.iter().map(|g| &g.dpop_nonce)
     }
 
     fn cipher(generation: &KeyGeneration, purpose: Purpose) -> &Aes256Gcm {

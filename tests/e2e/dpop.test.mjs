@@ -136,3 +136,69 @@ describe('DPoP-bound tokens', () => {
     echoed(await dpopCall('/api/dpop-only/x', token, await proof(key, 'GET', url('/api/dpop-only/x'), token)));
   });
 });
+
+describe('DPoP nonces (DPOP_NONCE) and the KV replay guard (DPOP_REPLAY_KV)', () => {
+  let s;
+  before(async () => {
+    if (skip) return;
+    s = await startStack({
+      kvPersist: true,
+      vars: { ROUTES: JSON.stringify([{ prefix: '/api/', auth: 'bearer' }]), DPOP_NONCE: 'true', DPOP_REPLAY_KV: 'true' },
+    });
+  }, { timeout: 30_000 });
+  after(async () => { await s?.close(); });
+  beforeEach(() => { s?.origin.reset(); });
+
+  const url = (path) => `${s.gw}${path}`;
+  const dpopCall = (token, dpop) => callApi(url('/api/orders'), { authorization: `DPoP ${token}`, headers: [['dpop', dpop]] });
+  const withNonce = (nonce) => (h, c) => { if (nonce !== undefined) c.nonce = nonce; };
+
+  /** A nonce as a client gets one: from the 401 of a proof without it. */
+  async function nonceChallenge(key, token) {
+    const res = await dpopCall(token, await proof(key, 'GET', url('/api/orders'), token));
+    expectNot5xx(res, 'nonce challenge');
+    assert.equal(res.status, 401, res.text);
+    const c = parseChallenge(res.www);
+    assert.equal(c.scheme.toLowerCase(), 'dpop', res.www);
+    assert.equal(c.params.error, 'use_dpop_nonce', res.www);
+    const nonce = res.headers.get('dpop-nonce');
+    assert.match(nonce ?? '', /^[A-Za-z0-9_-]{43}$/, `DPoP-Nonce: ${nonce}`);
+    return nonce;
+  }
+
+  test('a proof without the server nonce gets use_dpop_nonce and a DPoP-Nonce; with it, the request goes through', T, async () => {
+    const key = await clientKey();
+    const token = await mint(s.idp, { cnf: { jkt: key.jkt } });
+    const nonce = await nonceChallenge(key, token);
+    await s.worker.waitForLog((l) => l.json?.reason === 'dpop_nonce_missing');
+    assert.deepEqual(s.origin.requests(), [], 'refused before the origin');
+    const stale = await dpopCall(token, await proof(key, 'GET', url('/api/orders'), token, withNonce('not-a-nonce-we-made')));
+    assert.equal(stale.status, 401);
+    assert.equal(parseChallenge(stale.www).params.error, 'use_dpop_nonce');
+    assert.equal(stale.headers.get('dpop-nonce'), nonce);
+    const ok = echoed(await dpopCall(token, await proof(key, 'GET', url('/api/orders'), token, withNonce(nonce))));
+    assert.equal(ok.headers['x-edgeguard-dpop-jkt'], key.jkt);
+  });
+
+  test('a proof replayed to a fresh isolate (same KV) is refused; the KV record is keyed by a hash', T, async () => {
+    const key = await clientKey();
+    const token = await mint(s.idp, { cnf: { jkt: key.jkt } });
+    const nonce = await nonceChallenge(key, token);
+    const p = await proof(key, 'GET', url('/api/orders'), token, (h, c) => { c.nonce = nonce; c.jti = 'replay-me-elsewhere'; });
+    echoed(await dpopCall(token, p));
+    const keys = await s.worker.sessionKeys('dpop-jti:v1:');
+    const expected = `dpop-jti:v1:${crypto.createHash('sha256').update(`${key.jkt}.replay-me-elsewhere`).digest('hex')}`;
+    assert.ok(keys.includes(expected), `${expected} not in ${keys.join(', ')}`);
+    assert.ok(keys.every((k) => /^dpop-jti:v1:[0-9a-f]{64}$/.test(k)), 'neither jti nor thumbprint in KV');
+    await s.restartWorker(); // a new isolate: its own replay memory is empty, KV is not
+    s.origin.reset();
+    const res = await dpopCall(token, p);
+    expectNot5xx(res, 'replay');
+    assert.equal(res.status, 401, res.text);
+    assert.equal(parseChallenge(res.www).params.error, 'invalid_dpop_proof');
+    await s.worker.waitForLog((l) => l.json?.reason === 'dpop_proof_replayed');
+    assert.deepEqual(s.origin.requests(), [], 'the replay never reached the origin');
+    const fresh = await proof(key, 'GET', url('/api/orders'), token, withNonce(nonce));
+    echoed(await dpopCall(token, fresh)); // the nonce survived the restart too: it is stateless
+  });
+});

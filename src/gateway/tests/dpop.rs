@@ -135,3 +135,101 @@ fn a_cached_bound_token_still_needs_a_fresh_proof_on_every_request() {
     // never the token again (that would add one per request: four).
     assert!(w.ports.crypto.verifications() - verified_once <= 3);
 }
+
+fn proof_with_nonce(key: &TestKey, token: &str, jti: &str, nonce: Option<&str>) -> String {
+    let header = json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": key.jwk("")});
+    let mut claims =
+        json!({"jti": jti, "htm": "GET", "htu": URL, "iat": NOW, "ath": b64url(&sha256(token.as_bytes()))});
+    if let Some(nonce) = nonce {
+        claims["nonce"] = json!(nonce);
+    }
+    sign_token(key, &header, &claims)
+}
+
+fn world_with(settings: &[(&str, &str)]) -> World {
+    let mut w = api_world();
+    let mut all = vec![("ROUTES", ROUTES), ("API_AUDIENCES", "https://api.example.test")];
+    all.extend_from_slice(settings);
+    w.gateway = Gateway::new(config(&all));
+    w
+}
+
+#[test]
+fn with_dpop_nonce_a_proof_needs_the_servers_nonce() {
+    let w = world_with(&[("DPOP_NONCE", "true")]);
+    let key = TestKey::es256();
+    let token = access_token(&w, json!({"cnf": {"jkt": jkt(&key)}}));
+    let d = dpop_call(&w, &token, &proof_with_nonce(&key, &token, "n1", None));
+    assert_eq!(response(&d).status(), 401);
+    assert_eq!(d.log.reason, "dpop_nonce_missing");
+    assert!(challenge(&d).starts_with("DPoP realm="), "{}", challenge(&d));
+    assert!(challenge(&d).contains("error=\"use_dpop_nonce\""), "{}", challenge(&d));
+    let nonce = response(&d).headers()["dpop-nonce"].to_str().unwrap().to_owned();
+    assert_eq!(nonce.len(), 43);
+    let d = dpop_call(&w, &token, &proof_with_nonce(&key, &token, "n2", Some("made-up")));
+    assert_eq!(d.log.reason, "dpop_nonce_invalid");
+    assert_eq!(response(&d).headers()["dpop-nonce"], nonce.as_str(), "the same window's nonce");
+    let d = dpop_call(&w, &token, &proof_with_nonce(&key, &token, "n3", Some(&nonce)));
+    assert!(matches!(d.outcome, Outcome::Forward(_)), "{:?}", d.log);
+    // Another isolate (same SESSION_SECRET) accepts it too: nothing is stored.
+    let other = Gateway::new(config(&[
+        ("ROUTES", ROUTES),
+        ("API_AUDIENCES", "https://api.example.test"),
+        ("DPOP_NONCE", "true"),
+    ]));
+    let req = request(
+        Method::GET,
+        "/api/orders",
+        &[("authorization", &format!("DPoP {token}")), ("dpop", &proof_with_nonce(&key, &token, "n4", Some(&nonce)))],
+    );
+    assert!(matches!(block_on(other.handle(&w.ports, &req)).outcome, Outcome::Forward(_)));
+    // Without the setting, nonces are neither required nor offered.
+    let plain = Gateway::new(config(&[("ROUTES", ROUTES), ("API_AUDIENCES", "https://api.example.test")]));
+    let req = request(
+        Method::GET,
+        "/api/orders",
+        &[("authorization", &format!("DPoP {token}")), ("dpop", &proof_with_nonce(&key, &token, "n5", None))],
+    );
+    let d = block_on(plain.handle(&w.ports, &req));
+    assert!(matches!(d.outcome, Outcome::Forward(_)), "{:?}", d.log);
+}
+
+#[test]
+fn with_dpop_replay_kv_a_proof_replayed_to_another_isolate_is_refused() {
+    let w = world_with(&[("DPOP_REPLAY_KV", "true")]);
+    let key = TestKey::es256();
+    let token = access_token(&w, json!({"cnf": {"jkt": jkt(&key)}}));
+    let p = proof(&key, "GET", URL, &token, "kv-1");
+    assert!(matches!(dpop_call(&w, &token, &p).outcome, Outcome::Forward(_)));
+    let keys = block_on(crate::ports::KvStore::list(&w.ports.kv, "dpop-jti:v1:")).unwrap();
+    assert_eq!(keys.len(), 1, "one record, under a hash");
+    assert!(!keys[0].contains("kv-1"));
+    let (_, ttl) = w.ports.kv.entry(&keys[0]).unwrap();
+    assert!((60..=200).contains(&ttl), "as long as the proof's window, at least KV's 60 s: {ttl}");
+    let isolate = |settings: &[(&str, &str)]| {
+        let mut all = vec![("ROUTES", ROUTES), ("API_AUDIENCES", "https://api.example.test")];
+        all.extend_from_slice(settings);
+        Gateway::new(config(&all))
+    };
+    let req = request(Method::GET, "/api/orders", &[("authorization", &format!("DPoP {token}")), ("dpop", &p)]);
+    let d = block_on(isolate(&[("DPOP_REPLAY_KV", "true")]).handle(&w.ports, &req));
+    assert_eq!(d.log.reason, "dpop_proof_replayed");
+    assert_eq!(response(&d).status(), 401);
+    let d = block_on(isolate(&[]).handle(&w.ports, &req));
+    assert!(matches!(d.outcome, Outcome::Forward(_)), "without the setting, only the isolate remembers");
+}
+
+#[test]
+fn with_dpop_replay_kv_a_kv_outage_is_logged_not_refused() {
+    let w = world_with(&[("DPOP_REPLAY_KV", "true")]);
+    let key = TestKey::es256();
+    let token = access_token(&w, json!({"cnf": {"jkt": jkt(&key)}}));
+    assert!(matches!(dpop_call(&w, &token, &proof(&key, "GET", URL, &token, "warm")).outcome, Outcome::Forward(_)));
+    w.ports.kv.fail.set(true);
+    let p = proof(&key, "GET", URL, &token, "kv-down");
+    let d = dpop_call(&w, &token, &p);
+    assert!(matches!(d.outcome, Outcome::Forward(_)), "{:?}", d.log);
+    assert!(d.log.notes.contains(&"dpop_replay_kv_unavailable"), "{:?}", d.log.notes);
+    assert!(!d.quiet);
+    assert_eq!(dpop_call(&w, &token, &p).log.reason, "dpop_proof_replayed", "the isolate still remembers it");
+}
