@@ -29,6 +29,7 @@ describe('the static demo site in Chromium', () => {
       vars: { ROUTES },
       worker: { assets: { directory: path.join(REPO_ROOT, 'public'), binding: 'ASSETS' } },
     });
+    s.idp.setAccessTokenTtl(6); // short-lived, so the page shows a refresh within seconds
     chromium = await launchChromium();
     ({ browser, page } = chromium);
   }, { timeout: 60_000 });
@@ -63,7 +64,22 @@ describe('the static demo site in Chromium', () => {
     const me = await shown('me');
     assert.match(me, /^200\n/, me);
     assert.equal(JSON.parse(me.slice(me.indexOf('\n') + 1)).sub, 'alice');
+    const who = await shown('who');
+    assert.match(who, /^Signed in as Alice Liddell <alice@example\.com>, sub alice; provider http/, who);
+    assert.match(who, /session ends at .+ \(in \d+ h \d+ min\)/, who);
+    const token = await shown('token');
+    assert.match(token, /^Access token expires at .+ \(in \d+/, token);
     assert.ok(s.origin.requests().some((r) => r.path === '/api/hello'), 'the API call did not reach the origin');
+  });
+
+  test('the page shows when the access token was refreshed, through /auth/me', T, async () => {
+    const before = JSON.parse((await shown('me')).replace(/^\d+\n/, '')).access_token_expires_at;
+    await page.waitForFunction(() => /Refreshed 1×/.test(document.getElementById('token').textContent), { timeout: 25_000 });
+    await shot('static-site-refreshed');
+    const after = JSON.parse((await shown('me')).replace(/^\d+\n/, '')).access_token_expires_at;
+    assert.ok(after > before, `expiry ${before} → ${after}`);
+    assert.match(await shown('token'), new RegExp(`expires at .+ \\(in \\d+ s\\)`));
+    assert.ok(s.idp.counts().refresh_token >= 1, JSON.stringify(s.idp.counts()));
   });
 
   test('signs out, and the static page is refused afterwards', T, async () => {
