@@ -94,6 +94,11 @@ pub enum GatewayError {
     /// 504 on timeout.
     #[error(transparent)]
     OriginToken(AppTokenError),
+    /// Entra group overage on a route that needs a group, and Microsoft Graph could not say
+    /// whether the caller is in it (`ENTRA_GROUPS_OVERAGE=graph`): refused, never a 5xx, since
+    /// what is missing is proof of membership.
+    #[error("groups overage unresolved: {0}")]
+    GroupsOverageUnresolved(String),
     /// A back-channel logout request the gateway refuses (OIDC Back-Channel Logout §2.8).
     #[error("logout token rejected: {0}")]
     LogoutTokenRejected(String),
@@ -137,7 +142,7 @@ impl GatewayError {
             GatewayError::Dpop(_) => 401,
             GatewayError::StepUpRequired(..) => 401,
             GatewayError::StepUpNotSatisfied(_) => 403,
-            GatewayError::InsufficientScope(_) => 403,
+            GatewayError::InsufficientScope(_) | GatewayError::GroupsOverageUnresolved(_) => 403,
             GatewayError::RouteNotFound => 404,
             GatewayError::RateLimited(_) => 429,
             GatewayError::RefreshUnavailable(_) => 503,
@@ -172,6 +177,7 @@ impl GatewayError {
             GatewayError::StepUpRequired(_, unmet) => unmet.reason(),
             GatewayError::StepUpNotSatisfied(_) => "step_up_not_satisfied",
             GatewayError::InsufficientScope(unmet) => unmet.reason,
+            GatewayError::GroupsOverageUnresolved(_) => "groups_overage_unresolved",
             GatewayError::RouteNotFound => "route_not_found",
             GatewayError::RateLimited(_) => "rate_limited",
             GatewayError::RefreshUnavailable(_) => "refresh_unavailable",
@@ -237,6 +243,12 @@ impl GatewayError {
                     .into()
             }
             GatewayError::InsufficientScope(_) => "You are signed in but not allowed to use this resource.".into(),
+            GatewayError::GroupsOverageUnresolved(_) => {
+                "Your account is in more groups than the token can list (Entra ID group overage), and the \
+                 gateway could not look your groups up in Microsoft Graph. Try again later, or ask an \
+                 administrator to grant access through an app role (the roles claim) instead of a group."
+                    .into()
+            }
             GatewayError::RouteNotFound => "Not found.".into(),
             GatewayError::RateLimited(_) => "Too many requests. Please wait a minute and try again.".into(),
             GatewayError::RefreshUnavailable(_) => {
@@ -280,6 +292,7 @@ impl GatewayError {
                 ", error=\"insufficient_user_authentication\", error_description=\"A stronger or more recent authentication is required\"{}",
                 step_up.challenge_params()
             )),
+            GatewayError::GroupsOverageUnresolved(_) => Some(", error=\"insufficient_scope\"".into()),
             GatewayError::InsufficientScope(unmet) if unmet.required_scopes.is_empty() => {
                 Some(", error=\"insufficient_scope\"".into())
             }

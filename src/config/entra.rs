@@ -3,7 +3,7 @@
 use super::names;
 use super::parse::Collector;
 use super::url::parse_secure_url;
-use crate::entra::{DEFAULT_AUTHORITY, EntraConfig, EntraTenant, EntraVersion};
+use crate::entra::{DEFAULT_AUTHORITY, EntraConfig, EntraTenant, EntraVersion, GroupsOverage, default_graph_url};
 use crate::jwt::{TenantAllowList, is_tenant_guid};
 
 const TENANT_FIX: &str =
@@ -18,6 +18,8 @@ pub(super) fn entra(c: &mut Collector<'_>) -> Result<Option<EntraConfig>, ()> {
             names::ENTRA_AUTHORITY,
             names::ENTRA_ALLOWED_TENANTS,
             names::ENTRA_API_TOKEN_VERSIONS,
+            names::ENTRA_GROUPS_OVERAGE,
+            names::ENTRA_GRAPH_URL,
         ] {
             if c.optional(setting).is_some() {
                 c.fail(setting, "is set but ENTRA_TENANT is not", "set ENTRA_TENANT too, or remove this setting");
@@ -46,6 +48,7 @@ pub(super) fn entra(c: &mut Collector<'_>) -> Result<Option<EntraConfig>, ()> {
     let authority_host = authority_host(c);
     let allowed_tenants = tenant.as_ref().and_then(|t| allowed_tenants(c, t));
     let api_token_versions = api_token_versions(c);
+    let groups_overage = authority_host.as_deref().and_then(|host| groups_overage(c, host));
     if version == Some(EntraVersion::V2) && c.optional(names::OIDC_RESOURCE).is_some() {
         c.fail(
             names::OIDC_RESOURCE,
@@ -53,10 +56,22 @@ pub(super) fn entra(c: &mut Collector<'_>) -> Result<Option<EntraConfig>, ()> {
             "remove it and add your API's scopes to OIDC_SCOPES (api://<app id uri>/<scope>), or set ENTRA_VERSION=v1",
         );
     }
-    match (tenant, version, authority_host, allowed_tenants, api_token_versions) {
-        (Some(tenant), Some(version), Some(authority_host), Some(allowed_tenants), Some(api_token_versions)) => {
-            Ok(Some(EntraConfig { tenant, version, authority_host, allowed_tenants, api_token_versions }))
-        }
+    match (tenant, version, authority_host, allowed_tenants, api_token_versions, groups_overage) {
+        (
+            Some(tenant),
+            Some(version),
+            Some(authority_host),
+            Some(allowed_tenants),
+            Some(api_token_versions),
+            Some(groups_overage),
+        ) => Ok(Some(EntraConfig {
+            tenant,
+            version,
+            authority_host,
+            allowed_tenants,
+            api_token_versions,
+            groups_overage,
+        })),
         _ => Err(()),
     }
 }
@@ -125,6 +140,62 @@ fn api_token_versions(c: &mut Collector<'_>) -> Option<Vec<EntraVersion>> {
                 format!("{raw:?} is not a list of v1/v2"),
                 "write v2, v1, or v1,v2 (match your API's accessTokenAcceptedVersion)",
             );
+            None
+        }
+    }
+}
+
+/// `ENTRA_GROUPS_OVERAGE` and, with `graph`, the Microsoft Graph root: `ENTRA_GRAPH_URL`, else
+/// the Graph of the authority's cloud. An unknown authority (a lookalike in tests, or a cloud
+/// added after this was written) must name its Graph.
+fn groups_overage(c: &mut Collector<'_>, authority_host: &str) -> Option<GroupsOverage> {
+    let graph_url = c.optional(names::ENTRA_GRAPH_URL);
+    let mode = c.optional(names::ENTRA_GROUPS_OVERAGE).map(|raw| raw.trim().to_ascii_lowercase());
+    match mode.as_deref() {
+        None | Some("refuse") => {
+            if graph_url.is_some() {
+                c.fail(
+                    names::ENTRA_GRAPH_URL,
+                    "is set but ENTRA_GROUPS_OVERAGE is not graph",
+                    "remove it, or set ENTRA_GROUPS_OVERAGE=graph",
+                );
+                return None;
+            }
+            Some(GroupsOverage::Refuse)
+        }
+        Some("graph") => graph_root(c, graph_url, authority_host).map(|graph| GroupsOverage::Graph { graph }),
+        Some(other) => {
+            c.fail(
+                names::ENTRA_GROUPS_OVERAGE,
+                format!("{other:?} is not refuse or graph"),
+                "write refuse (403 groups_overage, the default) or graph (look the groups up in Microsoft Graph)",
+            );
+            None
+        }
+    }
+}
+
+fn graph_root(c: &mut Collector<'_>, raw: Option<String>, authority_host: &str) -> Option<String> {
+    let fix = "give the Microsoft Graph root of your cloud, e.g. https://graph.microsoft.us (host only)";
+    let Some(raw) = raw else {
+        let derived = default_graph_url(authority_host);
+        if derived.is_none() {
+            c.fail(
+                names::ENTRA_GRAPH_URL,
+                format!("is required: ENTRA_AUTHORITY {authority_host} is not a cloud edgeguard knows the Graph of"),
+                fix,
+            );
+        }
+        return derived.map(str::to_owned);
+    };
+    match parse_secure_url(&raw) {
+        Ok(url) if url.path() == "/" => Some(url.origin().ascii_serialization()),
+        Ok(_) => {
+            c.fail(names::ENTRA_GRAPH_URL, "has a path", fix);
+            None
+        }
+        Err(problem) => {
+            c.fail(names::ENTRA_GRAPH_URL, problem, fix);
             None
         }
     }

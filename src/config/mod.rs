@@ -64,6 +64,8 @@ pub mod names {
     pub const ENTRA_AUTHORITY: &str = "ENTRA_AUTHORITY";
     pub const ENTRA_ALLOWED_TENANTS: &str = "ENTRA_ALLOWED_TENANTS";
     pub const ENTRA_API_TOKEN_VERSIONS: &str = "ENTRA_API_TOKEN_VERSIONS";
+    pub const ENTRA_GROUPS_OVERAGE: &str = "ENTRA_GROUPS_OVERAGE";
+    pub const ENTRA_GRAPH_URL: &str = "ENTRA_GRAPH_URL";
 }
 
 /// Defaults, documented in README's settings table.

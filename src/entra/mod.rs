@@ -14,8 +14,10 @@
 //! "OpenID Connect on the Microsoft identity platform" (discovery), "Multitenant apps".
 
 mod claims;
+mod graph;
 
 pub use claims::{CallerKind, EntraClaims};
+pub use graph::{GraphError, GroupsOverage, MAX_PAGES, MemberGroups, default_graph_url, list_member_groups};
 
 use crate::config::ProviderConfig;
 use crate::jwt::{IssuerRule, TENANT_PLACEHOLDER, TenantAllowList, is_tenant_guid};
@@ -113,6 +115,8 @@ pub struct EntraConfig {
     pub allowed_tenants: TenantAllowList,
     /// Access-token versions accepted on API routes.
     pub api_token_versions: Vec<EntraVersion>,
+    /// Group overage: refused, or resolved through Microsoft Graph.
+    pub groups_overage: GroupsOverage,
 }
 
 impl EntraConfig {

@@ -228,3 +228,51 @@ fn granted_scopes_keep_entra_short_names() {
     assert_eq!(granted_scopes(Some("https://api.example.com/read"), &generic), ["https://api.example.com/read"]);
     assert!(granted_scopes(None, &generic).is_empty());
 }
+
+#[test]
+fn groups_overage_graph_is_opt_in_and_each_cloud_finds_its_graph() {
+    let overage = |pairs: &[(&str, &str)]| entra(pairs).provider.entra.unwrap().groups_overage;
+    assert_eq!(overage(&[("ENTRA_TENANT", HOME)]), GroupsOverage::Refuse);
+    assert_eq!(overage(&[("ENTRA_TENANT", HOME), ("ENTRA_GROUPS_OVERAGE", "refuse")]), GroupsOverage::Refuse);
+    let graph = |g: &str| GroupsOverage::Graph { graph: g.to_owned() };
+    assert_eq!(
+        overage(&[("ENTRA_TENANT", HOME), ("ENTRA_GROUPS_OVERAGE", "Graph")]),
+        graph("https://graph.microsoft.com")
+    );
+    let us = [
+        ("ENTRA_TENANT", HOME),
+        ("ENTRA_GROUPS_OVERAGE", "graph"),
+        ("ENTRA_AUTHORITY", "https://login.microsoftonline.us"),
+    ];
+    assert_eq!(overage(&us), graph("https://graph.microsoft.us"));
+    let dod = [us.as_slice(), &[("ENTRA_GRAPH_URL", "https://dod-graph.microsoft.us/")]].concat();
+    assert_eq!(overage(&dod), graph("https://dod-graph.microsoft.us"));
+    let china = [
+        ("ENTRA_TENANT", HOME),
+        ("ENTRA_GROUPS_OVERAGE", "graph"),
+        ("ENTRA_AUTHORITY", "https://login.chinacloudapi.cn"),
+    ];
+    assert_eq!(overage(&china), graph("https://microsoftgraph.chinacloudapi.cn"));
+    // A lookalike on loopback names its Graph (plain http only there).
+    let local =
+        [("ENTRA_TENANT", HOME), ("ENTRA_GROUPS_OVERAGE", "graph"), ("ENTRA_AUTHORITY", "http://127.0.0.1:9000")];
+    assert_eq!(problems(&local)[0].0, "ENTRA_GRAPH_URL", "an unknown cloud must name its Graph");
+    assert_eq!(
+        overage(&[local.as_slice(), &[("ENTRA_GRAPH_URL", "http://127.0.0.1:9001")]].concat()),
+        graph("http://127.0.0.1:9001")
+    );
+    for (pairs, setting) in [
+        (vec![("ENTRA_GROUPS_OVERAGE", "lookup")], "ENTRA_GROUPS_OVERAGE"),
+        (vec![("ENTRA_GRAPH_URL", "https://graph.microsoft.com")], "ENTRA_GRAPH_URL"),
+        (vec![("ENTRA_GROUPS_OVERAGE", "graph"), ("ENTRA_GRAPH_URL", "http://graph.example.com")], "ENTRA_GRAPH_URL"),
+        (
+            vec![("ENTRA_GROUPS_OVERAGE", "graph"), ("ENTRA_GRAPH_URL", "https://graph.microsoft.com/v1.0")],
+            "ENTRA_GRAPH_URL",
+        ),
+    ] {
+        let p = problems(&[[("ENTRA_TENANT", HOME)].as_slice(), &pairs].concat());
+        assert_eq!(p[0].0, setting, "{pairs:?}: {p:?}");
+    }
+    let p = problems(&[("OIDC_ISSUER", "https://idp.example.com"), ("ENTRA_GROUPS_OVERAGE", "graph")]);
+    assert_eq!(p[0].0, "ENTRA_GROUPS_OVERAGE", "needs the preset: {p:?}");
+}

@@ -76,23 +76,39 @@ pub struct AppTokens {
 }
 
 impl<P: Ports> Gateway<P> {
-    pub(super) fn app_token_key(&self, target: &TokenTarget) -> String {
+    /// The cache key of `target`'s token from the discovered token endpoint, or from
+    /// `token_endpoint` (another tenant's, for Graph) which then is part of the key.
+    pub(super) fn app_token_key(&self, token_endpoint: Option<&str>, target: &TokenTarget) -> String {
         let provider = &self.config.provider;
-        let parts = [provider.issuer.as_str(), provider.client_id.as_str(), &target.cache_key()].join("\0");
-        format!("app-token:v1:{}", hex(&sha256(parts.as_bytes())))
+        let mut parts = vec![provider.issuer.as_str(), provider.client_id.as_str()];
+        parts.extend(token_endpoint);
+        let target = target.cache_key();
+        parts.push(&target);
+        format!("app-token:v1:{}", hex(&sha256(parts.join("\0").as_bytes())))
     }
 
     /// A valid app token for `target`: from memory when fresh, else renewed (one grant for all
     /// concurrent callers), else the cached one while it is still valid.
     pub(super) async fn app_token(&self, ports: &P, target: &TokenTarget) -> Result<String, AppTokenError> {
-        let key = self.app_token_key(target);
+        self.app_token_from(ports, None, target).await
+    }
+
+    /// [`Self::app_token`] from `token_endpoint` when given (Entra: the user's own tenant)
+    /// instead of the discovered one.
+    pub(super) async fn app_token_from(
+        &self,
+        ports: &P,
+        token_endpoint: Option<&str>,
+        target: &TokenTarget,
+    ) -> Result<String, AppTokenError> {
+        let key = self.app_token_key(token_endpoint, target);
         let now = ports.now_secs();
         let cached = self.app_tokens.memory.borrow().get(&key).cloned();
         if let Some(token) = cached.as_ref().filter(|t| now < t.renew_at) {
             return Ok(token.access_token.clone());
         }
-        let (result, _) =
-            self.app_tokens.acquiring.run(ports, &key, || self.acquire_app_token(ports, &key, target)).await;
+        let acquire = || self.acquire_app_token(ports, &key, token_endpoint, target);
+        let (result, _) = self.app_tokens.acquiring.run(ports, &key, acquire).await;
         match (result, cached) {
             (Ok(token), _) => Ok(token.access_token),
             (Err(_), Some(token)) if ports.now_secs() < token.expires_at => Ok(token.access_token),
@@ -100,7 +116,13 @@ impl<P: Ports> Gateway<P> {
         }
     }
 
-    async fn acquire_app_token(&self, ports: &P, key: &str, target: &TokenTarget) -> Result<AppToken, AppTokenError> {
+    async fn acquire_app_token(
+        &self,
+        ports: &P,
+        key: &str,
+        token_endpoint: Option<&str>,
+        target: &TokenTarget,
+    ) -> Result<AppToken, AppTokenError> {
         let keys = &self.config.session.keys;
         let now = ports.now_secs();
         let stored =
@@ -113,10 +135,18 @@ impl<P: Ports> Gateway<P> {
             return Ok(token);
         }
         let unavailable = |e: &dyn std::fmt::Display| AppTokenError::Unavailable(e.to_string());
-        let metadata = self.provider.metadata(ports, &self.config.provider).await.map_err(|e| unavailable(&e))?;
-        let auth = self.client_authentication(ports, &metadata.token_endpoint).await.map_err(|e| unavailable(&e))?;
-        let request =
-            build_client_credentials_request(&metadata.token_endpoint, target, &auth).map_err(|e| unavailable(&e))?;
+        let endpoint = match token_endpoint {
+            Some(endpoint) => endpoint.to_owned(),
+            None => self
+                .provider
+                .metadata(ports, &self.config.provider)
+                .await
+                .map_err(|e| unavailable(&e))?
+                .token_endpoint
+                .clone(),
+        };
+        let auth = self.client_authentication(ports, &endpoint).await.map_err(|e| unavailable(&e))?;
+        let request = build_client_credentials_request(&endpoint, target, &auth).map_err(|e| unavailable(&e))?;
         let now = ports.now_secs();
         let token = AppToken::issued(parse_token_response(ports.send(request).await)?, now, ports);
         self.app_tokens.memory.borrow_mut().insert(key.to_owned(), token.clone());

@@ -190,6 +190,18 @@ impl<P: Ports> Gateway<P> {
             caller: Some(verified.claims().caller_kind()),
             groups_overage: verified.claims().has_group_overage(),
         };
+        let owner = super::groups_overage::GroupsOwner {
+            tid: verified.tid(),
+            oid: verified.string("oid"),
+            caller: verified.claims().caller_kind(),
+            session: None,
+            until: verified.exp().unwrap_or_default(),
+        };
+        let resolved = match self.overage_groups(ports, route, &claims, owner).await {
+            Ok(resolved) => resolved,
+            Err(err) => return self.refuse(req, err, &[]),
+        };
+        let claims = super::groups_overage::with_groups(claims, resolved.as_deref());
         if let Err(unmet) = route.requirements.check(&claims) {
             return self.refuse(req, GatewayError::InsufficientScope(unmet), &[]);
         }

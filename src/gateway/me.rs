@@ -16,7 +16,7 @@ impl<P: Ports> Gateway<P> {
         if req.method != http::Method::GET && req.method != http::Method::HEAD {
             return self.refuse(req, GatewayError::InvalidRequest("method_not_allowed"), &[]);
         }
-        let Live { record, set_cookie, notes } = match self.current_session(ports, req).await {
+        let Live { record, set_cookie, notes, .. } = match self.current_session(ports, req).await {
             Ok(Ok(live)) => live,
             // Always JSON with a challenge, never a redirect: the caller is a script.
             Ok(Err(why)) => return self.refuse(req, GatewayError::Unauthenticated(why), &[]),

@@ -10,6 +10,7 @@ mod callback;
 mod client_auth;
 mod consent;
 mod dpop;
+mod groups_overage;
 pub mod headers;
 mod identity_headers;
 mod login;
@@ -70,6 +71,8 @@ pub struct Gateway<P: Ports> {
     assertion_key: crate::jwt::SigningKeySlot<P::SigningKey>,
     /// Exchanged tokens for `origin_token: on_behalf_of` routes.
     on_behalf_of: on_behalf_of::OnBehalfOfTokens,
+    /// Entra group memberships read from Microsoft Graph (group overage).
+    overage_groups: groups_overage::OverageGroups,
 }
 
 fn log(req: &IncomingRequest, reason: &'static str, status: Option<u16>) -> DecisionLog {
@@ -127,6 +130,7 @@ impl<P: Ports> Gateway<P> {
             app_tokens: app_token::AppTokens::default(),
             assertion_key: crate::jwt::SigningKeySlot::default(),
             on_behalf_of: on_behalf_of::OnBehalfOfTokens::default(),
+            overage_groups: groups_overage::OverageGroups::default(),
         }
     }
 

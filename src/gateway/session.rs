@@ -15,6 +15,8 @@ use crate::session::{SessionCookie, SessionRecord};
 /// (a refresh put off because the provider failed).
 pub(super) struct Live {
     pub(super) record: SessionRecord,
+    /// Where the record is stored (also names what is kept beside it).
+    pub(super) storage_key: String,
     pub(super) set_cookie: Option<String>,
     pub(super) notes: Vec<&'static str>,
 }
@@ -66,14 +68,27 @@ impl<P: Ports> Gateway<P> {
             }
         }
         let set_cookie = cookie.touched(now, self.config.session.idle_secs).map(|c| c.to_set_cookie(keys, ports, now));
-        Ok(Ok(Live { record, set_cookie, notes }))
+        Ok(Ok(Live { record, storage_key: cookie.id.storage_key(), set_cookie, notes }))
     }
 
     pub(super) async fn session_route(&self, ports: &P, req: &IncomingRequest, route: &Route) -> Decision {
         let why = match self.current_session(ports, req).await {
             Err(err) => return self.refuse(req, err, &[]),
-            Ok(Ok(Live { record, set_cookie, notes })) => {
-                if let Err(unmet) = route.requirements.check(&record.identity.claims()) {
+            Ok(Ok(Live { record, storage_key, set_cookie, notes })) => {
+                let identity = &record.identity;
+                let owner = super::groups_overage::GroupsOwner {
+                    tid: identity.tenant.as_deref(),
+                    oid: identity.oid.as_deref(),
+                    caller: crate::entra::CallerKind::User,
+                    session: Some(&storage_key),
+                    until: record.expires_at,
+                };
+                let resolved = match self.overage_groups(ports, route, &identity.claims(), owner).await {
+                    Ok(resolved) => resolved,
+                    Err(err) => return self.refuse(req, err, &[]),
+                };
+                let claims = super::groups_overage::with_groups(identity.claims(), resolved.as_deref());
+                if let Err(unmet) = route.requirements.check(&claims) {
                     return self.refuse(req, GatewayError::InsufficientScope(unmet), &[]);
                 }
                 if let Some(step_up) = self.step_up_session(ports, req, route, &record.identity).await {

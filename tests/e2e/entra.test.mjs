@@ -5,16 +5,12 @@
 // the v1 endpoint with `resource` and string `expires_in`.
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import { Browser } from '../support/browser.mjs';
-import { HOME_TENANT, PARTNER_TENANT, startEntra } from '../support/entra.mjs';
-import { startOrigin } from '../support/origin.mjs';
+import { HOME_TENANT, PARTNER_TENANT, startEntraStack as startStack } from '../support/entra.mjs';
 import { SESSION_COOKIE, describeHops, sessionCookieSet, skipReason } from '../support/stack.mjs';
-import { freePort, startWorker } from '../support/worker.mjs';
 
 const skip = skipReason();
 const T = { timeout: 20_000, skip };
-const CLIENT_ID = '6731de76-14a6-49ae-97bc-6eba6914391e';
 const GROUP = '1ba1e0b4-7f2f-4b1c-9f55-7f5d1b0f1a2c';
 const ROUTES = [
   { prefix: '/', auth: 'session' },
@@ -26,37 +22,7 @@ const ROUTES = [
 ];
 
 /** An Entra lookalike, an origin and the Worker with the preset; `vars` override the defaults. */
-async function startEntraStack(vars = {}) {
-  const port = await freePort();
-  const gw = `http://127.0.0.1:${port}`;
-  const clientSecret = `secret-${crypto.randomBytes(12).toString('hex')}`;
-  const origin = await startOrigin();
-  const entra = await startEntra({
-    clientId: CLIENT_ID, clientSecret, redirectUris: [`${gw}/auth/callback`, `${gw}/auth/admin-consent`],
-  });
-  const allVars = {
-    ENTRA_TENANT: 'organizations',
-    ENTRA_ALLOWED_TENANTS: HOME_TENANT,
-    ENTRA_AUTHORITY: entra.base,
-    OIDC_CLIENT_ID: CLIENT_ID,
-    OIDC_SCOPES: 'openid profile email api://orders/Orders.Read',
-    PUBLIC_URL: gw,
-    ORIGIN_URL: origin.url,
-    API_AUDIENCES: 'api://orders',
-    ROUTES: JSON.stringify(ROUTES),
-    ...vars,
-  };
-  for (const [k, v] of Object.entries(allVars)) if (v === undefined) delete allVars[k];
-  const worker = await startWorker({
-    port,
-    vars: allVars,
-    secrets: { OIDC_CLIENT_SECRET: clientSecret, SESSION_SECRET: crypto.randomBytes(32).toString('base64url') },
-  });
-  return {
-    gw, entra, origin, worker,
-    async close() { await Promise.allSettled([worker.close(), entra.close(), origin.close()]); },
-  };
-}
+const startEntraStack = (vars = {}) => startStack({ routes: ROUTES, vars });
 
 const bearer = (token) => ({ headers: { authorization: `Bearer ${token}` }, initiator: null });
 

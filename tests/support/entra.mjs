@@ -4,22 +4,34 @@
 // RS256 keys with `kid` = `x5t`, `x5c` and an `issuer` member, ID tokens and `typ: JWT` access tokens with
 // `tid`, `oid`, `scp`, `roles`, `ver`, `idtyp`, group overage, `expires_in` as a string (v1), consent errors
 // and the admin-consent endpoint. The sign-in page is skipped: the authorize endpoint signs in whoever the
-// test chose with setUser().
+// test chose with setUser(). It also grants app tokens (client credentials at `/{tenant id}/oauth2/...token`,
+// `roles: ['GroupMember.Read.All']`) and plays Microsoft Graph at `graphBase` (another origin of the same
+// server): `GET /v1.0/{users|servicePrincipals}/{oid}/transitiveMemberOf`, paged with `@odata.nextLink`,
+// answered only for an app token whose signature, audience (`graphBase`) and role check out.
 //
 //   const entra = await startEntra({ clientId, clientSecret, redirectUris });
 //   entra.base, entra.setUser({ tid, oid, ... }), entra.requireConsent('once' | 'always' | null),
 //   entra.mintAccessToken({ ver: '1.0', ... }), entra.mintGraphToken(), entra.authorizeRequests(),
 //   entra.tokenRequests(), entra.setAdminConsent('grant' | 'deny'), await entra.close()
+//   entra.graphBase, entra.setMemberships(oid, [groupIds]), entra.setGraphFailure(403 | null), entra.graphRequests()
+//
+//   const s = await startEntraStack({ routes, vars });  // the lookalike, an origin and the Worker with the preset
 
 import crypto from 'node:crypto';
 import http from 'node:http';
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { SignJWT, exportJWK, generateKeyPair, jwtVerify } from 'jose';
+import { startOrigin } from './origin.mjs';
+import { freePort, startWorker } from './worker.mjs';
 
 export const HOME_TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
 export const PARTNER_TENANT = '5f1c7a2e-3b4d-4c5e-8f60-718293a4b5c6';
 export const GRAPH_APP_ID = '00000003-0000-0000-c000-000000000000';
 const MULTI = new Set(['common', 'organizations']);
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** Group ids per Graph page (Graph's own maximum is 999; small, so paging is exercised). */
+const GRAPH_PAGE_SIZE = 2;
+/** The application permission the gateway's app token must carry for membership reads. */
+export const GRAPH_PERMISSION = 'GroupMember.Read.All';
 
 /** The default signed-in user: home tenant, one group, one app role. */
 export function defaultUser(overrides = {}) {
@@ -59,8 +71,12 @@ export async function startEntra({ clientId, clientSecret, redirectUris, host = 
     refreshTokens: new Map(),
     authorize: [],
     token: [],
+    memberships: new Map(),
+    graphFailure: null,
+    graph: [],
   };
   let base;
+  let graphBase;
 
   const issuerFor = (ver, tid) => (ver === '1.0' ? `https://sts.windows.net/${tid}/` : `${base}/${tid}/v2.0`);
   const templateIssuer = (ver, tenant) => (MULTI.has(tenant) ? issuerFor(ver, '{tenantid}') : issuerFor(ver, tenant));
@@ -200,7 +216,50 @@ export async function startEntra({ clientId, clientSecret, redirectUris, host = 
     };
   }
 
-  async function token(req, res, ver, body) {
+  /** An app-only token for the scope's (v2 `<resource>/.default`) or resource's (v1) audience. */
+  async function appToken(ver, form, tenant) {
+    const aud = ver === '1.0' ? form.get('resource') : (form.get('scope') ?? '').replace(/\/\.default$/, '');
+    const accessToken = await mintAccessToken({
+      ver, tid: tenant, aud, oid: 'a0a0a0a0-0000-4000-8000-0000000000aa', sub: 'a0a0a0a0-0000-4000-8000-0000000000aa',
+      idtyp: 'app', roles: [GRAPH_PERMISSION],
+    });
+    return { token_type: 'Bearer', expires_in: ver === '1.0' ? '3599' : 3599, access_token: accessToken };
+  }
+
+  /** Microsoft Graph's transitiveMemberOf, for an app token meant for it. */
+  async function graph(req, res, u) {
+    const [, version, collection, oid, relation] = u.pathname.split('/');
+    state.graph.push({ path: u.pathname, query: Object.fromEntries(u.searchParams), authorization: req.headers.authorization });
+    const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    let claims;
+    try {
+      ({ payload: claims } = await jwtVerify(bearer ?? '', publicKey, { audience: graphBase }));
+    } catch (err) {
+      return json(res, 401, { error: { code: 'InvalidAuthenticationToken', message: String(err) } });
+    }
+    if (!claims.roles?.includes(GRAPH_PERMISSION)) {
+      return json(res, 403, { error: { code: 'Authorization_RequestDenied', message: 'Insufficient privileges' } });
+    }
+    if (state.graphFailure) return json(res, state.graphFailure, { error: { code: 'ServiceUnavailable' } });
+    if (version !== 'v1.0' || !['users', 'servicePrincipals'].includes(collection) || relation !== 'transitiveMemberOf') {
+      return json(res, 400, { error: { code: 'BadRequest' } });
+    }
+    const groups = state.memberships.get(oid) ?? [];
+    const skip = Number(u.searchParams.get('$skiptoken') ?? 0);
+    const value = groups.slice(skip, skip + GRAPH_PAGE_SIZE).map((id) => ({ '@odata.type': '#microsoft.graph.group', id }));
+    // Directory roles come back too (no OData cast): the gateway must drop them.
+    if (skip === 0) value.push({ '@odata.type': '#microsoft.graph.directoryRole', id: 'f2ef992c-3afb-46b9-b7cf-a126ee74c451' });
+    const body = { '@odata.context': `${graphBase}/v1.0/$metadata#directoryObjects(id)`, value };
+    if (skip + GRAPH_PAGE_SIZE < groups.length) {
+      const next = new URL(u.pathname, graphBase);
+      next.searchParams.set('$select', 'id');
+      next.searchParams.set('$skiptoken', String(skip + GRAPH_PAGE_SIZE));
+      body['@odata.nextLink'] = next.href;
+    }
+    return json(res, 200, body);
+  }
+
+  async function token(req, res, ver, body, tenant) {
     const form = new URLSearchParams(body);
     state.token.push({ ver, params: Object.fromEntries(form), authorization: req.headers.authorization });
     if (!clientAuthenticated(req, form)) return json(res, 401, { error: 'invalid_client', error_description: 'AADSTS7000215' });
@@ -213,6 +272,11 @@ export async function startEntra({ clientId, clientSecret, redirectUris, host = 
         return json(res, 400, { error: 'invalid_grant', error_description: 'AADSTS70008' });
       }
       return json(res, 200, await tokens(ver, grant));
+    }
+    if (form.get('grant_type') === 'client_credentials') {
+      // Entra issues app tokens only from a tenant's own endpoint, never /common or /organizations.
+      if (!GUID.test(tenant)) return json(res, 400, { error: 'invalid_request', error_description: 'AADSTS900023' });
+      return json(res, 200, await appToken(ver, form, tenant));
     }
     if (form.get('grant_type') === 'refresh_token') {
       const grant = state.refreshTokens.get(form.get('refresh_token'));
@@ -247,6 +311,7 @@ export async function startEntra({ clientId, clientSecret, redirectUris, host = 
     const [, tenant, ...rest] = u.pathname.split('/');
     const path = `/${rest.join('/')}`;
     try {
+      if (tenant === 'v1.0') return await graph(req, res, u);
       switch (path) {
         case '/v2.0/.well-known/openid-configuration': return json(res, 200, discovery(tenant, '2.0'));
         case '/.well-known/openid-configuration': return json(res, 200, discovery(tenant, '1.0'));
@@ -255,8 +320,8 @@ export async function startEntra({ clientId, clientSecret, redirectUris, host = 
           return json(res, 200, { keys: [{ ...jwk, issuer: templateIssuer(path.includes('v2.0') ? '2.0' : '1.0', tenant) }] });
         case '/oauth2/v2.0/authorize': return authorize(res, tenant, '2.0', u.searchParams);
         case '/oauth2/authorize': return authorize(res, tenant, '1.0', u.searchParams);
-        case '/oauth2/v2.0/token': return await token(req, res, '2.0', body);
-        case '/oauth2/token': return await token(req, res, '1.0', body);
+        case '/oauth2/v2.0/token': return await token(req, res, '2.0', body, tenant);
+        case '/oauth2/token': return await token(req, res, '1.0', body, tenant);
         case '/v2.0/adminconsent': return adminConsent(res, tenant, u.searchParams);
         default: return json(res, 404, { error: 'not_found' });
       }
@@ -270,6 +335,7 @@ export async function startEntra({ clientId, clientSecret, redirectUris, host = 
   });
   const { port } = server.address();
   base = `http://${host}:${port}`;
+  graphBase = `http://127.0.0.1:${port}`;
   // `localhost` may resolve to ::1 first: answer there too when the machine has IPv6 loopback.
   let server6 = null;
   if (host === 'localhost') {
@@ -292,6 +358,13 @@ export async function startEntra({ clientId, clientSecret, redirectUris, host = 
     mintGraphToken,
     issuerFor,
     authorizeRequests() { return state.authorize.map((a) => ({ ...a })); },
+    /** Microsoft Graph's origin here (not the authority's): what ENTRA_GRAPH_URL names. */
+    get graphBase() { return graphBase; },
+    /** The groups Graph lists for an object id (user or service principal). */
+    setMemberships(oid, groups) { state.memberships.set(oid, [...groups]); },
+    /** Answer every authorised Graph request with this HTTP status (null: answer normally). */
+    setGraphFailure(status) { state.graphFailure = status; },
+    graphRequests() { return state.graph.map((g) => ({ ...g })); },
     tokenRequests() { return state.token.map((t) => ({ ...t })); },
     async close() {
       for (const srv of [server, server6].filter(Boolean)) {
@@ -299,5 +372,40 @@ export async function startEntra({ clientId, clientSecret, redirectUris, host = 
         await new Promise((resolve) => srv.close(() => resolve()));
       }
     },
+  };
+}
+
+/**
+ * The lookalike, an origin and the built Worker with the Entra preset pointing at it (multi-tenant
+ * `organizations`, the home tenant allowed); `vars` (or `vars(entra)`, for settings naming the lookalike)
+ * override the defaults (undefined removes one).
+ */
+export async function startEntraStack({ routes, vars = {}, clientId = '6731de76-14a6-49ae-97bc-6eba6914391e' }) {
+  const port = await freePort();
+  const gw = `http://127.0.0.1:${port}`;
+  const clientSecret = `secret-${crypto.randomBytes(12).toString('hex')}`;
+  const origin = await startOrigin();
+  const entra = await startEntra({ clientId, clientSecret, redirectUris: [`${gw}/auth/callback`, `${gw}/auth/admin-consent`] });
+  const allVars = {
+    ENTRA_TENANT: 'organizations',
+    ENTRA_ALLOWED_TENANTS: HOME_TENANT,
+    ENTRA_AUTHORITY: entra.base,
+    OIDC_CLIENT_ID: clientId,
+    OIDC_SCOPES: 'openid profile email api://orders/Orders.Read',
+    PUBLIC_URL: gw,
+    ORIGIN_URL: origin.url,
+    API_AUDIENCES: 'api://orders',
+    ROUTES: JSON.stringify(routes),
+    ...(typeof vars === 'function' ? vars(entra) : vars),
+  };
+  for (const [k, v] of Object.entries(allVars)) if (v === undefined) delete allVars[k];
+  const worker = await startWorker({
+    port,
+    vars: allVars,
+    secrets: { OIDC_CLIENT_SECRET: clientSecret, SESSION_SECRET: crypto.randomBytes(32).toString('base64url') },
+  });
+  return {
+    gw, entra, origin, worker,
+    async close() { await Promise.allSettled([worker.close(), entra.close(), origin.close()]); },
   };
 }

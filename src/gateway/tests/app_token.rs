@@ -89,10 +89,10 @@ fn ten_sequential_and_twenty_parallel_requests_make_one_grant() {
     let (sealed, ttl) = w
         .ports
         .kv
-        .entry(&w.gateway.app_token_key(&crate::policy::TokenTarget {
-            resource: Some("https://hooks.internal".into()),
-            ..Default::default()
-        }))
+        .entry(&w.gateway.app_token_key(
+            None,
+            &crate::policy::TokenTarget { resource: Some("https://hooks.internal".into()), ..Default::default() },
+        ))
         .unwrap();
     assert!(!String::from_utf8_lossy(&sealed).contains("app-token"), "sealed at rest");
     assert_eq!(ttl, 3600);

@@ -9,7 +9,7 @@ use crate::testkit::native_crypto::{TestKey, sign_token};
 use serde_json::Value;
 use std::cell::RefCell;
 
-const H: &str = "https://login.microsoftonline.com";
+pub(super) const H: &str = "https://login.microsoftonline.com";
 const KID: &str = "nOo3ZDrODXEK1jKWhXslHR_KXEg";
 const CLIENT_ID: &str = "6731de76-14a6-49ae-97bc-6eba6914391e";
 
@@ -35,7 +35,7 @@ fn claims(name: &str, edits: Value) -> (Value, Value) {
     (entry["header"].clone(), claims)
 }
 
-struct Entra {
+pub(super) struct Entra {
     key: TestKey,
     discovery: Value,
     /// The `issuer` member on the JWKS key, if any.
@@ -44,10 +44,15 @@ struct Entra {
     /// Edits to the ID token of the next code exchange.
     id_edits: RefCell<Value>,
     token_extra: RefCell<Value>,
+    /// Answers for requests the lookalike does not know (Microsoft Graph, other grants).
+    pub(super) extra: RefCell<Option<Extra>>,
 }
 
+/// A test's own answers, tried before the lookalike's.
+pub(super) type Extra = Box<dyn Fn(&crate::ports::OutgoingRequest) -> Option<crate::ports::IncomingResponse>>;
+
 impl Entra {
-    fn sign(&self, name: &str, edits: Value) -> String {
+    pub(super) fn sign(&self, name: &str, edits: Value) -> String {
         let (header, claims) = claims(name, edits);
         sign_token(&self.key, &header, &claims)
     }
@@ -67,6 +72,9 @@ impl Entra {
     fn http(self: &Rc<Self>) -> FakeHttp {
         let entra = Rc::clone(self);
         FakeHttp::new(move |req| {
+            if let Some(answer) = entra.extra.borrow().as_ref().and_then(|extra| extra(req)) {
+                return Ok(answer);
+            }
             let path = req.uri().path();
             if path.ends_with("/.well-known/openid-configuration") {
                 return Ok(json_response(200, &entra.discovery));
@@ -94,10 +102,10 @@ impl Entra {
     }
 }
 
-struct EntraWorld {
-    entra: Rc<Entra>,
-    ports: crate::testkit::ports::TestPorts<FakeHttp>,
-    gateway: Gateway<crate::testkit::ports::TestPorts<FakeHttp>>,
+pub(super) struct EntraWorld {
+    pub(super) entra: Rc<Entra>,
+    pub(super) ports: crate::testkit::ports::TestPorts<FakeHttp>,
+    pub(super) gateway: Gateway<crate::testkit::ports::TestPorts<FakeHttp>>,
 }
 
 const ROUTES: &str = r#"[
@@ -109,7 +117,7 @@ const ROUTES: &str = r#"[
     {"prefix": "/api/team/", "auth": "bearer", "groups": ["1ba1e0b4-7f2f-4b1c-9f55-7f5d1b0f1a2c"]}
 ]"#;
 
-fn entra_world(settings: &[(&str, &str)], discovery: &str, key_issuer: Option<&str>) -> EntraWorld {
+pub(super) fn entra_world(settings: &[(&str, &str)], discovery: &str, key_issuer: Option<&str>) -> EntraWorld {
     let entra = Rc::new(Entra {
         key: TestKey::rsa_a(),
         discovery: fixture(discovery),
@@ -117,6 +125,7 @@ fn entra_world(settings: &[(&str, &str)], discovery: &str, key_issuer: Option<&s
         nonce: RefCell::new(String::new()),
         id_edits: RefCell::new(json!({})),
         token_extra: RefCell::new(json!({})),
+        extra: RefCell::new(None),
     });
     let mut map: HashMap<&str, &str> = HashMap::from([
         ("OIDC_CLIENT_ID", CLIENT_ID),
@@ -141,16 +150,16 @@ fn multi_tenant() -> EntraWorld {
     )
 }
 
-fn single_tenant() -> EntraWorld {
+pub(super) fn single_tenant() -> EntraWorld {
     entra_world(&[("ENTRA_TENANT", HOME)], "discovery-v2-tenant.json", None)
 }
 
-fn handle(w: &EntraWorld, req: &IncomingRequest) -> Decision {
+pub(super) fn handle(w: &EntraWorld, req: &IncomingRequest) -> Decision {
     block_on(w.gateway.handle(&w.ports, req))
 }
 
 /// Start and finish a sign-in; the callback's decision.
-fn sign_in(w: &EntraWorld, id_edits: Value) -> Decision {
+pub(super) fn sign_in(w: &EntraWorld, id_edits: Value) -> Decision {
     let d = handle(w, &navigate("/docs", ""));
     let r = response(&d);
     assert_eq!(r.status(), 302, "{:?}", d.log);
@@ -161,18 +170,22 @@ fn sign_in(w: &EntraWorld, id_edits: Value) -> Decision {
     handle(w, &navigate(&format!("/auth/callback?code=c&state={}", q["state"]), &tx))
 }
 
-fn session_cookie(d: &Decision) -> String {
+pub(super) fn session_cookie(d: &Decision) -> String {
     let r = response(d);
     assert_eq!(r.status(), 302, "{:?} {}", d.log, String::from_utf8_lossy(r.body()));
     cookie_pairs(r).into_iter().find(|c| c.starts_with("__Host-edgeguard=")).unwrap()
 }
 
-fn bearer(w: &EntraWorld, path: &str, token: &str) -> Decision {
+pub(super) fn bearer(w: &EntraWorld, path: &str, token: &str) -> Decision {
     let auth = format!("Bearer {token}");
     handle(w, &request(Method::GET, path, &[("authorization", &auth), ("accept", "application/json")]))
 }
 
-fn forwarded_header(d: &Decision, req_headers: &crate::gateway::RequestHeaders, name: &str) -> Option<String> {
+pub(super) fn forwarded_header(
+    d: &Decision,
+    req_headers: &crate::gateway::RequestHeaders,
+    name: &str,
+) -> Option<String> {
     let Outcome::Forward(plan) = &d.outcome else { panic!("not forwarded: {:?}", d.log) };
     plan.headers.apply(req_headers).get(name).map(|v| v.to_str().unwrap().to_owned())
 }

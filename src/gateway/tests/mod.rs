@@ -9,6 +9,7 @@ mod client_auth;
 mod dpop;
 mod edge_input;
 mod entra;
+mod entra_graph;
 mod identity_headers;
 mod me;
 mod on_behalf_of;

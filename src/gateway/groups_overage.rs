@@ -1,0 +1,169 @@
+//! Entra group overage resolved through Microsoft Graph for routes that need a group
+//! (`ENTRA_GROUPS_OVERAGE=graph`; the protocol is in [`crate::entra::list_member_groups`]).
+//!
+//! The answer is kept per isolate, and for browser sessions also in KV beside the session
+//! record, so a user costs one Graph walk per session, not per request or per isolate:
+//! - session: `entra-groups:v1:<session hash>` → AES-GCM(`complete ids…`), TTL = the session's
+//!   remaining lifetime; memory bound = the session's end;
+//! - bearer token: memory only, keyed by `tid` + `oid`, bound = the token's `exp`.
+//!
+//! Any failure is a 403 `groups_overage_unresolved` (never 5xx: what is missing is proof of
+//! membership), and is not cached, so the next request asks again.
+
+use super::Gateway;
+use crate::coalesce::Coalescer;
+use crate::entra::{CallerKind, GraphError, GroupsOverage, MemberGroups, list_member_groups};
+use crate::error::GatewayError;
+use crate::jwt::is_tenant_guid;
+use crate::policy::{Claims, Route};
+use crate::ports::Ports;
+use crate::session::{Purpose, random_nonce};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// Users (or sessions) whose groups an isolate keeps at most.
+const MAX_CACHED: usize = 10_000;
+
+/// Resolved groups per isolate, and the Graph walks in flight.
+#[derive(Default)]
+pub struct OverageGroups {
+    memory: RefCell<HashMap<String, (Rc<MemberGroups>, u64)>>,
+    resolving: Coalescer<Result<Rc<MemberGroups>, GraphError>>,
+}
+
+impl OverageGroups {
+    fn get(&self, key: &str, now: u64) -> Option<Rc<MemberGroups>> {
+        self.memory.borrow().get(key).filter(|(_, until)| now < *until).map(|(groups, _)| Rc::clone(groups))
+    }
+
+    /// Keep `groups` until `until`; when full, expired entries go first, then any one.
+    fn keep(&self, key: &str, groups: Rc<MemberGroups>, until: u64, now: u64) {
+        let mut memory = self.memory.borrow_mut();
+        if memory.len() >= MAX_CACHED {
+            memory.retain(|_, (_, bound)| now < *bound);
+        }
+        if memory.len() >= MAX_CACHED
+            && let Some(any) = memory.keys().next().cloned()
+        {
+            memory.remove(&any);
+        }
+        memory.insert(key.to_owned(), (groups, until));
+    }
+}
+
+/// Whose groups a request needs, and for how long an answer may serve.
+pub(super) struct GroupsOwner<'a> {
+    pub tid: Option<&'a str>,
+    pub oid: Option<&'a str>,
+    pub caller: CallerKind,
+    /// The session's storage key (then the answer is also kept in KV), or none for a token.
+    pub session: Option<&'a str>,
+    /// When the session or token ends.
+    pub until: u64,
+}
+
+/// `claims` with the groups Graph listed in place of the cut-off list.
+pub(super) fn with_groups<'a>(claims: Claims<'a>, resolved: Option<&'a MemberGroups>) -> Claims<'a> {
+    match resolved {
+        Some(groups) => {
+            Claims { groups: groups.ids.iter().map(String::as_str).collect(), groups_overage: false, ..claims }
+        }
+        None => claims,
+    }
+}
+
+fn unresolved(err: GraphError) -> GatewayError {
+    GatewayError::GroupsOverageUnresolved(err.to_string())
+}
+
+impl<P: Ports> Gateway<P> {
+    /// The groups to check `route` against when `claims` had their group list cut off, the
+    /// route needs a group none of the listed ones is, and Graph resolution is on; `None`
+    /// when nothing needs resolving (the route's check then decides as usual).
+    pub(super) async fn overage_groups(
+        &self,
+        ports: &P,
+        route: &Route,
+        claims: &Claims<'_>,
+        owner: GroupsOwner<'_>,
+    ) -> Result<Option<Rc<MemberGroups>>, GatewayError> {
+        let required = &route.requirements.groups;
+        let Some(GroupsOverage::Graph { graph }) = self.config.provider.entra.as_ref().map(|e| &e.groups_overage)
+        else {
+            return Ok(None);
+        };
+        if !claims.groups_overage || required.is_empty() || required.iter().any(|g| claims.groups.contains(&g.as_str()))
+        {
+            return Ok(None);
+        }
+        let (Some(tid), Some(oid)) = (owner.tid.filter(|t| is_tenant_guid(t)), owner.oid) else {
+            return Err(unresolved(GraphError::NoObjectId));
+        };
+        let key = match owner.session {
+            Some(session) => session.to_owned(),
+            None => format!("{tid}:{oid}"),
+        };
+        let groups = match self.overage_groups.get(&key, ports.now_secs()) {
+            Some(groups) => groups,
+            None => {
+                let resolve = || self.resolve_member_groups(ports, graph, tid, oid, &key, &owner);
+                self.overage_groups.resolving.run(ports, &key, resolve).await.0.map_err(unresolved)?
+            }
+        };
+        if !groups.complete && !required.iter().any(|g| groups.ids.contains(g)) {
+            return Err(unresolved(GraphError::TooManyGroups));
+        }
+        Ok(Some(groups))
+    }
+
+    /// The session's stored answer, else a Graph walk with an app token of the user's tenant;
+    /// kept in memory, and in KV for a session.
+    async fn resolve_member_groups(
+        &self,
+        ports: &P,
+        graph: &str,
+        tid: &str,
+        oid: &str,
+        key: &str,
+        owner: &GroupsOwner<'_>,
+    ) -> Result<Rc<MemberGroups>, GraphError> {
+        let stored_key = owner.session.map(stored_groups_key);
+        if let Some(stored_key) = &stored_key
+            && let Some(groups) = self.stored_groups(ports, stored_key).await
+        {
+            let groups = Rc::new(groups);
+            self.overage_groups.keep(key, Rc::clone(&groups), owner.until, ports.now_secs());
+            return Ok(groups);
+        }
+        let Some(entra) = &self.config.provider.entra else {
+            return Err(GraphError::NoObjectId);
+        };
+        let endpoint = entra.tenant_token_endpoint(tid);
+        let target = entra.graph_token_target(graph);
+        let app_token = self.app_token_from(ports, Some(&endpoint), &target).await.map_err(GraphError::AppToken)?;
+        let groups = Rc::new(list_member_groups(ports, graph, owner.caller, oid, &app_token).await?);
+        let now = ports.now_secs();
+        self.overage_groups.keep(key, Rc::clone(&groups), owner.until, now);
+        if let Some(stored_key) = &stored_key {
+            let keys = &self.config.session.keys;
+            let sealed =
+                keys.seal(Purpose::Store, stored_key.as_bytes(), groups.encode().as_bytes(), random_nonce(ports));
+            // Best effort: without it another isolate asks Graph again.
+            let _ = ports.put(stored_key, &sealed, owner.until.saturating_sub(now)).await;
+        }
+        Ok(groups)
+    }
+
+    async fn stored_groups(&self, ports: &P, stored_key: &str) -> Option<MemberGroups> {
+        let sealed = ports.get(stored_key).await.ok().flatten()?;
+        let plain = self.config.session.keys.open(Purpose::Store, stored_key.as_bytes(), &sealed)?;
+        MemberGroups::decode(std::str::from_utf8(&plain).ok()?)
+    }
+}
+
+/// `entra-groups:v1:<session hash>` for the session stored under `session:v1:<session hash>`.
+fn stored_groups_key(session_storage_key: &str) -> String {
+    let hash = session_storage_key.rsplit(':').next().unwrap_or_default();
+    format!("entra-groups:v1:{hash}")
+}
