@@ -24,8 +24,13 @@ use crate::jwt::{IssuerRule, TENANT_PLACEHOLDER, TenantAllowList, is_tenant_guid
 
 /// The public cloud's authority.
 pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
-/// The issuer host of v1 tokens (`https://sts.windows.net/{tid}/`).
+/// The issuer host of v1 tokens (`https://sts.windows.net/{tid}/`) in the public and US
+/// Government clouds.
 pub const V1_ISSUER_PREFIX: &str = "https://sts.windows.net/";
+/// The issuer host of v1 tokens in Azure China operated by 21Vianet.
+pub const V1_CHINA_ISSUER_PREFIX: &str = "https://sts.chinacloudapi.cn/";
+/// Every cloud's v1 issuer host.
+pub const V1_ISSUER_PREFIXES: [&str; 2] = [V1_ISSUER_PREFIX, V1_CHINA_ISSUER_PREFIX];
 /// The tenant of personal Microsoft accounts (`consumers`).
 pub const CONSUMERS_TENANT_ID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
@@ -136,7 +141,22 @@ impl EntraConfig {
     fn issuer_template(&self, version: EntraVersion) -> String {
         match version {
             EntraVersion::V2 => format!("{}/{TENANT_PLACEHOLDER}/v2.0", self.authority_host),
-            EntraVersion::V1 => format!("{V1_ISSUER_PREFIX}{TENANT_PLACEHOLDER}/"),
+            EntraVersion::V1 => format!("{}{TENANT_PLACEHOLDER}/", self.v1_issuer_prefix()),
+        }
+    }
+
+    /// Where v1 tokens of this cloud say they come from. v1 issuers do not follow the authority
+    /// host: `https://sts.windows.net/` for the public cloud and for US Government
+    /// (`login.microsoftonline.us`) alike, `https://sts.chinacloudapi.cn/` for Azure China
+    /// (`login.chinacloudapi.cn`, `login.partner.microsoftonline.cn`). Source: Microsoft Q&A
+    /// "What are the token issuers for the sovereign clouds?" (learn.microsoft.com/answers/
+    /// questions/1190472), with "National clouds" (Microsoft identity platform) for the hosts.
+    pub fn v1_issuer_prefix(&self) -> &'static str {
+        let host = self.authority_host.as_str();
+        if host.ends_with(".chinacloudapi.cn") || host.ends_with(".microsoftonline.cn") {
+            V1_CHINA_ISSUER_PREFIX
+        } else {
+            V1_ISSUER_PREFIX
         }
     }
 

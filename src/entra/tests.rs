@@ -276,3 +276,46 @@ fn groups_overage_graph_is_opt_in_and_each_cloud_finds_its_graph() {
     let p = problems(&[("OIDC_ISSUER", "https://idp.example.com"), ("ENTRA_GROUPS_OVERAGE", "graph")]);
     assert_eq!(p[0].0, "ENTRA_GROUPS_OVERAGE", "needs the preset: {p:?}");
 }
+
+#[test]
+fn national_clouds_accept_their_own_v1_and_v2_issuers_only() {
+    let v1_public = format!("https://sts.windows.net/{HOME}/");
+    let v1_china = format!("https://sts.chinacloudapi.cn/{HOME}/");
+    let clouds = [
+        // (authority, its v2 issuer, the v1 issuer it accepts, a v1 issuer it refuses)
+        (H, format!("{H}/{HOME}/v2.0"), &v1_public, &v1_china),
+        (
+            "https://login.microsoftonline.us",
+            format!("https://login.microsoftonline.us/{HOME}/v2.0"),
+            &v1_public,
+            &v1_china,
+        ),
+        (
+            "https://login.chinacloudapi.cn",
+            format!("https://login.chinacloudapi.cn/{HOME}/v2.0"),
+            &v1_china,
+            &v1_public,
+        ),
+        (
+            "https://login.partner.microsoftonline.cn",
+            format!("https://login.partner.microsoftonline.cn/{HOME}/v2.0"),
+            &v1_china,
+            &v1_public,
+        ),
+    ];
+    for (authority, v2_iss, v1_ok, v1_other_cloud) in clouds {
+        let cloud = preset(&[("ENTRA_TENANT", HOME), ("ENTRA_AUTHORITY", authority)]);
+        let rule = cloud.access_token_issuer(&v2_iss);
+        assert_eq!(check(&rule, &v2_iss, Some(HOME)), "ok", "{authority} v2");
+        assert_eq!(check(&rule, v1_ok, Some(HOME)), "ok", "{authority} v1");
+        assert_eq!(check(&rule, v1_other_cloud, Some(HOME)), "issuer_mismatch", "{authority}: another cloud's v1");
+        let public_v2 = format!("{H}/{HOME}/v2.0");
+        if authority != H {
+            assert_eq!(check(&rule, &public_v2, Some(HOME)), "issuer_mismatch", "{authority}: the public cloud's v2");
+        }
+        // The v1 endpoint's discovery names the cloud's v1 issuer.
+        let v1 = preset(&[("ENTRA_TENANT", HOME), ("ENTRA_AUTHORITY", authority), ("ENTRA_VERSION", "v1")]);
+        assert!(v1.accepts_discovered_issuer(v1_ok), "{authority}");
+        assert!(!v1.accepts_discovered_issuer(v1_other_cloud), "{authority}");
+    }
+}

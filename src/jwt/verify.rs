@@ -121,7 +121,8 @@ where
 
 /// A key that names its issuer (Entra's JWKS `issuer` member) signs only for it: the token's
 /// `iss` must equal it, with `{tenantid}` read as the token's `tid`. Entra signs v1 tokens
-/// (`https://sts.windows.net/{tid}/`) with the keys its v2 key set publishes for
+/// (`https://sts.windows.net/{tid}/`, Azure China `https://sts.chinacloudapi.cn/{tid}/`) with the
+/// keys its v2 key set publishes for
 /// `.../{tid}/v2.0`, so a v1 token of the same tenant matches that key too.
 fn check_key_issuer<K>(keys: &KeySet<K>, token: &UnverifiedJwt) -> Result<(), JwtError> {
     let index = keys.jwks().select(token.header())?;
@@ -136,7 +137,7 @@ fn check_key_issuer<K>(keys: &KeySet<K>, token: &UnverifiedJwt) -> Result<(), Jw
         None => key_issuer.to_owned(),
     };
     let v1_of_same_tenant = tid.is_some_and(|tid| {
-        iss.strip_prefix(crate::entra::V1_ISSUER_PREFIX) == Some(&format!("{tid}/"))
+        crate::entra::V1_ISSUER_PREFIXES.iter().any(|prefix| iss.strip_prefix(prefix) == Some(&format!("{tid}/")))
             && expected.strip_suffix("/v2.0").is_some_and(|head| head.ends_with(&format!("/{tid}")))
     });
     if expected == iss || v1_of_same_tenant { Ok(()) } else { Err(JwtError::KeyIssuerMismatch) }

@@ -511,3 +511,32 @@ fn admin_consent_v1_uses_prompt_admin_consent_and_other_providers_have_none() {
     let d = block_on(generic.gateway.handle(&generic.ports, &navigate("/auth/admin-consent", "")));
     assert_eq!(response(&d).status(), 404);
 }
+
+#[test]
+fn national_cloud_api_tokens_carry_their_cloud_s_issuers() {
+    let china = entra_world(
+        &[("ENTRA_TENANT", HOME), ("ENTRA_AUTHORITY", "https://login.partner.microsoftonline.cn")],
+        "discovery-v2-tenant-china.json",
+        Some("https://login.partner.microsoftonline.cn/{tenantid}/v2.0"),
+    );
+    let v1 =
+        china.entra.sign("access_token_v1_delegated", json!({"iss": format!("https://sts.chinacloudapi.cn/{HOME}/")}));
+    let d = bearer(&china, "/api/orders", &v1);
+    assert!(matches!(d.outcome, Outcome::Forward(_)), "a China v1 token, its key naming the v2 issuer: {:?}", d.log);
+    let public_v1 = china.entra.sign("access_token_v1_delegated", json!({}));
+    assert_eq!(bearer(&china, "/api/orders", &public_v1).log.reason, "issuer_mismatch");
+
+    let us = entra_world(
+        &[("ENTRA_TENANT", HOME), ("ENTRA_AUTHORITY", "https://login.microsoftonline.us")],
+        "discovery-v2-tenant-usgov.json",
+        None,
+    );
+    let v1 = us.entra.sign("access_token_v1_delegated", json!({}));
+    assert!(matches!(bearer(&us, "/api/orders", &v1).outcome, Outcome::Forward(_)), "US Gov v1 is sts.windows.net");
+    let v2 = us
+        .entra
+        .sign("access_token_v2_delegated", json!({"iss": format!("https://login.microsoftonline.us/{HOME}/v2.0")}));
+    assert!(matches!(bearer(&us, "/api/orders", &v2).outcome, Outcome::Forward(_)));
+    let public_v2 = us.entra.sign("access_token_v2_delegated", json!({}));
+    assert_eq!(bearer(&us, "/api/orders", &public_v2).log.reason, "issuer_mismatch");
+}
