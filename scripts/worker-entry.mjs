@@ -12,9 +12,11 @@
 // after a Rust panic (panic = "abort") or any other trap, this entry answers 500, logs the
 // reason, and resets the instance so the next request runs on a fresh one.
 //
-// Export any Durable Object classes written in Rust here too, e.g.
-// `export { SessionObject } from "../build/bindgen/index.js";`.
+// Durable Object classes written in Rust are exported from here too (SessionObject, below).
 import * as edge from "../build/bindgen/index.js";
+
+/** How many times the wasm instance was reset after a trap (see internalError). */
+let resets = 0;
 
 export default {
   fetch(request, env) {
@@ -77,9 +79,48 @@ function internalError(ctx, error) {
     path: url.pathname.slice(0, 256),
     detail: reason(error).slice(0, 500),
   }));
-  if (trapped) edge.__wbg_reset_state?.();
+  if (trapped) reset();
   return new Response("Internal error. The gateway logged the reason.", {
     status: 500,
     headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
   });
+}
+
+/** A fresh wasm instance after a trap; objects made on the old one are remade on next use. */
+function reset() {
+  edge.__wbg_reset_state?.();
+  resets += 1;
+}
+
+/**
+ * The sessions' Durable Object (src/edge/session_object.rs), bound as SESSION_OBJECTS. A thin
+ * wrapper around the Rust class: after a wasm reset the Rust object it holds would point into
+ * the old instance, so it is made again (its state is reloaded from storage).
+ */
+export class SessionObject {
+  constructor(state, env) {
+    this.state = state;
+    this.env = env;
+  }
+
+  fetch(request) {
+    return this.call((object) => object.fetch(request));
+  }
+
+  alarm() {
+    return this.call((object) => object.alarm());
+  }
+
+  async call(method) {
+    if (this.object === undefined || this.made !== resets) {
+      this.object = new edge.SessionObject(this.state, this.env);
+      this.made = resets;
+    }
+    try {
+      return await method(this.object);
+    } catch (error) {
+      if (error instanceof WebAssembly.RuntimeError) reset();
+      throw error;
+    }
+  }
 }

@@ -24,6 +24,7 @@
 mod convert;
 mod crypto;
 mod ports;
+mod session_object;
 mod trampoline;
 
 use crate::config::{Config, ConfigErrors, SettingError};

@@ -21,11 +21,18 @@ pub struct EdgePorts {
     env: Env,
     /// The KV binding, looked up on first use: bearer and public requests never touch KV.
     kv: OnceCell<Option<worker::kv::KvStore>>,
+    /// The sessions' Durable Object namespace, when bound (looked up on first use).
+    objects: OnceCell<Option<wasm_bindgen::JsValue>>,
 }
 
 impl EdgePorts {
     pub fn new(env: Env) -> Self {
-        Self { env, kv: OnceCell::new() }
+        Self { env, kv: OnceCell::new(), objects: OnceCell::new() }
+    }
+
+    /// The `SESSION_OBJECTS` namespace; `None` when not bound (KV only).
+    pub(super) fn session_objects(&self) -> Option<&wasm_bindgen::JsValue> {
+        self.objects.get_or_init(|| super::session_object::namespace(&self.env)).as_ref()
     }
 
     fn kv(&self) -> Result<&worker::kv::KvStore, KvError> {
@@ -111,9 +118,6 @@ impl KvStore for EdgePorts {
         Ok(names)
     }
 }
-
-/// KV only for now: no session objects.
-impl crate::ports::SessionCoordinator for EdgePorts {}
 
 impl Clock for EdgePorts {
     fn now_millis(&self) -> u64 {

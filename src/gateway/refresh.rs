@@ -172,7 +172,8 @@ impl<P: Ports> Gateway<P> {
             }
         };
         let sealed = seal_tokens(keys, ports, hash, &tokens);
-        let report = ObjectCall::Refreshed { lease, access: access_hash(&tokens.access_token), sealed };
+        let keep_secs = record.expires_at.saturating_sub(ports.now_secs());
+        let report = ObjectCall::Refreshed { lease, access: access_hash(&tokens.access_token), sealed, keep_secs };
         match ports.ask_session_object(hash, &report).await.map_err(|e| store_down(&e))? {
             Some(ObjectAnswer::Live) => {
                 adopt(&mut record, tokens);

@@ -67,6 +67,11 @@ export async function freePort(host = '127.0.0.1') {
  *   rate-limiting bindings (wrangler.toml's [[ratelimits]]), e.g. { AUTH_RATE_LIMIT: { namespace_id: "1001", simple: { limit: 3, period: 60 } } }
  * @param {{ name: string, script: string }[]} [options.workers] more Workers (ES module source), run beside
  *   this one in the same workerd
+ * @param {Record<string,string>} [options.durableObjects] Durable Object bindings: binding name -> class name
+ *   exported by the Worker (wrangler.toml's [[durable_objects.bindings]]; SQLite-backed, as new_sqlite_classes)
+ * @param {number} [options.replicas] more copies of the Worker (separate isolates: own memory, own wasm
+ *   instance), each on its own port, sharing KV and the Durable Objects of this one; their URLs are in
+ *   `replicaUrls`
  */
 export async function startWorker({
   vars = {},
@@ -83,6 +88,8 @@ export async function startWorker({
   services,
   ratelimits,
   workers = [],
+  durableObjects,
+  replicas = 0,
 } = {}) {
   const missing = workerBuildMissing(scriptPath);
   if (missing) throw new Error(missing);
@@ -133,12 +140,26 @@ export async function startWorker({
     } : {}),
     ...(services ? { serviceBindings: services } : {}),
     ...(ratelimits ? { ratelimits } : {}),
+    ...(durableObjects ? {
+      durableObjects: Object.fromEntries(Object.entries(durableObjects)
+        .map(([binding, className]) => [binding, { className, useSQLite: true }])),
+    } : {}),
   };
   const others = workers.map(({ name, script }) => ({ name, modules: true, script, compatibilityDate }));
+  const replicaPorts = await Promise.all(Array.from({ length: replicas }, () => freePort(host)));
+  const copies = replicaPorts.map((p, i) => ({
+    ...gateway,
+    name: `edgeguard-replica-${i + 1}`,
+    unsafeDirectSockets: [{ host, port: p }],
+    ...(durableObjects ? {
+      durableObjects: Object.fromEntries(Object.entries(durableObjects)
+        .map(([binding, className]) => [binding, { className, scriptName: gateway.name, useSQLite: true }])),
+    } : {}),
+  }));
   const mf = new Miniflare({
     host,
     port: listenPort,
-    workers: [gateway, ...others],
+    workers: [gateway, ...others, ...copies],
     ...(kvPersist ? { kvPersist } : {}),
     cf: false, // no network: don't fetch the Request.cf cache
     log: echo ? new Log(LogLevel.DEBUG) : new Log(LogLevel.WARN),
@@ -168,6 +189,8 @@ export async function startWorker({
   return {
     url,
     port: Number(readyUrl.port || listenPort),
+    /** The replicas' base URLs (`replicas`), in order. */
+    replicaUrls: replicaPorts.map((p) => `http://${host}:${p}`),
     mf,
     /** Miniflare's in-process dispatch (bypasses the socket; the Worker still sees the given URL). */
     dispatchFetch: (input, init) => mf.dispatchFetch(input, init),

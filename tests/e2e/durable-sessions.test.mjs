@@ -1,0 +1,110 @@
+// KV + Durable Object deployment shape: SESSION_OBJECTS bound to the Worker's own SessionObject class, and two
+// separate Worker instances (two isolates, each with its own memory and wasm instance) running the same script,
+// sharing KV and the Durable Object namespace (the replica binds the class through `scriptName`).
+//
+// - 20 parallel requests split over both instances on one session whose access token has expired: exactly one
+//   refresh grant at the provider, everyone forwarded with the one new token.
+// - Logout through one instance: the other refuses the session at its next revalidation (SESSION_REVALIDATE=3s
+//   here), even where KV has not caught up (the test puts back the record and removes the tombstone, as another
+//   location's KV would still show them): the object is what says "ended".
+import { after, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Browser } from '../support/browser.mjs';
+import { signInSession, skipReason, startStack, waitUntilExpired } from '../support/stack.mjs';
+
+const skip = skipReason();
+const T = { timeout: 30_000, skip };
+const REVALIDATE_SECS = 3;
+
+describe('sessions with a Durable Object per session (two Worker instances)', () => {
+  let s;
+  let replica;
+
+  before(async () => {
+    if (skip) return;
+    s = await startStack({
+      vars: { SESSION_REVALIDATE: `${REVALIDATE_SECS}s`, SESSION_IDLE_TIMEOUT: '8h' },
+      worker: { durableObjects: { SESSION_OBJECTS: 'SessionObject' }, replicas: 1 },
+    });
+    [replica] = s.worker.replicaUrls;
+  }, { timeout: 60_000 });
+
+  after(async () => { await s?.close(); });
+  beforeEach(() => {
+    if (!s) return;
+    s.idp.setFault(null);
+    s.idp.setAccessTokenTtl(null);
+    s.origin.reset();
+  });
+
+  const refreshRequests = () => s.idp.tokenRequests().filter((r) => r.grantType === 'refresh_token');
+
+  test('20 parallel requests on an expired session, over two instances: exactly one refresh grant', T, async () => {
+    s.idp.setAccessTokenTtl(1);
+    const { b, tokens } = await signInSession(s);
+    s.idp.setAccessTokenTtl(600);
+    // Both instances hold the session before the token expires (each has its own warm copy).
+    for (const base of [s.gw, replica]) {
+      const warm = await b.get(`${base}/api/echo?warm`);
+      assert.equal(warm.status, 200, `${base}: ${warm.status} ${warm.text.slice(0, 200)}`);
+    }
+    await waitUntilExpired(tokens.access_token);
+    const reqs0 = refreshRequests().length;
+
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => b.get(`${i % 2 ? replica : s.gw}/api/echo?i=${i}`)));
+    assert.deepEqual(answers.map((a) => a.status), Array(20).fill(200), answers.map((a) => a.text.slice(0, 120)).join('\n'));
+    const attempts = refreshRequests().slice(reqs0);
+    assert.equal(attempts.length, 1,
+      `expected exactly one refresh request at the IdP, got ${attempts.length}: ${attempts.map((r) => `${r.status} ${r.error ?? ''}`).join('; ')}`);
+    const fresh = s.idp.issuedTokens().at(-1);
+    assert.equal(fresh.grantType, 'refresh_token');
+    const forwarded = new Set(answers.map((a) => a.json.headers.authorization));
+    assert.deepEqual([...forwarded], [`Bearer ${fresh.access_token}`], 'all 20, on both instances, forwarded with the one new token');
+    assert.deepEqual(s.idp.errors().filter((e) => e.error === 'invalid_grant'), [], 'no refresh token was presented twice');
+
+    // The session lives on with the rotated refresh token, on both instances.
+    for (const base of [s.gw, replica]) {
+      const again = await b.get(`${base}/api/echo?again`);
+      assert.equal(again.status, 200);
+      assert.equal(again.json.headers.authorization, `Bearer ${fresh.access_token}`);
+    }
+    assert.equal(refreshRequests().length - reqs0, 1);
+  });
+
+  test('logout through one instance: the other refuses the session at its next revalidation, whatever KV says', T, async () => {
+    const { b, cookie, kvKey } = await signInSession(s);
+    const kv = await s.worker.kv();
+    const record = await kv.get(kvKey, 'arrayBuffer');
+    const onReplica = new Browser();
+    onReplica.jar.put(cookie);
+    const warm = await onReplica.get(`${replica}/api/echo?warm`);
+    assert.equal(warm.status, 200, `replica before logout: ${warm.status}`);
+    const warmedAt = Date.now();
+
+    const confirm = await b.request(`${s.gw}/auth/logout`, { navigate: true });
+    const out = await b.request(`${s.gw}/auth/logout`, {
+      method: 'POST', body: new URLSearchParams({}), navigate: true, initiator: confirm.url,
+    });
+    assert.equal(out.status, 200, `logout: ${out.status} ${out.text.slice(0, 200)}`);
+    // Where the replica runs, KV has not caught up yet: the record is back and there is no tombstone.
+    await kv.put(kvKey, record, { expirationTtl: 3600 });
+    const tombstones = (await kv.list({ prefix: 'session-ended:' })).keys.map((k) => k.name);
+    assert.ok(tombstones.length >= 1, 'logout left a KV tombstone');
+    await Promise.all(tombstones.map((name) => kv.delete(name)));
+
+    // Still within the replica's revalidation interval: its warm copy is trusted (separate isolates).
+    const stillWarm = await onReplica.get(`${replica}/api/echo?still`);
+    assert.ok(Date.now() - warmedAt < REVALIDATE_SECS * 1000, 'the machine was too slow to observe the warm window');
+    assert.equal(stillWarm.status, 200, 'the replica is a separate isolate whose warm copy lasts SESSION_REVALIDATE');
+
+    const wait = warmedAt + REVALIDATE_SECS * 1000 + 1100 - Date.now();
+    if (wait > 0) await new Promise((resolve) => { setTimeout(resolve, wait); });
+    s.origin.reset();
+    const refused = await onReplica.get(`${replica}/api/echo?after`);
+    assert.equal(refused.status, 401, `replica after its revalidation: ${refused.status} ${refused.text.slice(0, 200)}`);
+    assert.deepEqual(s.origin.requests(), [], 'nothing reached the origin');
+    await s.worker.waitForLog((e) => e.json?.reason === 'session_unknown' && e.json?.path === '/api/echo');
+    const nav = await onReplica.request(`${replica}/page`, { navigate: true });
+    assert.equal(nav.status, 302, 'a navigation is sent to sign in again');
+  });
+});
