@@ -3,7 +3,9 @@
 // a bearer caller's access token, and that no client can send those headers itself, on any route.
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
 import { signInSession, skipReason, startStack } from '../support/stack.mjs';
+import { freePort, startWorker } from '../support/worker.mjs';
 import { callApi, echoed, mint } from '../support/tokens.mjs';
 
 const skip = skipReason();
@@ -96,6 +98,36 @@ describe('identity headers from claims', () => {
       assert.equal(seen.headers['x-ms-client-principal-name'], 'alice');
     } finally {
       s.idp.setTokenHook(null);
+    }
+  });
+});
+
+describe('header mappings are checked at start-up', () => {
+  test('a reserved or malformed header name, a public route that maps claims and a bad DPoP flag are all named', T, async () => {
+    if (skip) return;
+    const port = await freePort();
+    const routes = [
+      { prefix: '/', auth: 'session', headers: { Authorization: 'sub', X_Groups: 'groups' } },
+      { prefix: '/pub/', auth: 'public', client_principal: true },
+    ];
+    const w = await startWorker({
+      port,
+      vars: {
+        OIDC_ISSUER: 'http://127.0.0.1:9', OIDC_CLIENT_ID: 'edgeguard', PUBLIC_URL: `http://127.0.0.1:${port}`,
+        ORIGIN_URL: 'http://127.0.0.1:9', ROUTES: JSON.stringify(routes), DPOP_NONCE: 'yes',
+      },
+      secrets: { OIDC_CLIENT_SECRET: 'client-secret-value-123', SESSION_SECRET: crypto.randomBytes(32).toString('hex') },
+    });
+    try {
+      const res = await fetch(`${w.url}/auth/health`);
+      assert.equal(res.status, 500);
+      const text = (await res.json()).error_description;
+      assert.match(text, /ROUTES: route 0: header "Authorization" is set by the gateway/);
+      assert.match(text, /header "X_Groups" contains _/);
+      assert.match(text, /route 1: headers and client_principal need a caller/);
+      assert.match(text, /DPOP_NONCE: "yes" is not true or false/);
+    } finally {
+      await w.close();
     }
   });
 });
