@@ -3,8 +3,7 @@
 //! format, up to which size. Names are checked here, at start-up, so a typo or a header the
 //! gateway owns is an error naming the route, never a surprise at the origin.
 
-use serde::Deserialize;
-use std::collections::BTreeMap;
+use serde_json::{Map, Value};
 
 /// The size cap of one claim header unless the route sets `max_bytes`: what Pomerium and
 /// oauth2-proxy origins can take behind common proxies (8 KiB header limits in total).
@@ -16,8 +15,7 @@ pub const MAX_CLAIM_HEADER_MAX: usize = 16 * 1024;
 pub const CLIENT_PRINCIPAL_MAX: usize = 16 * 1024;
 
 /// How a claim's value becomes header text.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ClaimFormat {
     /// A string as is; a number or boolean as its JSON text; a list of those joined with `,`.
     /// Printable ASCII only, and no `,` inside a list member: otherwise the header is left out
@@ -42,22 +40,34 @@ pub struct ClaimHeader {
     pub max_bytes: usize,
 }
 
-/// A mapping as written: `"X-Groups": "groups"` or `"X-Groups": {"claim": "groups", ...}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum RawClaimHeader {
-    Claim(String),
-    Full(FullClaimHeader),
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FullClaimHeader {
-    claim: String,
-    #[serde(default)]
-    format: ClaimFormat,
-    #[serde(default)]
-    max_bytes: Option<usize>,
+/// One mapping as written: `"groups"` or `{"claim": "groups", "format": "json", "max_bytes": 100}`.
+/// Read from the JSON value by hand rather than by a derived untagged enum, which costs
+/// kilobytes of wasm for two shapes.
+fn parse_mapping(name: &str, mapping: &Value) -> Result<(String, ClaimFormat, usize), String> {
+    let fields = match mapping {
+        Value::String(claim) => return Ok((claim.clone(), ClaimFormat::Comma, DEFAULT_CLAIM_HEADER_MAX)),
+        Value::Object(fields) => fields,
+        _ => {
+            return Err(format!(
+                "header {name:?} must map to a claim name or {{\"claim\", \"format\", \"max_bytes\"}}"
+            ));
+        }
+    };
+    if let Some(unknown) = fields.keys().find(|k| !["claim", "format", "max_bytes"].contains(&k.as_str())) {
+        return Err(format!("header {name:?}: unknown field {unknown:?} (claim, format, max_bytes)"));
+    }
+    let claim = fields.get("claim").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let format = match fields.get("format") {
+        None => ClaimFormat::Comma,
+        Some(Value::String(f)) if f == "comma" => ClaimFormat::Comma,
+        Some(Value::String(f)) if f == "json" => ClaimFormat::Json,
+        Some(_) => return Err(format!("header {name:?}: format must be \"comma\" or \"json\"")),
+    };
+    let max_bytes = match fields.get("max_bytes") {
+        None => DEFAULT_CLAIM_HEADER_MAX,
+        Some(n) => n.as_u64().and_then(|n| usize::try_from(n).ok()).unwrap_or(0),
+    };
+    Ok((claim, format, max_bytes))
 }
 
 /// Headers the gateway sets or relies on, which a mapping may never replace.
@@ -112,13 +122,13 @@ fn name_problem(name: &str) -> Option<String> {
     None
 }
 
-/// The route's mapped headers, or every problem with them.
-pub fn parse_claim_headers(raw: BTreeMap<String, RawClaimHeader>) -> Result<Vec<ClaimHeader>, Vec<String>> {
+/// The route's mapped headers (the `headers` object), or every problem with them.
+pub fn parse_claim_headers(raw: &Map<String, Value>) -> Result<Vec<ClaimHeader>, Vec<String>> {
     let mut problems = Vec::new();
     let mut headers: Vec<ClaimHeader> = Vec::new();
     for (name, mapping) in raw {
-        let name = name.trim().to_owned();
-        if let Some(problem) = name_problem(&name) {
+        let name = name.trim();
+        if let Some(problem) = name_problem(name) {
             problems.push(problem);
             continue;
         }
@@ -127,21 +137,22 @@ pub fn parse_claim_headers(raw: BTreeMap<String, RawClaimHeader>) -> Result<Vec<
             problems.push(format!("header {name:?} is mapped twice (letter case aside)"));
             continue;
         }
-        let FullClaimHeader { claim, format, max_bytes } = match mapping {
-            RawClaimHeader::Claim(claim) => FullClaimHeader { claim, format: ClaimFormat::Comma, max_bytes: None },
-            RawClaimHeader::Full(full) => full,
+        let (claim, format, max_bytes) = match parse_mapping(name, mapping) {
+            Ok(parsed) => parsed,
+            Err(problem) => {
+                problems.push(problem);
+                continue;
+            }
         };
         let claim = claim.trim().to_owned();
         if claim.is_empty() {
             problems.push(format!("header {name:?} names no claim"));
-            continue;
+        } else if !(1..=MAX_CLAIM_HEADER_MAX).contains(&max_bytes) {
+            problems
+                .push(format!("header {name:?}: max_bytes must be a whole number from 1 to {MAX_CLAIM_HEADER_MAX}"));
+        } else {
+            headers.push(ClaimHeader { name: lower, claim, format, max_bytes });
         }
-        let max_bytes = max_bytes.unwrap_or(DEFAULT_CLAIM_HEADER_MAX);
-        if !(1..=MAX_CLAIM_HEADER_MAX).contains(&max_bytes) {
-            problems.push(format!("header {name:?}: max_bytes must be 1 to {MAX_CLAIM_HEADER_MAX}"));
-            continue;
-        }
-        headers.push(ClaimHeader { name: lower, claim, format, max_bytes });
     }
     if problems.is_empty() { Ok(headers) } else { Err(problems) }
 }
@@ -151,7 +162,7 @@ mod tests {
     use super::*;
 
     fn parse(json: &str) -> Result<Vec<ClaimHeader>, Vec<String>> {
-        parse_claim_headers(serde_json::from_str(json).unwrap())
+        parse_claim_headers(serde_json::from_str::<Value>(json).unwrap().as_object().unwrap())
     }
 
     #[test]
@@ -211,14 +222,14 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errors.len(), 4, "{errors:?}");
-        assert!(
-            serde_json::from_str::<BTreeMap<String, RawClaimHeader>>(r#"{"X-A": {"claim": "a", "format": "xml"}}"#)
-                .is_err()
-        );
-        assert!(
-            serde_json::from_str::<BTreeMap<String, RawClaimHeader>>(r#"{"X-A": {"claim": "a", "fmt": "json"}}"#)
-                .is_err()
-        );
+        for bad in [
+            r#"{"X-A": {"claim": "a", "format": "xml"}}"#,
+            r#"{"X-A": {"claim": "a", "fmt": "json"}}"#,
+            r#"{"X-A": ["a"]}"#,
+            r#"{"X-A": {"claim": "a", "max_bytes": "10"}}"#,
+        ] {
+            assert_eq!(parse(bad).unwrap_err().len(), 1, "{bad}");
+        }
         let twice = parse(r#"{"X-A": "a", "x-a": "b"}"#).unwrap_err();
         assert!(twice[0].contains("mapped twice"), "{twice:?}");
     }

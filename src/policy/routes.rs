@@ -2,7 +2,7 @@
 
 use super::Requirements;
 use super::assertion::{AssertionRoute, assertion_route};
-use super::claim_headers::{ClaimHeader, RawClaimHeader, parse_claim_headers};
+use super::claim_headers::{ClaimHeader, parse_claim_headers};
 use super::origin::Origin;
 use super::origin_token::{OriginToken, TokenTarget, check_origin_token};
 use super::path::PathError;
@@ -97,7 +97,7 @@ struct RawRoute {
     #[serde(default)]
     assertion_audience: Option<String>,
     #[serde(default)]
-    headers: std::collections::BTreeMap<String, RawClaimHeader>,
+    headers: Option<serde_json::Value>,
     #[serde(default)]
     client_principal: bool,
     #[serde(flatten)]
@@ -206,16 +206,22 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
         return Err(errors);
     }
     routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
-    let mut claim_header_names: Vec<String> =
-        routes.iter().flat_map(|r| r.claim_headers.iter().map(|h| h.name.clone())).collect();
-    claim_header_names.sort_unstable();
-    claim_header_names.dedup();
+    let mut claim_header_names: Vec<String> = Vec::new();
+    for header in routes.iter().flat_map(|r| &r.claim_headers) {
+        if !claim_header_names.contains(&header.name) {
+            claim_header_names.push(header.name.clone());
+        }
+    }
     Ok(RouteTable { routes, claim_header_names })
 }
 
 /// A route's `headers` and `client_principal`, which need a caller to take claims from.
 fn route_claim_headers(route: &RawRoute, auth: AuthMode) -> Result<(Vec<ClaimHeader>, bool), Vec<String>> {
-    let headers = parse_claim_headers(route.headers.clone())?;
+    let headers = match &route.headers {
+        None => Vec::new(),
+        Some(serde_json::Value::Object(map)) => parse_claim_headers(map)?,
+        Some(_) => return Err(vec!["headers must be an object of header name to claim".into()]),
+    };
     if auth == AuthMode::Public && (route.client_principal || !headers.is_empty()) {
         return Err(vec![
             "headers and client_principal need a caller: use auth session, bearer or session_or_bearer".into(),

@@ -86,7 +86,10 @@ pub fn ascii_json(value: &Value) -> String {
         } else {
             let mut units = [0u16; 2];
             for unit in c.encode_utf16(&mut units) {
-                out.push_str(&format!("\\u{unit:04x}"));
+                out.push_str("\\u");
+                for shift in [12, 8, 4, 0] {
+                    out.push(char::from_digit(u32::from((*unit >> shift) & 0xf), 16).unwrap_or('0'));
+                }
             }
         }
     }
