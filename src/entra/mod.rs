@@ -228,6 +228,18 @@ pub fn access_token_issuer_rule(provider: &ProviderConfig, discovered_issuer: &s
     }
 }
 
+/// Whether `iss` (a front-channel logout request's) names this provider: its issuer, or with the
+/// Entra preset an issuer its ID tokens may carry (the tenant's; for a multi-tenant app an
+/// allowed tenant's, through the `{tenantid}` template).
+pub fn names_this_provider(provider: &ProviderConfig, discovered_issuer: &str, iss: &str) -> bool {
+    let rule = id_token_issuer_rule(provider, discovered_issuer);
+    let tid = match &rule {
+        IssuerRule::TenantTemplate { templates, .. } => templates.iter().find_map(|t| tenant_in(t, iss)),
+        IssuerRule::Exact(_) => None,
+    };
+    rule.check(iss, tid).is_ok()
+}
+
 /// The scopes a token response granted (RFC 6749 §5.1), as route `scopes` name them. Entra
 /// lists resource scopes with their resource (`api://orders/Orders.Read`) while the access
 /// token's `scp` and route settings use the short name (`Orders.Read`): with the preset both

@@ -10,6 +10,7 @@ mod callback;
 mod client_auth;
 mod consent;
 mod dpop;
+mod frontchannel;
 mod groups_overage;
 pub mod headers;
 mod identity_headers;
@@ -188,6 +189,7 @@ impl<P: Ports> Gateway<P> {
             paths::ME => self.me(ports, req).await,
             paths::LOGOUT => self.logout(ports, req).await,
             paths::BACKCHANNEL_LOGOUT => self.backchannel_logout(ports, req).await,
+            paths::FRONTCHANNEL_LOGOUT => self.frontchannel_logout(ports, req).await,
             paths::ASSERTION_JWKS if self.config.assertion.is_some() => self.assertion_jwks(req),
             _ => self.route(ports, req).await,
         }

@@ -9,6 +9,9 @@ pub const LOGOUT: &str = "/auth/logout";
 /// Where the provider POSTs logout tokens (register it as the client's
 /// `backchannel_logout_uri`).
 pub const BACKCHANNEL_LOGOUT: &str = "/auth/backchannel-logout";
+/// Where the provider ends sessions through the browser (OpenID Connect Front-Channel Logout;
+/// register `PUBLIC_URL` + this as the client's front-channel logout URL).
+pub const FRONTCHANNEL_LOGOUT: &str = "/auth/frontchannel-logout";
 /// Entra administrator consent: starts the round trip, and is its redirect URI (register
 /// `PUBLIC_URL` + this at the provider).
 pub const ADMIN_CONSENT: &str = "/auth/admin-consent";

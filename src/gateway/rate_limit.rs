@@ -1,6 +1,7 @@
 //! Rate limits on the gateway's own endpoints that anyone can call without credentials: sign-in
 //! (`/auth/login`), the callback (`/auth/callback`, a token-endpoint call per request) and
-//! back-channel logout (`/auth/backchannel-logout`, a signature check and KV work per request).
+//! back-channel logout (`/auth/backchannel-logout`, a signature check and KV work per request) and
+//! front-channel logout (`/auth/frontchannel-logout`, a KV listing per request).
 //!
 //! The counting is the Workers rate-limiting binding's (`AUTH_RATE_LIMIT`, keyed by the client's
 //! `CF-Connecting-IP`); the edge asks it only for these paths and only when it is bound, so the
@@ -23,7 +24,10 @@ pub fn rate_limited_endpoint(path: &str) -> bool {
     if !path.starts_with("/auth/") && !path.contains('%') {
         return false;
     }
-    matches!(normalise_path(path).as_deref(), Ok(paths::LOGIN | paths::CALLBACK | paths::BACKCHANNEL_LOGOUT))
+    matches!(
+        normalise_path(path).as_deref(),
+        Ok(paths::LOGIN | paths::CALLBACK | paths::BACKCHANNEL_LOGOUT | paths::FRONTCHANNEL_LOGOUT)
+    )
 }
 
 /// The answer once the client is over its limit: `429` with `Retry-After`, logged as `rate_limited`.

@@ -121,6 +121,40 @@ describe('Entra ID: multi-tenant sign-in, issuers, API tokens', () => {
     assert.equal((await listed.navigate(`${s.gw}/admin/users`)).final.status, 200);
   });
 
+  test('front-channel logout: Entra\'s sid-only request, with no cookie, ends the session its sid names', T, async () => {
+    const b = new Browser();
+    assert.equal((await b.navigate(`${s.gw}/home`)).final.status, 200);
+    const sid = s.entra.lastSid();
+    const other = new Browser();
+    assert.equal((await other.navigate(`${s.gw}/home`)).final.status, 200, 'a second session, with its own sid');
+    // What Entra's iframe loads in this browser: no iss, and (cross-site, SameSite=Lax) no session cookie.
+    const r = await b.get(`${s.gw}/auth/frontchannel-logout?sid=${encodeURIComponent(sid)}`, { initiator: `${s.entra.base}/` });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('cache-control'), 'no-store');
+    await s.worker.waitForLog((e) => e.json?.reason === 'frontchannel_logout' && e.json?.detail === '1 session(s) ended');
+    s.origin.reset();
+    const after = await b.get(`${s.gw}/home`, { headers: { accept: 'application/json' }, initiator: null });
+    assert.equal(after.status, 401, 'the session is over');
+    assert.deepEqual(s.origin.requests(), []);
+    assert.equal((await other.navigate(`${s.gw}/home`)).final.status, 200, 'the other sid\'s session is untouched');
+  });
+
+  test('front-channel logout naming another tenant\'s issuer ends nothing', T, async () => {
+    const b = new Browser();
+    assert.equal((await b.navigate(`${s.gw}/home`)).final.status, 200);
+    const sid = encodeURIComponent(s.entra.lastSid());
+    const iss = encodeURIComponent(s.entra.issuerFor('2.0', PARTNER_TENANT));
+    const r = await new Browser().get(`${s.gw}/auth/frontchannel-logout?iss=${iss}&sid=${sid}`, { initiator: null });
+    assert.equal(r.status, 400);
+    await s.worker.waitForLog((e) => e.json?.reason === 'frontchannel_logout_issuer_mismatch');
+    assert.equal((await b.navigate(`${s.gw}/home`)).final.status, 200, 'still signed in');
+    // The home tenant's issuer with the same sid does end it.
+    const home = encodeURIComponent(s.entra.issuerFor('2.0', HOME_TENANT));
+    assert.equal((await new Browser().get(`${s.gw}/auth/frontchannel-logout?iss=${home}&sid=${sid}`, { initiator: null })).status, 200);
+    const after = await b.get(`${s.gw}/home`, { headers: { accept: 'application/json' }, initiator: null });
+    assert.equal(after.status, 401);
+  });
+
   test('consent_required at the callback is retried once with prompt=consent, and the sign-in completes', T, async () => {
     s.entra.requireConsent('once');
     const before = s.entra.authorizeRequests().length;

@@ -14,6 +14,7 @@
 //   entra.mintAccessToken({ ver: '1.0', ... }), entra.mintGraphToken(), entra.authorizeRequests(),
 //   entra.tokenRequests(), entra.setAdminConsent('grant' | 'deny'), await entra.close()
 //   entra.graphBase, entra.setMemberships(oid, [groupIds]), entra.setGraphFailure(403 | null), entra.graphRequests()
+//   entra.lastSid()  // each sign-in gets a session id (`sid` in its ID token), as Entra's do
 //
 //   const s = await startEntraStack({ routes, vars });  // the lookalike, an origin and the Worker with the preset
 
@@ -72,6 +73,7 @@ export async function startEntra({ clientId, clientSecret, redirectUris, host = 
     authorize: [],
     token: [],
     memberships: new Map(),
+    sids: [],
     graphFailure: null,
     graph: [],
   };
@@ -113,14 +115,14 @@ export async function startEntra({ clientId, clientSecret, redirectUris, host = 
     );
   }
 
-  async function idToken(ver, nonce, user) {
+  async function idToken(ver, nonce, user, sid) {
     const now = Math.floor(Date.now() / 1000);
     const { groups, overage, ...rest } = user;
     const groupClaims = overage === 'claim_names'
       ? { _claim_names: { groups: 'src1' }, _claim_sources: { src1: { endpoint: `https://graph.microsoft.com/v1.0/users/${user.oid}/getMemberObjects` } } }
       : overage === 'hasgroups' ? { hasgroups: true } : { groups };
     return sign({}, {
-      ver, iss: issuerFor(ver, user.tid), aud: clientId, iat: now, nbf: now, exp: now + 3600, nonce, ...rest, ...groupClaims,
+      ver, iss: issuerFor(ver, user.tid), aud: clientId, iat: now, nbf: now, exp: now + 3600, nonce, sid, ...rest, ...groupClaims,
     });
   }
 
@@ -176,7 +178,11 @@ export async function startEntra({ clientId, clientSecret, redirectUris, host = 
       return redirect(res, redirectUri, { error: 'access_denied', error_description: 'AADSTS50020', state: q.get('state') });
     }
     const code = crypto.randomBytes(24).toString('base64url');
+    // Entra's session id, the `sid` of the ID token and of its front-channel logout request.
+    const sid = crypto.randomUUID();
+    state.sids.push(sid);
     state.codes.set(code, {
+      sid,
       ver, nonce: q.get('nonce'), challenge: q.get('code_challenge'), redirectUri, user: { ...state.user },
       scope: q.get('scope') ?? '', resource: q.get('resource') ?? undefined,
     });
@@ -212,7 +218,7 @@ export async function startEntra({ clientId, clientSecret, redirectUris, host = 
       ...(ver === '1.0' ? { expires_on: String(Math.floor(Date.now() / 1000) + 3599), resource: grant.resource } : {}),
       access_token: accessToken,
       refresh_token: refresh,
-      id_token: await idToken(ver, grant.nonce, grant.user),
+      id_token: await idToken(ver, grant.nonce, grant.user, grant.sid),
     };
   }
 
@@ -365,6 +371,8 @@ export async function startEntra({ clientId, clientSecret, redirectUris, host = 
     /** Answer every authorised Graph request with this HTTP status (null: answer normally). */
     setGraphFailure(status) { state.graphFailure = status; },
     graphRequests() { return state.graph.map((g) => ({ ...g })); },
+    /** The `sid` of the latest sign-in (what Entra's front-channel logout request carries). */
+    lastSid() { return state.sids.at(-1); },
     tokenRequests() { return state.token.map((t) => ({ ...t })); },
     async close() {
       for (const srv of [server, server6].filter(Boolean)) {
