@@ -86,6 +86,7 @@ const RESERVED: &[&str] = &[
     "te",
     "trailer",
     "upgrade",
+    "expect",
     "dpop",
     "forwarded",
     "x-forwarded-user",
@@ -97,9 +98,10 @@ const RESERVED: &[&str] = &[
     "x-forwarded-for",
 ];
 
-/// Prefixes the gateway owns (`x-edgeguard-`), Easy Auth's (set by `client_principal`), and
-/// Cloudflare's own (`cf-`, which the platform may overwrite).
-const RESERVED_PREFIXES: &[&str] = &["x-edgeguard-", "x-ms-client-principal", "cf-"];
+/// Prefixes the gateway owns (`x-edgeguard-`), Easy Auth's (set by `client_principal`),
+/// Cloudflare's own (`cf-`, which the platform may overwrite) and the browser's (`sec-`: fetch
+/// metadata, WebSocket handshakes).
+const RESERVED_PREFIXES: &[&str] = &["x-edgeguard-", "x-ms-client-principal", "cf-", "sec-"];
 
 fn is_token(name: &str) -> bool {
     !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^`|~".contains(&b))
@@ -204,6 +206,8 @@ mod tests {
             "Connection",
             "DPoP",
             "cf-connecting-ip",
+            "Sec-WebSocket-Key",
+            "Expect",
             "X_Groups",
             "X Groups",
             "X-Gr\u{f6}ups",
