@@ -66,6 +66,7 @@ pub mod names {
     pub const ENTRA_API_TOKEN_VERSIONS: &str = "ENTRA_API_TOKEN_VERSIONS";
     pub const ENTRA_GROUPS_OVERAGE: &str = "ENTRA_GROUPS_OVERAGE";
     pub const ENTRA_GRAPH_URL: &str = "ENTRA_GRAPH_URL";
+    pub const PROVIDERS: &str = "PROVIDERS";
 }
 
 /// Defaults, documented in README's settings table.
@@ -106,10 +107,15 @@ pub struct ClientAssertionConfig {
     pub x5t: Option<String>,
 }
 
-/// The identity provider and this gateway's client registration there. The flat `OIDC_*`
-/// settings describe the default provider; later a named table of them can share this type.
+/// The name of the provider the flat `OIDC_*` / `ENTRA_*` settings describe.
+pub const DEFAULT_PROVIDER: &str = "default";
+
+/// An identity provider and this gateway's client registration there: the flat `OIDC_*`
+/// settings (named [`DEFAULT_PROVIDER`]) or one entry of the `PROVIDERS` table.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
+    /// How routes, sessions, cookies and `/auth/login?provider=` refer to it.
+    pub name: String,
     /// The issuer exactly as configured; discovery must echo it byte for byte. With the Entra
     /// preset, the derived authority (discovery then checks the tenant's issuer instead).
     pub issuer: String,
@@ -130,6 +136,11 @@ pub struct ProviderConfig {
     pub clock_skew_secs: u64,
     /// How `origin_token: on_behalf_of` exchanges the caller's token.
     pub on_behalf_of: OnBehalfOfGrant,
+    /// Accepted `aud` values of bearer tokens this provider issues; a token must name one.
+    /// Never the client ID, so ID tokens are not accepted as access tokens.
+    pub audiences: Vec<String>,
+    /// Extra authorization-request parameters for every sign-in with it (`OIDC_AUTH_PARAMS`).
+    pub auth_params: Vec<(String, String)>,
 }
 
 /// The grant that exchanges a caller's access token for one for another API.
@@ -155,7 +166,11 @@ pub struct AssertionConfig {
 /// The validated configuration of one deployment.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// The default provider: the flat settings, else the `PROVIDERS` entry named `default`,
+    /// else the table's first entry. Index 0 of [`Config::provider_at`].
     pub provider: ProviderConfig,
+    /// The other `PROVIDERS` entries, in table order (indexes 1.. of [`Config::provider_at`]).
+    pub providers: Vec<ProviderConfig>,
     /// The gateway's external origin (scheme, host, port, no path). `redirect_uri` and every
     /// post-login redirect are built from it, never from the request's `Host` header.
     pub public_url: Url,
@@ -174,8 +189,6 @@ pub struct Config {
     /// Include the session's access token in `GET /auth/me` (off: a token in page scripts is
     /// one XSS away from theft).
     pub me_access_token: bool,
-    /// Extra authorization-request parameters for every sign-in (`OIDC_AUTH_PARAMS`).
-    pub auth_params: Vec<(String, String)>,
     /// The origin request's extra strip rules and the forwarded-request log sampling.
     pub forwarding: ForwardingConfig,
     /// User assertions for origins; set when `ASSERTION_SIGNING_KEY` is.
@@ -211,9 +224,6 @@ pub struct SessionConfig {
 /// Bearer access-token rules (RFC 9068, RFC 8725 §3.8–3.11).
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
-    /// Accepted `aud` values; a token must name one. Never the client ID by default, so ID
-    /// tokens are not accepted as access tokens.
-    pub audiences: Vec<String>,
     /// Accepted JOSE `typ` values (required).
     pub token_types: Vec<String>,
     /// At most one JWKS refetch per this many seconds for unknown `kid`s.
@@ -263,6 +273,20 @@ impl Config {
     /// The OAuth `redirect_uri`: the gateway's callback under `PUBLIC_URL`.
     pub fn redirect_uri(&self) -> String {
         format!("{}{}", self.public_origin(), crate::gateway::paths::CALLBACK)
+    }
+
+    /// The provider at `index` (0: [`Config::provider`], then [`Config::providers`]). Indexes
+    /// come from the validated config; one out of range gets the default provider.
+    pub fn provider_at(&self, index: usize) -> &ProviderConfig {
+        index.checked_sub(1).and_then(|i| self.providers.get(i)).unwrap_or(&self.provider)
+    }
+
+    /// The index of the provider called `name`.
+    pub fn provider_index(&self, name: &str) -> Option<usize> {
+        if self.provider.name == name {
+            return Some(0);
+        }
+        self.providers.iter().position(|p| p.name == name).map(|i| i + 1)
     }
 
     /// `PUBLIC_URL` as an origin string without a trailing slash.

@@ -4,11 +4,12 @@ use super::duration::parse_duration_secs;
 use super::url::parse_secure_url;
 use super::{ApiConfig, Config, ConfigErrors, ProviderConfig, SessionConfig, SettingError, defaults, names};
 use crate::jwt::JwsAlgorithm;
-use crate::policy::{AuthMode, RouteTable, parse_routes};
+use crate::policy::{RouteTable, parse_routes_for};
 use crate::session::SessionKeys;
 
 mod assertion;
 mod client_auth;
+mod providers;
 
 /// Collects errors while each setting is parsed.
 pub(super) struct Collector<'a> {
@@ -29,27 +30,30 @@ impl Collector<'_> {
         value
     }
 
-    pub(super) fn optional(&self, setting: &'static str) -> Option<String> {
+    pub(super) fn optional(&self, setting: &str) -> Option<String> {
         (self.lookup)(setting)
     }
 }
 
 pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigErrors> {
     let mut c = Collector { lookup, errors: Vec::new() };
-    let provider = provider(&mut c);
+    let (providers, provider_names) = providers::providers(&mut c);
     let public_url = public_url(&mut c);
-    let routes = routes(&mut c);
+    let routes = routes(&mut c, &provider_names);
     let session = session(&mut c);
     let api_path_prefixes = api_path_prefixes(&mut c);
-    let api = api(&mut c, provider.as_ref(), routes.as_ref());
+    let api = api(&mut c);
+    if let (Some(providers), Some(routes)) = (&providers, &routes) {
+        bearer_audiences(&mut c, providers, routes);
+    }
     let log_forwarded = flag(&mut c, names::LOG_FORWARDED, true);
     let email_verified_required = flag(&mut c, names::EMAIL_VERIFIED_REQUIRED, true);
     let me_access_token = flag(&mut c, names::AUTH_ME_ACCESS_TOKEN, false);
-    let auth_params = auth_params(&mut c);
     let forwarding = forwarding::forwarding(&mut c);
     let assertion = assertion::assertion(&mut c, routes.as_ref());
     let flags = (log_forwarded, email_verified_required, me_access_token, forwarding, assertion);
-    match (provider, public_url, routes, session, api, flags) {
+    let mut providers = providers.unwrap_or_default().into_iter();
+    match (providers.next(), public_url, routes, session, api, flags) {
         (
             Some(provider),
             Some(public_url),
@@ -65,6 +69,7 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
             ),
         ) if c.errors.is_empty() => Ok(Config {
             provider,
+            providers: providers.collect(),
             public_url,
             routes,
             api,
@@ -73,7 +78,6 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
             log_forwarded,
             email_verified_required,
             me_access_token,
-            auth_params,
             forwarding,
             assertion,
         }),
@@ -81,7 +85,9 @@ pub(super) fn from_settings(lookup: &dyn Fn(&str) -> Option<String>) -> Result<C
     }
 }
 
-fn provider(c: &mut Collector<'_>) -> Option<ProviderConfig> {
+/// One provider from the settings `c` reads: the flat ones, or a `PROVIDERS` entry seen
+/// through them (see [`providers`]).
+fn provider(c: &mut Collector<'_>, name: &str) -> Option<ProviderConfig> {
     let entra = super::entra::entra(c);
     let issuer = match &entra {
         Ok(None) => oidc_issuer(c),
@@ -107,17 +113,23 @@ fn provider(c: &mut Collector<'_>) -> Option<ProviderConfig> {
     let allowed_algs = allowed_algs(c);
     let clock_skew_secs =
         duration(c, names::OIDC_CLOCK_SKEW, defaults::CLOCK_SKEW_SECS, 0, defaults::MAX_CLOCK_SKEW_SECS);
+    let client_id = client_id?.trim().to_owned();
+    let audiences = audiences(c, resource.as_deref(), &client_id);
+    let auth_params = auth_params(c);
     Some(ProviderConfig {
+        name: name.to_owned(),
         issuer: issuer?,
         discovery_url,
         entra,
-        client_id: client_id?.trim().to_owned(),
+        client_id,
         client_auth: client_auth?,
         scopes,
         resource,
         allowed_algs: allowed_algs?,
         clock_skew_secs: clock_skew_secs?,
         on_behalf_of: client_auth::on_behalf_of_grant(c)?,
+        audiences,
+        auth_params,
     })
 }
 
@@ -214,19 +226,28 @@ fn origin_url(c: &mut Collector<'_>, required: bool) -> Option<::url::Url> {
 
 /// `ROUTES` when set (then `ORIGIN_URL` is only the default origin), else everything to
 /// `ORIGIN_URL` behind a session.
-fn routes(c: &mut Collector<'_>) -> Option<RouteTable> {
+fn routes(c: &mut Collector<'_>, provider_names: &[String]) -> Option<RouteTable> {
+    let names: Vec<&str> = provider_names.iter().map(String::as_str).collect();
     let Some(raw) = c.optional(names::ROUTES) else {
+        if names.len() > 1 && names.first() != Some(&super::DEFAULT_PROVIDER) {
+            c.fail(
+                names::ROUTES,
+                "is not set, and with several providers and none named default the one route (everything, behind a session) names no provider",
+                "write ROUTES and give each route a provider",
+            );
+            return None;
+        }
         return origin_url(c, true).map(RouteTable::everything_to);
     };
     let default_origin = origin_url(c, false);
-    match parse_routes(&raw, default_origin.as_ref()) {
+    match parse_routes_for(&raw, default_origin.as_ref(), &names) {
         Ok(table) => Some(table),
         Err(problems) => {
             for problem in problems {
                 c.fail(
                     names::ROUTES,
                     problem,
-                    "write a JSON array of {prefix, auth: public|session|bearer|session_or_bearer, origin? (a URL or binding:NAME), scopes?, roles?, groups?, tenants?, wids?, caller?: user|app, cors_preflight?, origin_token?: caller|app|none, token_target?: {resource?, scope?, audience?}}",
+                    "write a JSON array of {prefix, auth: public|session|bearer|session_or_bearer, origin? (a URL or binding:NAME), scopes?, roles?, groups?, tenants?, wids?, caller?: user|app, cors_preflight?, provider?, providers?, origin_token?: caller|app|none, token_target?: {resource?, scope?, audience?}}",
                 );
             }
             None
@@ -238,38 +259,53 @@ fn list(raw: &str) -> Vec<String> {
     raw.split([',', ' ']).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
-/// Bearer-token rules. Audiences default to `OIDC_RESOURCE` (the API the gateway's own access
-/// tokens are for); a route that takes bearer tokens with no audience to check is an error.
-fn api(c: &mut Collector<'_>, provider: Option<&ProviderConfig>, routes: Option<&RouteTable>) -> Option<ApiConfig> {
+/// Bearer-token rules shared by every provider.
+fn api(c: &mut Collector<'_>) -> Option<ApiConfig> {
+    let token_types = list(&c.optional(names::API_TOKEN_TYPES).unwrap_or_else(|| defaults::API_TOKEN_TYPES.to_owned()));
+    let cooldown = duration(c, names::JWKS_REFETCH_COOLDOWN, defaults::JWKS_REFETCH_COOLDOWN_SECS, 1, 3600);
+    let (nonce, replay_kv) = (flag(c, names::DPOP_NONCE, false), flag(c, names::DPOP_REPLAY_KV, false));
+    let dpop = super::DpopSettings { nonce: nonce?, replay_kv: replay_kv? };
+    Some(ApiConfig { token_types, jwks_refetch_cooldown_secs: cooldown?, dpop })
+}
+
+/// A provider's bearer audiences: `API_AUDIENCES`, else its `OIDC_RESOURCE` (the API the
+/// gateway's own access tokens are for).
+fn audiences(c: &mut Collector<'_>, resource: Option<&str>, client_id: &str) -> Vec<String> {
     let audiences = match c.optional(names::API_AUDIENCES) {
         Some(raw) => list(&raw),
-        None => provider.and_then(|p| p.resource.clone()).into_iter().collect(),
+        None => resource.map(str::to_owned).into_iter().collect(),
     };
     // An ID token is a JWT issued to the client id; were that an accepted audience, a user's ID
     // token (typ JWT, as Entra's access tokens) would pass as an access token (RFC 8725 §3.11).
-    if let Some(client_id) = provider.map(|p| p.client_id.as_str())
-        && audiences.iter().any(|a| a == client_id)
-    {
+    if audiences.iter().any(|a| a == client_id) {
         c.fail(
             names::API_AUDIENCES,
             format!("contains OIDC_CLIENT_ID ({client_id}), so ID tokens issued to the gateway would pass as access tokens"),
             "give the API an audience of its own: its App ID URI (api://...) or a separate app registration's client id",
         );
     }
-    let takes_bearer = routes
-        .is_some_and(|t| t.routes().iter().any(|r| matches!(r.auth, AuthMode::Bearer | AuthMode::SessionOrBearer)));
-    if takes_bearer && audiences.is_empty() {
+    audiences
+}
+
+/// Every provider a route takes bearer tokens from needs an audience to check.
+fn bearer_audiences(c: &mut Collector<'_>, providers: &[ProviderConfig], routes: &RouteTable) {
+    let mut reported = Vec::new();
+    for index in routes.routes().iter().filter(|r| r.takes_bearer()).flat_map(|r| r.providers.bearer.iter()) {
+        let Some(provider) = providers.get(*index).filter(|p| p.audiences.is_empty()) else { continue };
+        if reported.contains(index) {
+            continue;
+        }
+        reported.push(*index);
+        let problem = match providers.len() {
+            1 => "is empty but a route accepts bearer tokens".to_owned(),
+            _ => format!("is empty for provider {:?}, whose bearer tokens a route accepts", provider.name),
+        };
         c.fail(
             names::API_AUDIENCES,
-            "is empty but a route accepts bearer tokens",
-            "list the aud values your API's access tokens carry, e.g. api://orders or https://api.example.com",
+            problem,
+            "list the aud values your API's access tokens carry, e.g. api://orders or https://api.example.com (in PROVIDERS: api_audiences)",
         );
     }
-    let token_types = list(&c.optional(names::API_TOKEN_TYPES).unwrap_or_else(|| defaults::API_TOKEN_TYPES.to_owned()));
-    let cooldown = duration(c, names::JWKS_REFETCH_COOLDOWN, defaults::JWKS_REFETCH_COOLDOWN_SECS, 1, 3600);
-    let (nonce, replay_kv) = (flag(c, names::DPOP_NONCE, false), flag(c, names::DPOP_REPLAY_KV, false));
-    let dpop = super::DpopSettings { nonce: nonce?, replay_kv: replay_kv? };
-    Some(ApiConfig { audiences, token_types, jwks_refetch_cooldown_secs: cooldown?, dpop })
 }
 
 fn session_keys(c: &mut Collector<'_>) -> Option<SessionKeys> {

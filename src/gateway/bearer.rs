@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use super::request::IncomingRequest;
 use super::{Decision, Gateway};
+use crate::config::{Config, ProviderConfig};
 use crate::dpop::DpopError;
 use crate::entra::EntraClaims;
 use crate::error::GatewayError;
@@ -36,29 +37,35 @@ pub fn presents_dpop(req: &IncomingRequest) -> bool {
     uses_scheme(req, "dpop")
 }
 
-/// The claim rules for bearer access tokens (RFC 9068 §4), given the discovered issuer.
-pub fn bearer_rules(config: &crate::config::Config, discovered_issuer: &str) -> ClaimRules {
-    let issuer = crate::entra::access_token_issuer_rule(&config.provider, discovered_issuer);
-    let mut rules = ClaimRules::new(issuer, config.api.audiences.clone());
-    rules.leeway_secs = config.provider.clock_skew_secs;
+/// The claim rules for bearer access tokens (RFC 9068 §4) of `provider`, given its discovered
+/// issuer: its issuer, audiences and clock skew, and the deployment's token types.
+pub fn bearer_rules(config: &Config, provider: &ProviderConfig, discovered_issuer: &str) -> ClaimRules {
+    let issuer = crate::entra::access_token_issuer_rule(provider, discovered_issuer);
+    let mut rules = ClaimRules::new(issuer, provider.audiences.clone());
+    rules.leeway_secs = provider.clock_skew_secs;
     rules.accepted_types = config.api.token_types.clone();
-    rules.require_entra_access_claims = config.provider.entra.is_some();
+    rules.require_entra_access_claims = provider.entra.is_some();
     rules
 }
 
-/// The bearer claim rules, built once per isolate and again only when discovery is re-read
-/// (Entra's issuers depend on the tenant discovery names).
+/// The bearer claim rules of one provider, built once per isolate and again only when
+/// discovery is re-read (Entra's issuers depend on the tenant discovery names).
 #[derive(Default)]
 pub struct BearerRules(RefCell<Option<(Rc<ProviderMetadata>, Rc<ClaimRules>)>>);
 
 impl BearerRules {
-    fn for_metadata(&self, config: &crate::config::Config, metadata: &Rc<ProviderMetadata>) -> Rc<ClaimRules> {
+    fn for_metadata(
+        &self,
+        config: &Config,
+        provider: &ProviderConfig,
+        metadata: &Rc<ProviderMetadata>,
+    ) -> Rc<ClaimRules> {
         if let Some((seen, rules)) = self.0.borrow().as_ref()
             && Rc::ptr_eq(seen, metadata)
         {
             return Rc::clone(rules);
         }
-        let rules = Rc::new(bearer_rules(config, &metadata.issuer));
+        let rules = Rc::new(bearer_rules(config, provider, &metadata.issuer));
         *self.0.borrow_mut() = Some((Rc::clone(metadata), Rc::clone(&rules)));
         rules
     }
@@ -108,11 +115,23 @@ fn forwardable_subject(verified: &VerifiedJwt) -> Result<(), GatewayError> {
 type Verified = (Rc<VerifiedJwt>, Vec<&'static str>);
 
 impl<P: Ports> Gateway<P> {
-    /// Verify the bearer token against the provider's keys and the API rules: from the
-    /// verified-token cache when it holds the token, else in full (then cache it).
-    pub(super) async fn verify_bearer(&self, ports: &P, token: &str) -> Result<Verified, GatewayError> {
+    /// Verify the bearer token against the keys and rules of one of `providers` (the route's):
+    /// the only one, or the one the token's `iss` names. From the verified-token cache when it
+    /// holds the token, else in full (then cache it).
+    pub(super) async fn verify_bearer(
+        &self,
+        ports: &P,
+        token: &str,
+        providers: &[usize],
+    ) -> Result<Verified, GatewayError> {
         let digest = TokenDigest::of(token);
-        if let Some(verified) = self.cached_bearer(ports, &digest)? {
+        let single = match providers {
+            [only] => Some(self.provider_at(*only)),
+            _ => None,
+        };
+        if let Some(provider) = &single
+            && let Some(verified) = self.cached_bearer(ports, provider, &digest)?
+        {
             return Ok((verified, Vec::new()));
         }
         let jwt = UnverifiedJwt::parse(token, DEFAULT_MAX_TOKEN_LEN).map_err(GatewayError::InvalidToken)?;
@@ -121,15 +140,28 @@ impl<P: Ports> Gateway<P> {
             // but Graph. Say so rather than report a puzzling signature failure.
             return Err(GatewayError::InvalidToken(JwtError::GraphToken));
         }
-        let metadata = self.provider.metadata(ports, &self.config.provider).await?;
-        let rules = self.bearer_rules.for_metadata(&self.config, &metadata);
+        let provider = match single {
+            // One provider in the whole deployment: its rules alone decide, as they always did.
+            Some(provider) if self.provider_count() == 1 => provider,
+            _ => {
+                let provider = self.provider_for_issuer(ports, &jwt, providers).await?;
+                if single.is_none()
+                    && let Some(verified) = self.cached_bearer(ports, &provider, &digest)?
+                {
+                    return Ok((verified, Vec::new()));
+                }
+                provider
+            }
+        };
+        let metadata = provider.state.metadata(ports, provider.config).await?;
+        let rules = provider.bearer_rules.for_metadata(&self.config, provider.config, &metadata);
         let now = ports.now_secs();
         let verification = verify_with_cache(
             ports,
-            &self.provider.keys,
+            &provider.state.keys,
             &metadata.jwks_uri,
             &jwt,
-            &self.config.provider.allowed_algs,
+            &provider.config.allowed_algs,
             &rules,
             now,
         )
@@ -149,12 +181,49 @@ impl<P: Ports> Gateway<P> {
         Ok((verified, notes))
     }
 
-    /// The cache's verdict on a token, against the provider's keys as cached now. `None`:
+    /// The provider among `candidates` whose issuer the token's unverified `iss` names. Only
+    /// that provider's keys, issuer and audiences then apply: a key of one provider never
+    /// verifies a token claiming another's issuer (RFC 8725 §3.8). A token naming none of
+    /// them is refused before any key is fetched. Entra presets are matched by their issuer
+    /// rule (the tenant templates), which needs their discovery document.
+    async fn provider_for_issuer(
+        &self,
+        ports: &P,
+        jwt: &UnverifiedJwt,
+        candidates: &[usize],
+    ) -> Result<super::providers::Provider<'_, P>, GatewayError> {
+        let claims = jwt.unverified_claims();
+        let iss = claims
+            .get("iss")
+            .and_then(|v| v.as_str())
+            .ok_or(GatewayError::InvalidToken(JwtError::MissingClaim("iss")))?;
+        let tid = claims.get("tid").and_then(|v| v.as_str());
+        let providers = candidates.iter().map(|i| self.provider_at(*i));
+        let (plain, entra): (Vec<_>, Vec<_>) = providers.partition(|p| p.config.entra.is_none());
+        if let Some(provider) = plain.into_iter().find(|p| p.config.issuer == iss) {
+            return Ok(provider);
+        }
+        for provider in entra {
+            let metadata = provider.state.metadata(ports, provider.config).await?;
+            let rules = provider.bearer_rules.for_metadata(&self.config, provider.config, &metadata);
+            if matches!(rules.issuer.check(iss, tid), Ok(()) | Err(JwtError::TenantNotAllowed)) {
+                return Ok(provider);
+            }
+        }
+        Err(GatewayError::InvalidToken(JwtError::IssuerUnknown))
+    }
+
+    /// The cache's verdict on a token, against `provider`'s keys as cached now. `None`:
     /// verify in full — not cached, its key left the JWKS, or the keys are due for a refresh
     /// (the full path refreshes them; a hit never waits on the network).
-    fn cached_bearer(&self, ports: &P, digest: &TokenDigest) -> Result<Option<Rc<VerifiedJwt>>, GatewayError> {
+    fn cached_bearer(
+        &self,
+        ports: &P,
+        provider: &super::providers::Provider<'_, P>,
+        digest: &TokenDigest,
+    ) -> Result<Option<Rc<VerifiedJwt>>, GatewayError> {
         let (Some(keys), Some(rules)) =
-            (self.provider.keys.fresh_keys(ports.now_millis()), self.bearer_rules.current())
+            (provider.state.keys.fresh_keys(ports.now_millis()), provider.bearer_rules.current())
         else {
             return Ok(None);
         };
@@ -173,7 +242,7 @@ impl<P: Ports> Gateway<P> {
             }
             Err(err) => return self.refuse(req, err, &[]),
         };
-        let (verified, notes) = match self.verify_bearer(ports, token).await {
+        let (verified, notes) = match self.verify_bearer(ports, token, &route.providers.bearer).await {
             Ok(ok) => ok,
             Err(err) => return self.refuse(req, err, &[]),
         };

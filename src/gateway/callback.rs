@@ -43,16 +43,22 @@ impl<P: Ports> Gateway<P> {
         if !tx.is_bound_to(&cookies) {
             return Err(GatewayError::StateMismatch("login_binding_mismatch"));
         }
-        if let Some(iss) = iss.filter(|iss| *iss != self.config.provider.issuer) {
+        // The provider is the one the sealed transaction names, never one the response names:
+        // RFC 9207's `iss`, when sent, must be that provider's (a flow of one provider finished
+        // with another's answer is a mix-up attack, RFC 9700 §4.4).
+        let Some(provider) = self.provider_named(&tx.provider).map(|index| self.provider_at(index)) else {
+            return Err(GatewayError::StateMismatch("login_provider_unknown"));
+        };
+        if let Some(iss) = iss.filter(|iss| *iss != provider.config.issuer) {
             return Err(GatewayError::CallbackIssuerMismatch(iss));
         }
 
-        let metadata = self.provider.metadata(ports, &self.config.provider).await?;
+        let metadata = provider.state.metadata(ports, provider.config).await?;
         let redirect_uri = self.config.redirect_uri();
         let grant =
             Grant::AuthorizationCode { code: &code, redirect_uri: &redirect_uri, pkce_verifier: &tx.pkce_verifier };
-        let auth = self.client_authentication(ports, &metadata.token_endpoint).await?;
-        let request = build_token_request(&metadata.token_endpoint, &self.config.provider, &grant, &auth)
+        let auth = self.client_authentication_for(ports, &provider, &metadata.token_endpoint).await?;
+        let request = build_token_request(&metadata.token_endpoint, provider.config, &grant, &auth)
             .map_err(|e| ProviderError::Token(TokenError::Unreachable(HttpError::Network(e.to_string()))))?;
         let tokens = parse_token_response(ports.send(request).await)?;
         let id_token = tokens
@@ -62,24 +68,24 @@ impl<P: Ports> Gateway<P> {
         let mut notes = Vec::new();
         let identity = crate::oidc::validate_id_token(
             ports,
-            &self.provider.keys,
+            &provider.state.keys,
             &metadata,
             id_token,
-            &self.config.provider,
+            provider.config,
             &tx.nonce,
             &tokens.access_token,
             &mut notes,
         )
         .await?;
 
-        let skew = self.config.provider.clock_skew_secs;
+        let skew = provider.config.clock_skew_secs;
         // A sign-in that was asked to step up must have (OIDC Core §3.1.2.1: auth_time is
         // required when max_age was sent); otherwise the route would send it back again.
         if let Err(unmet) = tx.step_up.check(identity.acr.as_deref(), identity.auth_time, now, skew) {
             return Err(GatewayError::StepUpNotSatisfied(unmet));
         }
         let mut identity = identity;
-        identity.scopes = crate::entra::granted_scopes(tokens.scope.as_deref(), &self.config.provider);
+        identity.scopes = crate::entra::granted_scopes(tokens.scope.as_deref(), provider.config);
         let id = SessionId::generate(ports);
         let expires_at = now.saturating_add(self.config.session.ttl_secs);
         let record = SessionRecord {
@@ -91,13 +97,15 @@ impl<P: Ports> Gateway<P> {
             id_token: id_token.to_owned(),
             created_at: now,
             expires_at,
+            provider: provider.config.name.clone(),
         };
         self.sessions.save(ports, keys, ports, &id, &record, now).await?;
-        self.sessions.index(ports, &self.config.provider.issuer, &record, &id, now).await?;
+        self.sessions.index(ports, &provider.config.issuer, &record, &id, now).await?;
 
         let mut set_cookies = cleanup_cookies(&cookies, Some(&tx.state), keys, now);
         let idle_until = now.saturating_add(self.config.session.idle_secs).min(expires_at);
-        set_cookies.push(SessionCookie { id, expires_at, idle_until }.to_set_cookie(keys, ports, now));
+        let cookie = SessionCookie { id, expires_at, idle_until };
+        set_cookies.push(cookie.to_set_cookie_named(provider.cookie, keys, ports, now));
         let location = format!("{}{}", self.config.public_origin(), tx.return_to);
         Ok(SignedIn { response: redirect(&location, &set_cookies), sub: identity.sub, notes })
     }

@@ -3,6 +3,7 @@
 //! through the [`crate::ports::Signer`] port (the key is imported once per isolate).
 
 use super::Gateway;
+use super::providers::Provider;
 use crate::config::ClientAuth;
 use crate::encoding::b64url;
 use crate::error::GatewayError;
@@ -17,8 +18,18 @@ impl<P: Ports> Gateway<P> {
         ports: &P,
         token_endpoint: &str,
     ) -> Result<ClientAuthentication<'_>, GatewayError> {
-        let client_id = self.config.provider.client_id.as_str();
-        match &self.config.provider.client_auth {
+        self.client_authentication_for(ports, &self.provider_at(0), token_endpoint).await
+    }
+
+    /// [`Self::client_authentication`] at `provider`.
+    pub(super) async fn client_authentication_for<'g>(
+        &'g self,
+        ports: &P,
+        provider: &Provider<'g, P>,
+        token_endpoint: &str,
+    ) -> Result<ClientAuthentication<'g>, GatewayError> {
+        let client_id = provider.config.client_id.as_str();
+        match &provider.config.client_auth {
             ClientAuth::ClientSecretBasic(secret) => Ok(ClientAuthentication::Basic { client_id, secret }),
             ClientAuth::ClientSecretPost(secret) => Ok(ClientAuthentication::Post { client_id, secret }),
             ClientAuth::PrivateKeyJwt(config) => {
@@ -26,7 +37,7 @@ impl<P: Ports> Gateway<P> {
                 ports.fill(&mut jti);
                 let (header, claims) =
                     client_assertion_claims(client_id, token_endpoint, config, ports.now_secs(), &b64url(&jti));
-                let assertion = self
+                let assertion = provider
                     .client_key
                     .sign(ports, &config.key, &header, &claims)
                     .await

@@ -58,7 +58,8 @@ impl<P: Ports> Gateway<P> {
         }
         let set_cookies = cleanup_cookies(&cookies, Some(&state), keys, now);
         // The same sign-in again (including any step-up it asked for), now with the consent screen.
-        let request = AuthRequest { hints: vec![("prompt", PROMPT_CONSENT.to_owned())], step_up: tx.step_up };
+        let provider = self.provider_named(&tx.provider)?;
+        let request = AuthRequest { hints: vec![("prompt", PROMPT_CONSENT.to_owned())], step_up: tx.step_up, provider };
         Some(match self.start_login_with(ports, &tx.return_to, set_cookies, request).await {
             Ok(response) => {
                 let mut entry = log(req, "consent_retry", Some(302));

@@ -45,6 +45,8 @@ pub(super) struct AuthRequest {
     pub step_up: StepUp,
     /// Hints from `/auth/login` (login_hint, domain_hint, prompt, ui_locales).
     pub hints: Vec<(&'static str, String)>,
+    /// The provider to sign in with (an index into the provider table).
+    pub provider: usize,
 }
 
 impl AuthRequest {
@@ -60,7 +62,7 @@ impl AuthRequest {
                 hints.push((name, value.into_owned()));
             }
         }
-        Self { step_up: StepUp::default(), hints }
+        Self { step_up: StepUp::default(), hints, provider: 0 }
     }
 }
 
@@ -87,14 +89,16 @@ impl<P: Ports> Gateway<P> {
     pub(super) async fn start_login(
         &self,
         ports: &P,
+        provider: usize,
         return_to: &str,
         set_cookies: Vec<String>,
     ) -> Result<http::Response<Vec<u8>>, GatewayError> {
-        self.start_login_with(ports, return_to, set_cookies, AuthRequest::default()).await
+        self.start_login_with(ports, return_to, set_cookies, AuthRequest { provider, ..AuthRequest::default() }).await
     }
 
-    /// [`Self::start_login`] asking the provider for more: the deployment's `OIDC_AUTH_PARAMS`,
-    /// then the sign-in's hints, then its step-up, each replacing what came before.
+    /// [`Self::start_login`] asking the provider for more: the provider's `OIDC_AUTH_PARAMS`
+    /// (`auth_params`), then the sign-in's hints, then its step-up, each replacing what came
+    /// before.
     pub(super) async fn start_login_with(
         &self,
         ports: &P,
@@ -102,18 +106,20 @@ impl<P: Ports> Gateway<P> {
         mut set_cookies: Vec<String>,
         request: AuthRequest,
     ) -> Result<http::Response<Vec<u8>>, GatewayError> {
-        let metadata = self.provider.metadata(ports, &self.config.provider).await?;
+        let provider = self.provider_at(request.provider);
+        let metadata = provider.state.metadata(ports, provider.config).await?;
         let return_to = safe_return_path(&self.config.public_url, return_to);
         let binding = new_binding(ports);
         let mut tx = LoginTransaction::begin(ports, ports.now_secs(), return_to, &binding);
+        tx.provider = provider.config.name.clone();
         let mut params: Vec<(&str, String)> =
-            self.config.auth_params.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+            provider.config.auth_params.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
         // Remembered so that a consent retry happens once (see `consent`).
         tx.prompt = request.hints.iter().find(|(name, _)| *name == "prompt").map(|(_, value)| value.clone());
         params.extend(request.hints);
         params.extend(request.step_up.authorize_params());
         tx.step_up = request.step_up;
-        let url = build_authorize_url(&metadata, &self.config, &tx)
+        let url = build_authorize_url(&metadata, &self.config, provider.config, &tx)
             .and_then(|url| with_params(&url, &params))
             .map_err(|e| {
                 ProviderError::Discovery(crate::oidc::DiscoveryError::BadEndpoint {

@@ -8,10 +8,11 @@ use super::request::IncomingRequest;
 use super::respond::{html_page, json, redirect};
 use super::{Decision, Gateway, log, respond_with};
 use crate::error::GatewayError;
+use crate::jwt::{DEFAULT_MAX_TOKEN_LEN, UnverifiedJwt};
 use crate::oidc::{build_end_session_url, build_revocation_request, validate_logout_token};
 use crate::ports::Ports;
 use crate::session::SessionCookie;
-use crate::session::cookie::{SESSION_COOKIE, clear_cookie};
+use crate::session::cookie::{SESSION_COOKIE, clear_cookie, parse_cookie_header};
 use http::Method;
 use url::form_urlencoded;
 
@@ -45,25 +46,34 @@ impl<P: Ports> Gateway<P> {
             return self.refuse(req, GatewayError::CrossOrigin(origin), &[]);
         }
         let keys = &self.config.session.keys;
+        let cookies = req.cookie_header();
+        let held: Vec<&str> = parse_cookie_header(&cookies).map(|(name, _)| name).collect();
         let mut notes = Vec::new();
-        let mut id_token = None;
-        if let Some(cookie) = SessionCookie::from_cookie_header(&req.cookie_header(), keys) {
+        // The first session's provider also ends its own session (RP-initiated logout).
+        let mut end_at: Option<(usize, String)> = None;
+        let mut cleared = vec![clear_cookie(SESSION_COOKIE, "/")];
+        // Every provider's session of this browser ends.
+        for index in 0..self.provider_count() {
+            let name = self.provider_at(index).cookie;
+            if index > 0 && held.contains(&name) {
+                cleared.push(clear_cookie(name, "/"));
+            }
+            let Some(cookie) = SessionCookie::from_cookie_header_named(&cookies, name, keys) else { continue };
             let record = self.sessions.load(ports, keys, &cookie.id, ports.now_secs()).await.ok().flatten();
             if let Err(err) = self.sessions.end(ports, &cookie.id, self.config.session.ttl_secs).await {
                 return self.refuse(req, GatewayError::Store(err), &[]);
             }
-            if let Some(record) = record {
-                if let Some(refresh_token) = &record.refresh_token {
-                    notes.push(self.revoke(ports, refresh_token).await);
-                }
-                id_token = Some(record.id_token);
+            let Some(record) = record.filter(|r| self.record_is_from(r, index)) else { continue };
+            if let Some(refresh_token) = &record.refresh_token {
+                notes.push(self.revoke(ports, index, refresh_token).await);
             }
+            end_at.get_or_insert((index, record.id_token));
         }
-        let cleared = [clear_cookie(SESSION_COOKIE, "/")];
-        if let (Some(id_token), Some(after)) = (id_token, &self.config.session.post_logout_redirect_url) {
-            let end_session = self.provider.metadata(ports, &self.config.provider).await.ok().and_then(|m| {
+        if let (Some((index, id_token)), Some(after)) = (end_at, &self.config.session.post_logout_redirect_url) {
+            let provider = self.provider_at(index);
+            let end_session = provider.state.metadata(ports, provider.config).await.ok().and_then(|m| {
                 let endpoint = m.end_session_endpoint.as_deref()?;
-                build_end_session_url(endpoint, &id_token, after, &self.config.provider.client_id).ok()
+                build_end_session_url(endpoint, &id_token, after, &provider.config.client_id).ok()
             });
             if let Some(location) = end_session {
                 let mut entry = log(req, "signed_out", Some(302));
@@ -83,14 +93,15 @@ impl<P: Ports> Gateway<P> {
     }
 
     /// Revoke a refresh token at the provider, best effort: the session is gone either way.
-    async fn revoke(&self, ports: &P, refresh_token: &str) -> &'static str {
-        let Ok(metadata) = self.provider.metadata(ports, &self.config.provider).await else {
+    async fn revoke(&self, ports: &P, provider: usize, refresh_token: &str) -> &'static str {
+        let provider = self.provider_at(provider);
+        let Ok(metadata) = provider.state.metadata(ports, provider.config).await else {
             return "revocation_skipped_provider_unavailable";
         };
         let Some(endpoint) = metadata.revocation_endpoint.as_deref() else {
             return "revocation_not_supported";
         };
-        let Ok(auth) = self.client_authentication(ports, &metadata.token_endpoint).await else {
+        let Ok(auth) = self.client_authentication_for(ports, &provider, &metadata.token_endpoint).await else {
             return "revocation_failed";
         };
         let Ok(request) = build_revocation_request(endpoint, &auth, refresh_token) else {
@@ -132,11 +143,11 @@ impl<P: Ports> Gateway<P> {
             .find(|(name, _)| name == "logout_token")
             .map(|(_, value)| value.into_owned())
             .ok_or_else(|| reject("logout_token_missing"))?;
-        let metadata = self.provider.metadata(ports, &self.config.provider).await?;
+        let provider = self.logout_token_provider(ports, &token).await?;
+        let metadata = provider.state.metadata(ports, provider.config).await?;
         let logout =
-            validate_logout_token(ports, &self.provider.keys, &metadata.jwks_uri, &token, &self.config.provider)
-                .await?;
-        let issuer = &self.config.provider.issuer;
+            validate_logout_token(ports, &provider.state.keys, &metadata.jwks_uri, &token, provider.config).await?;
+        let issuer = &provider.config.issuer;
         if !self.sessions.first_use_of_jti(ports, issuer, &logout.jti).await? {
             return Err(reject("jti_replayed"));
         }
@@ -145,5 +156,33 @@ impl<P: Ports> Gateway<P> {
             self.sessions.end_key(ports, key, self.config.session.ttl_secs).await?;
         }
         Ok(sessions.len())
+    }
+
+    /// The provider a logout token comes from: the one its unverified `iss` names (then only
+    /// that provider's keys and issuer check it). With one provider, that one.
+    async fn logout_token_provider(
+        &self,
+        ports: &P,
+        token: &str,
+    ) -> Result<super::providers::Provider<'_, P>, GatewayError> {
+        if self.provider_count() == 1 {
+            return Ok(self.provider_at(0));
+        }
+        let jwt = UnverifiedJwt::parse(token, DEFAULT_MAX_TOKEN_LEN)
+            .map_err(|_| GatewayError::LogoutTokenRejected("malformed".into()))?;
+        let iss = jwt.unverified_claims().get("iss").and_then(|v| v.as_str()).unwrap_or_default();
+        for index in 0..self.provider_count() {
+            let provider = self.provider_at(index);
+            if provider.config.issuer == iss {
+                return Ok(provider);
+            }
+            // Entra presets: the tenant's issuer is the discovered one.
+            if provider.config.entra.is_some()
+                && provider.state.metadata(ports, provider.config).await.is_ok_and(|m| m.issuer == iss)
+            {
+                return Ok(provider);
+            }
+        }
+        Err(GatewayError::LogoutTokenRejected("issuer_unknown".into()))
     }
 }

@@ -16,7 +16,11 @@ impl<P: Ports> Gateway<P> {
         if req.method != http::Method::GET && req.method != http::Method::HEAD {
             return self.refuse(req, GatewayError::InvalidRequest("method_not_allowed"), &[]);
         }
-        let Live { record, set_cookie, notes, .. } = match self.current_session(ports, req).await {
+        let provider = match self.me_provider(req) {
+            Ok(provider) => provider,
+            Err(err) => return self.refuse(req, err, &[]),
+        };
+        let Live { record, set_cookie, notes, .. } = match self.current_session(ports, req, provider).await {
             Ok(Ok(live)) => live,
             // Always JSON with a challenge, never a redirect: the caller is a script.
             Ok(Err(why)) => return self.refuse(req, GatewayError::Unauthenticated(why), &[]),
@@ -33,7 +37,8 @@ impl<P: Ports> Gateway<P> {
             "groups": identity.groups,
             "tenant": identity.tenant,
             "scopes": identity.scopes,
-            "provider": self.config.provider.issuer,
+            "provider": self.provider_at(provider).config.issuer,
+            "provider_name": self.provider_at(provider).config.name,
             "session_expires_at": record.expires_at,
             "access_token_expires_at": record.access_expires_at,
         });
@@ -50,5 +55,17 @@ impl<P: Ports> Gateway<P> {
         entry.sub = Some(identity.sub.clone());
         entry.notes = notes;
         respond_with(response, entry)
+    }
+
+    /// Whose session `/auth/me` describes: `?provider=<name>`, else the first provider (the
+    /// default one first) whose session cookie the request carries.
+    fn me_provider(&self, req: &IncomingRequest) -> Result<usize, GatewayError> {
+        let query = req.query.as_deref().unwrap_or_default();
+        if let Some((_, name)) = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "provider") {
+            return self.config.provider_index(&name).ok_or(GatewayError::InvalidRequest("provider_unknown"));
+        }
+        let cookies = req.cookie_header();
+        let held: Vec<&str> = crate::session::cookie::parse_cookie_header(&cookies).map(|(name, _)| name).collect();
+        Ok((0..self.provider_count()).find(|i| held.contains(&self.provider_at(*i).cookie)).unwrap_or(0))
     }
 }

@@ -20,6 +20,7 @@ mod me;
 mod on_behalf_of;
 mod origin_token;
 pub mod paths;
+mod providers;
 mod rate_limit;
 mod refresh;
 mod request;
@@ -74,6 +75,11 @@ pub struct Gateway<P: Ports> {
     on_behalf_of: on_behalf_of::OnBehalfOfTokens,
     /// Entra group memberships read from Microsoft Graph (group overage).
     overage_groups: groups_overage::OverageGroups,
+    /// The state of every provider but the default one (whose state is in the fields above),
+    /// by index into the provider table less one.
+    more_providers: Vec<providers::ProviderSlot<P>>,
+    /// Each provider's session cookie name, by provider index.
+    session_cookies: Vec<String>,
 }
 
 fn log(req: &IncomingRequest, reason: &'static str, status: Option<u16>) -> DecisionLog {
@@ -117,8 +123,12 @@ impl<P: Ports> Gateway<P> {
             ..JwksCachePolicy::default()
         };
         let sessions = SessionStore::with_revalidation(config.session.revalidate_secs);
+        let more_providers = config.providers.iter().map(|_| providers::ProviderSlot::new(policy.clone())).collect();
+        let session_cookies = Self::session_cookie_names(&config);
         Self {
             bearer_rules: bearer::BearerRules::default(),
+            more_providers,
+            session_cookies,
             config,
             provider: ProviderState::new(JwksCache::new(policy)),
             sessions,
@@ -180,7 +190,11 @@ impl<P: Ports> Gateway<P> {
                     .find(|(k, _)| k == "rd")
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_else(|| "/".into());
-                let request = login::AuthRequest::from_login_query(query);
+                let mut request = login::AuthRequest::from_login_query(query);
+                request.provider = match self.login_provider(query, &rd) {
+                    Ok(provider) => provider,
+                    Err(err) => return self.refuse(req, err, &[]),
+                };
                 match self.start_login_with(ports, &rd, Vec::new(), request).await {
                     Ok(response) => respond_with(response, log(req, "login_redirect", Some(302))),
                     Err(err) => self.refuse(req, err, &[]),

@@ -160,7 +160,7 @@ impl<P: Ports> Gateway<P> {
         let key = id.storage_key();
         let hash = session_hash(&key);
         let old = record.refresh_token.clone().ok_or_else(|| RefreshFailure::Rejected("no refresh token".into()))?;
-        let tokens = match self.refresh_grant(ports, &old).await {
+        let tokens = match self.refresh_grant(ports, &record.provider, &old).await {
             Ok(tokens) => tokens,
             Err(failure) => {
                 // A rejected token ends the session (and its object, in session.rs); anything
@@ -209,7 +209,7 @@ impl<P: Ports> Gateway<P> {
         let grace = match self.sessions.grace(ports, keys, &old).await.map_err(|e| store_down(&e))? {
             Some(grace) => grace,
             None => {
-                let grace = self.refresh_grant(ports, &old).await?;
+                let grace = self.refresh_grant(ports, &record.provider, &old).await?;
                 // Best effort: without it another isolate may still refresh with `old`.
                 let _ = self.sessions.save_grace(ports, keys, ports, &old, &grace).await;
                 grace
@@ -227,18 +227,24 @@ impl<P: Ports> Gateway<P> {
     }
 
     /// The refresh grant at the provider (RFC 6749 §6).
-    async fn refresh_grant(&self, ports: &P, old: &str) -> Result<RefreshGrace, RefreshFailure> {
-        let metadata = self
-            .provider
-            .metadata(ports, &self.config.provider)
+    /// The refresh grant at the provider the session was signed in with (its record's
+    /// `provider`).
+    async fn refresh_grant(&self, ports: &P, provider: &str, old: &str) -> Result<RefreshGrace, RefreshFailure> {
+        let Some(index) = self.provider_named(provider) else {
+            return Err(RefreshFailure::Rejected("the session's provider is not configured".into()));
+        };
+        let provider = self.provider_at(index);
+        let metadata = provider
+            .state
+            .metadata(ports, provider.config)
             .await
             .map_err(|e| RefreshFailure::unavailable(e.reason(), &e))?;
         let grant = Grant::RefreshToken { refresh_token: old };
         let auth = self
-            .client_authentication(ports, &metadata.token_endpoint)
+            .client_authentication_for(ports, &provider, &metadata.token_endpoint)
             .await
             .map_err(|e| RefreshFailure::unavailable("signing_key_unusable", &e))?;
-        let request = build_token_request(&metadata.token_endpoint, &self.config.provider, &grant, &auth)
+        let request = build_token_request(&metadata.token_endpoint, provider.config, &grant, &auth)
             .map_err(|e| RefreshFailure::unavailable("provider_error", &e))?;
         let now = ports.now_secs();
         let answer = ports.send(request).await;

@@ -8,7 +8,7 @@ use crate::error::GatewayError;
 use crate::policy::Route;
 use crate::ports::Ports;
 use crate::proxy::{Credential, ForwardIdentity};
-use crate::session::cookie::{SESSION_COOKIE, clear_cookie};
+use crate::session::cookie::clear_cookie;
 use crate::session::{SessionCookie, SessionRecord};
 
 /// A live session, the re-sealed cookie to send back if its idle deadline moved, and log notes
@@ -22,17 +22,22 @@ pub(super) struct Live {
 }
 
 impl<P: Ports> Gateway<P> {
-    /// The live session behind the request's cookie, or why there is none.
+    /// The live session of the provider at `provider` behind the request's cookie (each
+    /// provider has its own, see [`crate::session::cookie::session_cookie_name`]), or why
+    /// there is none. Another provider's session never counts: it stays, and this provider
+    /// signs the user in beside it.
     pub(super) async fn current_session(
         &self,
         ports: &P,
         req: &IncomingRequest,
+        provider: usize,
     ) -> Result<Result<Live, &'static str>, GatewayError> {
         let now = ports.now_secs();
         let keys = &self.config.session.keys;
         let cookies = req.cookie_header();
-        let Some(cookie) = SessionCookie::from_cookie_header(&cookies, keys) else {
-            let presented = cookies.contains(SESSION_COOKIE);
+        let name = self.provider_at(provider).cookie;
+        let Some(cookie) = SessionCookie::from_cookie_header_named(&cookies, name, keys) else {
+            let presented = crate::session::cookie::parse_cookie_header(&cookies).any(|(n, _)| n == name);
             return Ok(Err(if presented { "session_cookie_invalid" } else { "session_missing" }));
         };
         if let Some(why) = cookie.ended(now) {
@@ -41,6 +46,11 @@ impl<P: Ports> Gateway<P> {
         let Some(mut record) = self.sessions.load(ports, keys, &cookie.id, now).await? else {
             return Ok(Err("session_unknown"));
         };
+        // The cookie's name is sealed into it, so this holds unless the table was edited
+        // under a live session: then it is no session of this provider.
+        if !self.record_is_from(&record, provider) {
+            return Ok(Err("session_other_provider"));
+        }
         let mut notes = Vec::new();
         if needs_refresh(&record, ports.now_millis()) {
             if record.refresh_token.is_none() {
@@ -67,12 +77,14 @@ impl<P: Ports> Gateway<P> {
                 }
             }
         }
-        let set_cookie = cookie.touched(now, self.config.session.idle_secs).map(|c| c.to_set_cookie(keys, ports, now));
+        let set_cookie =
+            cookie.touched(now, self.config.session.idle_secs).map(|c| c.to_set_cookie_named(name, keys, ports, now));
         Ok(Ok(Live { record, storage_key: cookie.id.storage_key(), set_cookie, notes }))
     }
 
     pub(super) async fn session_route(&self, ports: &P, req: &IncomingRequest, route: &Route) -> Decision {
-        let why = match self.current_session(ports, req).await {
+        let provider = route.providers.session;
+        let why = match self.current_session(ports, req, provider).await {
             Err(err) => return self.refuse(req, err, &[]),
             Ok(Ok(Live { record, storage_key, set_cookie, notes })) => {
                 let identity = &record.identity;
@@ -124,12 +136,15 @@ impl<P: Ports> Gateway<P> {
             Ok(Err(why)) => why,
         };
         // A cookie that no longer leads anywhere is cleared so the browser stops sending it.
-        let clear = if why == "session_missing" { Vec::new() } else { vec![clear_cookie(SESSION_COOKIE, "/")] };
+        let clear = match why {
+            "session_missing" => Vec::new(),
+            _ => vec![clear_cookie(self.provider_at(provider).cookie, "/")],
+        };
         let is_api = self.config.api_path_prefixes.iter().any(|p| crate::policy::matches_ignoring_case(p, &req.path));
         if is_api || !req.is_navigation() {
             return self.refuse(req, GatewayError::Unauthenticated(why), &clear);
         }
-        match self.start_login(ports, &req.path_and_query(), clear).await {
+        match self.start_login(ports, provider, &req.path_and_query(), clear).await {
             Ok(response) => {
                 let mut entry = log(req, "login_redirect", Some(302));
                 entry.detail = Some(why.to_owned());

@@ -20,7 +20,7 @@ impl<P: Ports> Gateway<P> {
         identity: &Identity,
     ) -> Option<Decision> {
         let now = ports.now_secs();
-        let skew = self.config.provider.clock_skew_secs;
+        let skew = self.provider_at(route.providers.session).config.clock_skew_secs;
         let unmet = route.step_up.check(identity.acr.as_deref(), identity.auth_time, now, skew).err()?;
         if !req.is_navigation() {
             return Some(self.refuse(req, GatewayError::StepUpRequired(route.step_up.clone(), unmet), &[]));
@@ -30,7 +30,7 @@ impl<P: Ports> Gateway<P> {
             StepUpUnmet::TooOld => vec![("prompt", "login".to_owned())],
             StepUpUnmet::Acr => Vec::new(),
         };
-        let request = AuthRequest { step_up: route.step_up.clone(), hints };
+        let request = AuthRequest { step_up: route.step_up.clone(), hints, provider: route.providers.session };
         Some(match self.start_login_with(ports, &req.path_and_query(), Vec::new(), request).await {
             Ok(response) => {
                 let mut entry = log(req, "step_up_redirect", Some(302));

@@ -154,6 +154,10 @@ pub enum JwtError {
     /// `iss` differs from the configured issuer.
     #[error("issuer {found:?} not accepted")]
     IssuerMismatch { found: String },
+    /// `iss` names none of the providers whose tokens the route accepts (nothing was fetched
+    /// for it).
+    #[error("issuer of no provider this route accepts")]
+    IssuerUnknown,
     /// None of the token's audiences is configured (RFC 7519 §4.1.3).
     #[error("audience not accepted")]
     AudienceMismatch,
@@ -219,6 +223,7 @@ impl JwtError {
             Self::TokenTooOld { .. } => "token_too_old",
             Self::AuthTooOld { .. } => "auth_time_too_old",
             Self::IssuerMismatch { .. } => "issuer_mismatch",
+            Self::IssuerUnknown => "issuer_unknown",
             Self::AudienceMismatch => "audience_mismatch",
             Self::AuthorizedPartyMismatch => "azp_mismatch",
             Self::TypeMismatch { .. } => "typ_mismatch",
@@ -272,7 +277,7 @@ impl JwtError {
             Self::IssuedInFuture { .. } => "The token was issued in the future",
             Self::TokenTooOld { .. } => "The token is too old",
             Self::AuthTooOld { .. } => "The authentication is too old",
-            Self::IssuerMismatch { .. } => "The token was issued by an unexpected issuer",
+            Self::IssuerMismatch { .. } | Self::IssuerUnknown => "The token was issued by an unexpected issuer",
             Self::AudienceMismatch => "The token is not intended for this audience",
             Self::AuthorizedPartyMismatch => "The token was issued to an unexpected client",
             Self::TypeMismatch { .. } => "The token type is not accepted",

@@ -2,7 +2,7 @@
 //! `resource`.
 
 use super::ProviderMetadata;
-use crate::config::Config;
+use crate::config::{Config, ProviderConfig};
 use crate::encoding::{b64url, sha256};
 use crate::session::LoginTransaction;
 use url::Url;
@@ -16,22 +16,23 @@ pub fn pkce_challenge(verifier: &str) -> String {
 pub fn build_authorize_url(
     metadata: &ProviderMetadata,
     config: &Config,
+    provider: &ProviderConfig,
     tx: &LoginTransaction,
 ) -> Result<String, url::ParseError> {
     let mut url = Url::parse(&metadata.authorization_endpoint)?;
-    let scopes = metadata.scopes_for(&config.provider.scopes).join(" ");
+    let scopes = metadata.scopes_for(&provider.scopes).join(" ");
     {
         let mut query = url.query_pairs_mut();
         query
             .append_pair("response_type", "code")
-            .append_pair("client_id", &config.provider.client_id)
+            .append_pair("client_id", &provider.client_id)
             .append_pair("redirect_uri", &config.redirect_uri())
             .append_pair("scope", &scopes)
             .append_pair("state", &tx.state)
             .append_pair("nonce", &tx.nonce)
             .append_pair("code_challenge", &pkce_challenge(&tx.pkce_verifier))
             .append_pair("code_challenge_method", "S256");
-        if let Some(resource) = &config.provider.resource {
+        if let Some(resource) = &provider.resource {
             query.append_pair("resource", resource);
         }
     }
@@ -57,7 +58,7 @@ mod tests {
         let config = crate::gateway::tests::config(&[("OIDC_RESOURCE", "https://api.example.test")]);
         let metadata = crate::gateway::tests::metadata("https://idp.example.com");
         let tx = LoginTransaction::begin(&FakeRng::new(1), 0, "/".into(), "binding");
-        let url = Url::parse(&build_authorize_url(&metadata, &config, &tx).unwrap()).unwrap();
+        let url = Url::parse(&build_authorize_url(&metadata, &config, &config.provider, &tx).unwrap()).unwrap();
         assert_eq!(url.path(), "/authorize");
         let q: HashMap<_, _> = url.query_pairs().into_owned().collect();
         assert_eq!(q["response_type"], "code");

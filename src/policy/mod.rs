@@ -14,6 +14,7 @@ mod origin;
 mod origin_token;
 mod path;
 mod requirements;
+mod route_providers;
 mod routes;
 mod step_up;
 
@@ -24,5 +25,6 @@ pub use origin::{BINDING_PREFIX, Origin};
 pub use origin_token::{OriginToken, TokenTarget};
 pub use path::{PathError, normalise_path};
 pub use requirements::{Claims, Requirements, Unmet};
-pub use routes::{AuthMode, DpopMode, Route, RouteTable, matches_ignoring_case, parse_routes};
+pub use route_providers::RouteProviders;
+pub use routes::{AuthMode, DpopMode, Route, RouteTable, matches_ignoring_case, parse_routes, parse_routes_for};
 pub use step_up::{StepUp, StepUpUnmet};

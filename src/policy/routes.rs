@@ -6,6 +6,7 @@ use super::claim_headers::{ClaimHeader, parse_claim_headers};
 use super::origin::Origin;
 use super::origin_token::{OriginToken, TokenTarget, check_origin_token};
 use super::path::PathError;
+use super::route_providers::{self, RouteProviders};
 use super::step_up::StepUp;
 use serde::Deserialize;
 use url::Url;
@@ -60,12 +61,19 @@ pub struct Route {
     pub claim_headers: Vec<ClaimHeader>,
     /// Easy Auth's `X-MS-CLIENT-PRINCIPAL` headers for the origin (`client_principal`).
     pub client_principal: bool,
+    /// The identity providers the route signs in with and takes bearer tokens from.
+    pub providers: RouteProviders,
 }
 
 impl Route {
     /// Whether forwarding needs the caller's whole claim set (not only the identity fields).
     pub fn needs_claims(&self) -> bool {
         self.client_principal || !self.claim_headers.is_empty()
+    }
+
+    /// Whether bearer tokens are accepted here.
+    pub fn takes_bearer(&self) -> bool {
+        matches!(self.auth, AuthMode::Bearer | AuthMode::SessionOrBearer)
     }
 }
 
@@ -100,6 +108,9 @@ struct RawRoute {
     headers: Option<serde_json::Value>,
     #[serde(default)]
     client_principal: bool,
+    provider: Option<String>,
+    #[serde(default)]
+    providers: Option<Vec<String>>,
     #[serde(flatten)]
     requirements: Requirements,
 }
@@ -113,8 +124,19 @@ pub struct RouteTable {
     claim_header_names: Vec<String>,
 }
 
-/// Parse `ROUTES` (a JSON array). Returns every problem found, each prefixed with its place.
+/// Parse `ROUTES` (a JSON array) for a deployment with one provider. Returns every problem
+/// found, each prefixed with its place.
 pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTable, Vec<String>> {
+    parse_routes_for(raw, default_origin, &[crate::config::DEFAULT_PROVIDER])
+}
+
+/// [`parse_routes`] with the providers' names (the default provider first), which routes may
+/// name in `provider` and `providers`.
+pub fn parse_routes_for(
+    raw: &str,
+    default_origin: Option<&Url>,
+    provider_names: &[&str],
+) -> Result<RouteTable, Vec<String>> {
     let raw_routes: Vec<serde_json::Value> =
         serde_json::from_str(raw).map_err(|e| vec![format!("is not a JSON array of routes ({e})")])?;
     let mut errors = Vec::new();
@@ -185,6 +207,12 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
                 assertion.header
             ));
         }
+        let providers =
+            route_providers::resolve(auth, route.provider.as_deref(), route.providers.as_deref(), provider_names)
+                .unwrap_or_else(|problem| {
+                    errors.push(format!("route {i}: {problem}"));
+                    RouteProviders::default()
+                });
         if let Some(origin) = origin {
             routes.push(Route {
                 prefix: route.prefix,
@@ -199,6 +227,7 @@ pub fn parse_routes(raw: &str, default_origin: Option<&Url>) -> Result<RouteTabl
                 assertion,
                 claim_headers,
                 client_principal,
+                providers,
             });
         }
     }
@@ -288,6 +317,7 @@ impl RouteTable {
             assertion: None,
             claim_headers: Vec::new(),
             client_principal: false,
+            providers: RouteProviders::default(),
         };
         Self { routes: vec![route], claim_header_names: Vec::new() }
     }

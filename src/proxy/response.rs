@@ -10,7 +10,10 @@ use crate::session::cookie::{SESSION_COOKIE, TX_COOKIE_PREFIX};
 pub fn origin_set_cookie_allowed(set_cookie: &str) -> bool {
     let name = set_cookie.split(';').next().and_then(|pair| pair.split_once('=')).map_or("", |(n, _)| n).trim();
     let lower = name.to_ascii_lowercase();
-    lower != SESSION_COOKIE.to_ascii_lowercase() && !lower.starts_with(&TX_COOKIE_PREFIX.to_ascii_lowercase())
+    let session = SESSION_COOKIE.to_ascii_lowercase();
+    // Every provider's session cookie (`__Host-edgeguard-<name>`) and the binding cookies too.
+    let ours = lower == session || lower.strip_prefix(&session).is_some_and(|rest| rest.starts_with('-'));
+    !ours && !lower.starts_with(&TX_COOKIE_PREFIX.to_ascii_lowercase())
 }
 
 /// The `Cache-Control` of an origin answer the gateway adds a cookie to: `private`, keeping the

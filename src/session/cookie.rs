@@ -39,9 +39,22 @@ pub fn without_gateway_cookies(header: &str) -> Option<String> {
     (!text.trim().is_empty()).then(|| text.to_owned())
 }
 
-/// Whether a cookie belongs to the gateway (and so must never reach the origin).
+/// The session cookie of a provider: [`SESSION_COOKIE`] for the default one (index 0), else
+/// `__Host-edgeguard-<name>` (provider names are `[a-z0-9-]` and never start with `bind-`, so
+/// they share no name with the binding cookies).
+pub fn session_cookie_name(provider_index: usize, provider_name: &str) -> String {
+    match provider_index {
+        0 => SESSION_COOKIE.to_owned(),
+        _ => format!("{SESSION_COOKIE}-{provider_name}"),
+    }
+}
+
+/// Whether a cookie belongs to the gateway (and so must never reach the origin): every
+/// provider's session cookie, the binding and the transaction cookies.
 pub fn is_gateway_cookie(name: &str) -> bool {
-    name == SESSION_COOKIE || name.starts_with(BINDING_COOKIE_PREFIX) || name.starts_with(TX_COOKIE_PREFIX)
+    name == SESSION_COOKIE
+        || name.strip_prefix(SESSION_COOKIE).is_some_and(|rest| rest.starts_with('-'))
+        || name.starts_with(TX_COOKIE_PREFIX)
 }
 
 /// A `Set-Cookie` value. Always HttpOnly and Secure (browsers accept Secure cookies from

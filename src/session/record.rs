@@ -43,19 +43,26 @@ pub struct SessionCookie {
 
 impl SessionCookie {
     pub fn to_set_cookie(&self, keys: &SessionKeys, rng: &impl Rng, now: u64) -> String {
+        self.to_set_cookie_named(SESSION_COOKIE, keys, rng, now)
+    }
+
+    /// [`Self::to_set_cookie`] for the cookie `name` (one per provider, see
+    /// [`cookie::session_cookie_name`]). The name is sealed in, so a cookie cannot be renamed
+    /// into another provider's.
+    pub fn to_set_cookie_named(&self, name: &str, keys: &SessionKeys, rng: &impl Rng, now: u64) -> String {
         let mut plain = Vec::with_capacity(48);
         plain.extend_from_slice(&self.id.0);
         plain.extend_from_slice(&self.expires_at.to_be_bytes());
         plain.extend_from_slice(&self.idle_until.to_be_bytes());
-        let sealed = keys.seal(Purpose::Cookie, SESSION_COOKIE.as_bytes(), &plain, random_nonce(rng));
-        cookie::set_cookie(SESSION_COOKIE, &b64url(&sealed), "/", self.expires_at.saturating_sub(now))
+        let sealed = keys.seal(Purpose::Cookie, name.as_bytes(), &plain, random_nonce(rng));
+        cookie::set_cookie(name, &b64url(&sealed), "/", self.expires_at.saturating_sub(now))
     }
 
-    fn open(value: &str, keys: &SessionKeys) -> Option<Self> {
+    fn open(name: &str, value: &str, keys: &SessionKeys) -> Option<Self> {
         if value.len() > cookie::MAX_COOKIE_VALUE_LEN {
             return None;
         }
-        let plain = keys.open(Purpose::Cookie, SESSION_COOKIE.as_bytes(), &b64url_decode(value)?)?;
+        let plain = keys.open(Purpose::Cookie, name.as_bytes(), &b64url_decode(value)?)?;
         let (id, rest) = plain.split_at_checked(32)?;
         let (expiry, idle) = rest.split_at_checked(8)?;
         Some(SessionCookie {
@@ -68,9 +75,14 @@ impl SessionCookie {
     /// The first `__Host-edgeguard` cookie that opens (whether or not it has expired: the
     /// caller says why a session ended).
     pub fn from_cookie_header(header: &str, keys: &SessionKeys) -> Option<Self> {
+        Self::from_cookie_header_named(header, SESSION_COOKIE, keys)
+    }
+
+    /// [`Self::from_cookie_header`] for the cookie `name`.
+    pub fn from_cookie_header_named(header: &str, name: &str, keys: &SessionKeys) -> Option<Self> {
         cookie::parse_cookie_header(header)
-            .filter(|(name, _)| *name == SESSION_COOKIE)
-            .find_map(|(_, value)| Self::open(value, keys))
+            .filter(|(n, _)| *n == name)
+            .find_map(|(_, value)| Self::open(name, value, keys))
     }
 
     /// Why this session is over at `now`, if it is.
@@ -172,6 +184,10 @@ pub struct SessionRecord {
 
     pub created_at: u64,
     pub expires_at: u64,
+    /// The provider the user signed in with (its name in the provider table); empty in
+    /// records written before there could be several, which belong to the default provider.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub provider: String,
 }
 
 impl std::fmt::Debug for SessionRecord {
@@ -181,6 +197,7 @@ impl std::fmt::Debug for SessionRecord {
             .field("access_expires_at", &self.access_expires_at)
             .field("has_refresh_token", &self.refresh_token.is_some())
             .field("expires_at", &self.expires_at)
+            .field("provider", &self.provider)
             .finish_non_exhaustive()
     }
 }
@@ -268,6 +285,7 @@ mod tests {
             id_token: "idt".into(),
             created_at: 1,
             expires_at: 2,
+            provider: "partners".into(),
         };
         let sealed = record.seal("session:v1:a", &keys(), &rng);
         assert!(!String::from_utf8_lossy(&sealed).contains("rt"));

@@ -45,6 +45,11 @@ pub struct LoginTransaction {
     /// which stops a second retry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
+    /// The provider this sign-in went to (its name in the provider table). The callback takes
+    /// its token endpoint, keys and issuer from here, never from the response; empty in
+    /// transactions started before there could be several (the default provider's).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub provider: String,
 }
 
 /// A fresh binding value for one sign-in (see [`LoginTransaction::binding_set_cookie`]).
@@ -111,6 +116,7 @@ impl LoginTransaction {
             binding: binding_hash(binding),
             step_up: crate::policy::StepUp::default(),
             prompt: None,
+            provider: String::new(),
         }
     }
 

@@ -329,6 +329,7 @@ mod tests {
             id_token: "idt".into(),
             created_at: 0,
             expires_at,
+            provider: String::new(),
         }
     }
 

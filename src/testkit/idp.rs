@@ -62,6 +62,8 @@ fn form(req: &OutgoingRequest, name: &str) -> String {
 pub type TokenAnswer = Box<dyn Fn(&str) -> Result<IncomingResponse, HttpError>>;
 
 pub struct FakeIdp {
+    /// Its issuer (and base URL); [`ISSUER`] unless made with [`FakeIdp::at`].
+    pub issuer: String,
     pub signer: Signer,
     /// The nonce of the latest authorization request the test saw (set by the test).
     pub nonce: RefCell<String>,
@@ -82,7 +84,13 @@ pub struct FakeIdp {
 
 impl FakeIdp {
     pub fn new() -> Rc<Self> {
+        Self::at(ISSUER)
+    }
+
+    /// A provider with issuer `issuer`, whose host no other fake provider shares.
+    pub fn at(issuer: &str) -> Rc<Self> {
         Rc::new(Self {
+            issuer: issuer.to_owned(),
             signer: Signer::new(KID),
             nonce: RefCell::new(String::new()),
             token_answer: RefCell::new(None),
@@ -98,7 +106,7 @@ impl FakeIdp {
     /// Valid ID token claims for `nonce` at time `now`.
     pub fn id_claims(&self, nonce: &str, now: u64) -> Value {
         json!({
-            "iss": ISSUER, "sub": "alice", "aud": "edgeguard", "exp": now + 300, "iat": now,
+            "iss": self.issuer, "sub": "alice", "aud": "edgeguard", "exp": now + 300, "iat": now,
             "nonce": nonce, "email": "alice@example.com", "email_verified": true, "name": "Alice",
         })
     }
@@ -112,18 +120,35 @@ impl FakeIdp {
 
     pub fn http(self: &Rc<Self>, now: u64) -> FakeHttp {
         let idp = Rc::clone(self);
+        FakeHttp::new(move |req: &OutgoingRequest| idp.answer(req, now))
+    }
+
+    /// Several providers behind one HTTP port, each answering at its issuer's host.
+    pub fn http_for(idps: &[Rc<Self>], now: u64) -> FakeHttp {
+        let idps: Vec<Rc<Self>> = idps.to_vec();
         FakeHttp::new(move |req: &OutgoingRequest| {
+            let host = req.uri().host().unwrap_or_default();
+            let idp = idps.iter().find(|i| url::Url::parse(&i.issuer).unwrap().host_str() == Some(host)).unwrap();
+            idp.answer(req, now)
+        })
+    }
+
+    /// This provider's answer to one request.
+    pub fn answer(self: &Rc<Self>, req: &OutgoingRequest, now: u64) -> Result<IncomingResponse, HttpError> {
+        let idp = self;
+        let issuer = self.issuer.as_str();
+        {
             let path = req.uri().path().to_owned();
             match path.as_str() {
                 "/.well-known/openid-configuration" => Ok(json_response(
                     200,
                     &json!({
-                        "issuer": ISSUER,
-                        "authorization_endpoint": format!("{ISSUER}/authorize"),
-                        "token_endpoint": format!("{ISSUER}/token"),
-                        "jwks_uri": format!("{ISSUER}/jwks"),
-                        "revocation_endpoint": format!("{ISSUER}/revoke"),
-                        "end_session_endpoint": format!("{ISSUER}/session/end"),
+                        "issuer": issuer,
+                        "authorization_endpoint": format!("{issuer}/authorize"),
+                        "token_endpoint": format!("{issuer}/token"),
+                        "jwks_uri": format!("{issuer}/jwks"),
+                        "revocation_endpoint": format!("{issuer}/revoke"),
+                        "end_session_endpoint": format!("{issuer}/session/end"),
                         "scopes_supported": ["openid", "profile", "email", "offline_access"],
                     }),
                 )),
@@ -183,6 +208,6 @@ impl FakeIdp {
                 }
                 _ => Ok(json_response(404, &json!({}))),
             }
-        })
+        }
     }
 }

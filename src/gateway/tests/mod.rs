@@ -15,6 +15,7 @@ mod identity_headers;
 mod me;
 mod on_behalf_of;
 mod paths;
+mod providers;
 mod rate_limit;
 mod session_objects;
 mod sessions;

@@ -1,0 +1,218 @@
+//! Several identity providers in one deployment: each route's provider signs users in, its
+//! sessions, transactions and bearer tokens never count for another provider's routes.
+
+use super::*;
+use crate::testkit::idp::FakeIdp;
+
+const PARTNERS: &str = "https://partners.example.com";
+
+const ROUTES: &str = r#"[
+    {"prefix": "/", "auth": "session"},
+    {"prefix": "/partners/", "auth": "session", "provider": "partners"},
+    {"prefix": "/api/a/", "auth": "bearer"},
+    {"prefix": "/api/b/", "auth": "bearer", "provider": "partners"},
+    {"prefix": "/api/both/", "auth": "bearer", "providers": ["default", "partners"]}
+]"#;
+
+fn table() -> String {
+    format!(
+        r#"[{{"name":"partners","issuer":"{PARTNERS}","client_id":"gw-partners","client_secret_name":"PARTNERS_SECRET"}}]"#
+    )
+}
+
+/// The default provider (`w.idp`, at [`ISSUER`]) and `partners`, both on one HTTP port.
+fn two_providers() -> (World, Rc<FakeIdp>) {
+    let idp = FakeIdp::new();
+    let partners = FakeIdp::at(PARTNERS);
+    let ports = TestPorts::new(FakeIdp::http_for(&[Rc::clone(&idp), Rc::clone(&partners)], NOW), NOW);
+    let table = table();
+    let config = config(&[
+        ("PROVIDERS", &table),
+        ("PARTNERS_SECRET", "partners-secret"),
+        ("ROUTES", ROUTES),
+        ("API_AUDIENCES", "https://api.example.test"),
+    ]);
+    // Partners' tokens differ from the default provider's, so a test sees whose were used.
+    let answering = Rc::clone(&partners);
+    *partners.token_answer.borrow_mut() = Some(Box::new(move |nonce| {
+        let mut claims = answering.id_claims(nonce, NOW);
+        claims["aud"] = json!("gw-partners");
+        let id_token = answering.signer.sign_claims(&claims);
+        let mut body = answering.token_body(&id_token);
+        body["access_token"] = json!("partners-access");
+        body["refresh_token"] = json!("partners-refresh");
+        Ok(json_response(200, &body))
+    }));
+    (World { idp, ports, gateway: Gateway::new(config) }, partners)
+}
+
+/// Requests the fake providers received at `host`'s `path`.
+fn sent_to(w: &World, host: &str, path: &str) -> usize {
+    w.ports.http.sent.borrow().iter().filter(|r| r.uri().host() == Some(host) && r.uri().path() == path).count()
+}
+
+/// Sign in at `path` with the provider `idp` (the route's); returns the new session cookie.
+fn sign_in_at(w: &World, idp: &FakeIdp, path: &str, cookie: &str) -> String {
+    let d = block_on(w.gateway.handle(&w.ports, &navigate(path, cookie)));
+    let r = response(&d);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&format!("{}/authorize?", idp.issuer)), "{location}");
+    let q = query_of(&location);
+    *idp.nonce.borrow_mut() = q["nonce"].clone();
+    let tx = cookie_pairs(r).join("; ");
+    let d = callback(w, &format!("code=c&state={}&iss={}", q["state"], idp.issuer), &tx);
+    let r = response(&d);
+    assert_eq!(r.status(), 302, "{:?}", d.log);
+    let session = cookie_pairs(r);
+    assert_eq!(session.len(), 1, "{session:?}");
+    session[0].clone()
+}
+
+fn forwarded_token(d: &Decision) -> String {
+    set_header(d, "authorization").unwrap_or_else(|| panic!("not forwarded: {:?}", d.log))
+}
+
+#[test]
+fn a_session_of_one_provider_is_no_session_on_another_providers_routes() {
+    let (w, partners) = two_providers();
+    let staff = sign_in_at(&w, &w.idp, "/", "");
+    assert!(staff.starts_with("__Host-edgeguard="), "the default provider keeps the classic cookie: {staff}");
+    // On a partners route the staff session does not count: sign in with partners, and the
+    // staff session is left alone (no cookie cleared).
+    let d = block_on(w.gateway.handle(&w.ports, &navigate("/partners/x", &staff)));
+    assert_eq!(d.log.reason, "login_redirect");
+    assert_eq!(d.log.detail.as_deref(), Some("session_missing"));
+    assert!(set_cookies(response(&d)).iter().all(|c| !c.starts_with("__Host-edgeguard=")), "staff session kept");
+    let partner = sign_in_at(&w, &partners, "/partners/x", &staff);
+    assert!(partner.starts_with("__Host-edgeguard-partners="), "{partner}");
+    let both = format!("{staff}; {partner}");
+    let d = block_on(w.gateway.handle(&w.ports, &navigate("/partners/x", &both)));
+    assert_eq!(forwarded_token(&d), "Bearer partners-access");
+    let d = block_on(w.gateway.handle(&w.ports, &navigate("/home", &both)));
+    assert_eq!(forwarded_token(&d), "Bearer access-token-1");
+    // A partners session alone gets nowhere on the staff site.
+    let d = block_on(w.gateway.handle(&w.ports, &navigate("/home", &partner)));
+    assert_eq!(d.log.reason, "login_redirect");
+    // Its value under the staff cookie's name does not open (the name is sealed in).
+    let renamed = partner.replacen("__Host-edgeguard-partners=", "__Host-edgeguard=", 1);
+    let d = block_on(w.gateway.handle(&w.ports, &navigate("/home", &renamed)));
+    assert_eq!(d.log.detail.as_deref(), Some("session_cookie_invalid"));
+}
+
+#[test]
+fn a_flow_of_one_provider_cannot_be_finished_with_another_providers_answer() {
+    let (w, _partners) = two_providers();
+    let d = block_on(w.gateway.handle(&w.ports, &navigate("/", "")));
+    let q = query_of(response(&d).headers()["location"].to_str().unwrap());
+    let tx = cookie_pairs(response(&d)).join("; ");
+    // The default provider's flow state replayed with the partners provider's RFC 9207 `iss`.
+    let d = callback(&w, &format!("code=c&state={}&iss={PARTNERS}", q["state"]), &tx);
+    assert_eq!(response(&d).status(), 400, "{:?}", d.log);
+    assert_eq!(d.log.reason, "callback_issuer_mismatch");
+    assert_eq!(sent_to(&w, "partners.example.com", "/token") + sent_to(&w, "idp.example.com", "/token"), 0);
+    // The transaction alone decides where the code goes: the default provider's token endpoint.
+    *w.idp.nonce.borrow_mut() = q["nonce"].clone();
+    let d = callback(&w, &format!("code=c&state={}", q["state"]), &tx);
+    assert_eq!(response(&d).status(), 302, "{:?}", d.log);
+    assert_eq!((sent_to(&w, "idp.example.com", "/token"), sent_to(&w, "partners.example.com", "/token")), (1, 0));
+}
+
+#[test]
+fn login_picks_the_provider_by_name_or_by_the_return_path() {
+    let (w, _partners) = two_providers();
+    let location = |query: &str| {
+        let d = block_on(w.gateway.handle(&w.ports, &navigate(&format!("/auth/login?{query}"), "")));
+        (response(&d).status(), response(&d).headers().get("location").map(|l| l.to_str().unwrap().to_owned()))
+    };
+    assert!(location("provider=partners").1.unwrap().starts_with(PARTNERS));
+    assert!(location("rd=/partners/page").1.unwrap().starts_with(PARTNERS));
+    assert!(location("rd=/home").1.unwrap().starts_with(ISSUER));
+    let (status, _) = location("provider=nobody");
+    assert_eq!(status, 400);
+}
+
+fn partners_token(partners: &FakeIdp, iss: &str) -> String {
+    let claims = json!({"iss": iss, "sub": "svc", "aud": "https://api.example.test", "exp": NOW + 300, "iat": NOW});
+    partners.signer.sign(&json!({"alg": "ES256", "kid": partners.signer.kid, "typ": "at+jwt"}), &claims)
+}
+
+fn bearer(w: &World, path: &str, token: &str) -> Decision {
+    let req = request(Method::GET, path, &[("authorization", &format!("Bearer {token}"))]);
+    block_on(w.gateway.handle(&w.ports, &req))
+}
+
+#[test]
+fn a_bearer_tokens_issuer_picks_the_keys_that_verify_it() {
+    let (w, partners) = two_providers();
+    let token = partners_token(&partners, PARTNERS);
+    for path in ["/api/b/x", "/api/both/x"] {
+        assert!(matches!(bearer(&w, path, &token).outcome, Outcome::Forward(_)), "{path}");
+    }
+    // On the default provider's route, partners' token names an issuer the route does not take.
+    let d = bearer(&w, "/api/a/x", &token);
+    assert_eq!((response(&d).status().as_u16(), d.log.reason), (401, "issuer_unknown"));
+    // Claiming the default provider's issuer, the partners key does not verify it (both keys
+    // have the same kid): the default provider's keys alone are tried.
+    let forged = partners_token(&partners, ISSUER);
+    let d = bearer(&w, "/api/both/x", &forged);
+    assert_eq!((response(&d).status().as_u16(), d.log.reason), (401, "signature_invalid"));
+    assert_eq!(sent_to(&w, "partners.example.com", "/jwks"), 1, "fetched once, for the genuine token");
+}
+
+#[test]
+fn a_token_naming_an_unknown_issuer_fetches_nothing() {
+    let (w, partners) = two_providers();
+    for path in ["/api/both/x", "/api/a/x", "/api/b/x"] {
+        let d = bearer(&w, path, &partners_token(&partners, "https://evil.example"));
+        assert_eq!((response(&d).status().as_u16(), d.log.reason), (401, "issuer_unknown"), "{path}");
+    }
+    assert!(w.ports.http.sent.borrow().is_empty(), "no discovery, no JWKS");
+}
+
+#[test]
+fn logout_ends_every_providers_session_and_me_names_the_provider() {
+    let (w, partners) = two_providers();
+    let staff = sign_in_at(&w, &w.idp, "/", "");
+    let partner = sign_in_at(&w, &partners, "/partners/", "");
+    let me = |cookie: &str, query: &str| {
+        let req = request(Method::GET, &format!("/auth/me{query}"), &[("cookie", cookie)]);
+        let d = block_on(w.gateway.handle(&w.ports, &req));
+        serde_json::from_slice::<serde_json::Value>(response(&d).body()).unwrap()
+    };
+    assert_eq!(me(&partner, "")["provider_name"], "partners");
+    assert_eq!(me(&partner, "")["provider"], PARTNERS);
+    let both = format!("{staff}; {partner}");
+    assert_eq!(me(&both, "")["provider_name"], "default");
+    assert_eq!(me(&both, "?provider=partners")["provider_name"], "partners");
+    let req = request(Method::POST, "/auth/logout", &[("cookie", &both), ("origin", "https://gw.example.com")]);
+    let d = block_on(w.gateway.handle(&w.ports, &req));
+    let cleared: Vec<String> = set_cookies(response(&d)).into_iter().filter(|c| c.contains("Max-Age=0")).collect();
+    assert_eq!(cleared.len(), 2, "{cleared:?}");
+    assert_eq!(*w.idp.revoked.borrow(), vec!["refresh-token-1"]);
+    assert_eq!(*partners.revoked.borrow(), vec!["partners-refresh"]);
+    for (cookie, path) in [(&staff, "/home"), (&partner, "/partners/")] {
+        let d = block_on(w.gateway.handle(&w.ports, &navigate(path, cookie)));
+        assert_eq!(d.log.detail.as_deref(), Some("session_unknown"), "{path}");
+    }
+}
+
+#[test]
+fn a_logout_tokens_issuer_picks_the_provider() {
+    let (w, partners) = two_providers();
+    let staff = sign_in_at(&w, &w.idp, "/", "");
+    let partner = sign_in_at(&w, &partners, "/partners/", "");
+    let claims = json!({
+        "iss": PARTNERS, "aud": "gw-partners", "iat": NOW, "exp": NOW + 120, "jti": "j", "sub": "alice",
+        "events": {"http://schemas.openid.net/event/backchannel-logout": {}},
+    });
+    let token =
+        partners.signer.sign(&json!({"alg": "ES256", "kid": partners.signer.kid, "typ": "logout+jwt"}), &claims);
+    let mut req =
+        request(Method::POST, "/auth/backchannel-logout", &[("content-type", "application/x-www-form-urlencoded")]);
+    req.form = Some(format!("logout_token={token}").into_bytes());
+    let d = block_on(w.gateway.handle(&w.ports, &req));
+    assert_eq!(d.log.detail.as_deref(), Some("1 session(s) ended"), "{:?}", d.log);
+    let d = block_on(w.gateway.handle(&w.ports, &navigate("/partners/", &partner)));
+    assert_eq!(d.log.detail.as_deref(), Some("session_unknown"));
+    assert!(matches!(block_on(w.gateway.handle(&w.ports, &navigate("/", &staff))).outcome, Outcome::Forward(_)));
+}
