@@ -35,6 +35,9 @@ export const TX_COOKIE_PREFIX = '__Secure-edgeguard-tx-';
  * @param {object} [opts.worker] more startWorker options (assets, services, workers)
  * @param {boolean} [opts.backchannelLogout] register `${gw}/auth/backchannel-logout` as the client's
  *   backchannel_logout_uri at the IdP (ID tokens then carry `sid`)
+ * @param {object|boolean} [opts.secondIdp] also start a second IdP (s.idp2, on `localhost` too) and add it to the
+ *   Worker as the PROVIDERS entry `partners` (client `partners-client`, its secret in PARTNERS_CLIENT_SECRET,
+ *   `resource` = its resource); an object gives it more startIdp options, and `name` another provider name
  */
 export async function startStack(opts = {}) {
   // Loaded on first use so that skipped suites stay fast.
@@ -57,6 +60,8 @@ export async function startStack(opts = {}) {
       ...(opts.idp ?? {}),
     });
     started.push(idp);
+    const idp2 = opts.secondIdp ? await startSecondIdp(gw, opts) : undefined;
+    if (idp2) started.push(idp2);
     const vars = {
       OIDC_ISSUER: idp.issuer,
       OIDC_CLIENT_ID: idp.clientId,
@@ -64,9 +69,11 @@ export async function startStack(opts = {}) {
       ORIGIN_URL: origin.url,
       API_PATH_PREFIXES: '/api/',
       ...(opts.resource === false ? {} : { OIDC_RESOURCE: idp.resource }),
-      ...((typeof opts.vars === 'function' ? opts.vars({ gw, idp, origin }) : opts.vars) ?? {}),
+      ...(idp2 ? { PROVIDERS: JSON.stringify([idp2.providerEntry]) } : {}),
+      ...((typeof opts.vars === 'function' ? opts.vars({ gw, idp, idp2, origin }) : opts.vars) ?? {}),
     };
     const secrets = {
+      ...(idp2 ? { PARTNERS_CLIENT_SECRET: idp2.clientSecret } : {}),
       OIDC_CLIENT_SECRET: clientSecret,
       SESSION_SECRET: crypto.randomBytes(32).toString('base64url'),
       ...(opts.secrets ?? {}),
@@ -80,6 +87,7 @@ export async function startStack(opts = {}) {
       gw,
       origin,
       idp,
+      idp2,
       worker,
       vars,
       secrets,
@@ -101,7 +109,7 @@ export async function startStack(opts = {}) {
         return stack.worker;
       },
       async close() {
-        await Promise.allSettled([stack.worker.close(), idp.close(), origin.close()]);
+        await Promise.allSettled([stack.worker.close(), idp.close(), origin.close(), idp2?.close()]);
         removeKvDir();
       },
     };
@@ -111,6 +119,28 @@ export async function startStack(opts = {}) {
     removeKvDir();
     throw err;
   }
+}
+
+/** The second provider of `startStack({ secondIdp })`, with the PROVIDERS entry that names it. */
+async function startSecondIdp(gw, opts) {
+  const { startIdp } = await import('./idp.mjs');
+  const { name = 'partners', ...idpOpts } = opts.secondIdp === true ? {} : opts.secondIdp;
+  const idp2 = await startIdp({
+    host: opts.idpHost ?? 'localhost',
+    clientId: 'partners-client',
+    clientSecret: `partners-${crypto.randomBytes(12).toString('hex')}`,
+    redirectUris: [`${gw}/auth/callback`],
+    postLogoutRedirectUris: [gw, `${gw}/`, `${gw}/auth/logout`],
+    ...idpOpts,
+  });
+  idp2.providerEntry = {
+    name,
+    issuer: idp2.issuer,
+    client_id: idp2.clientId,
+    client_secret_name: 'PARTNERS_CLIENT_SECRET',
+    resource: idp2.resource,
+  };
+  return idp2;
 }
 
 /** The session cookie if any hop stored one (not a deletion). */
