@@ -4,9 +4,10 @@
 //
 // - 20 parallel requests split over both instances on one session whose access token has expired: exactly one
 //   refresh grant at the provider, everyone forwarded with the one new token.
-// - Logout through one instance: the other refuses the session at its next revalidation (SESSION_REVALIDATE=5s
-//   here), even where KV has not caught up (the test puts back the record and removes the tombstone, as another
-//   location's KV would still show them): the object is what says "ended".
+// - Logout through one instance, or a back-channel logout the provider posts to it: the other refuses the session
+//   at its next revalidation (SESSION_REVALIDATE=5s here), even where KV has not caught up (the test puts back the
+//   record and removes the tombstone, as another location's KV would still show them): the object is what says
+//   "ended".
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Browser } from '../support/browser.mjs';
@@ -23,6 +24,7 @@ describe('sessions with a Durable Object per session (two Worker instances)', ()
   before(async () => {
     if (skip) return;
     s = await startStack({
+      backchannelLogout: true,
       vars: { SESSION_REVALIDATE: `${REVALIDATE_SECS}s`, SESSION_IDLE_TIMEOUT: '8h' },
       worker: { durableObjects: { SESSION_OBJECTS: 'SessionObject' }, replicas: 1 },
     });
@@ -38,6 +40,42 @@ describe('sessions with a Durable Object per session (two Worker instances)', ()
   });
 
   const refreshRequests = () => s.idp.tokenRequests().filter((r) => r.grantType === 'refresh_token');
+
+  /** Signs in and warms the session on the replica; returns what `endedOnReplica` needs. */
+  async function signedInOnBoth() {
+    const session = await signInSession(s);
+    const kv = await s.worker.kv();
+    const record = await kv.get(session.kvKey, 'arrayBuffer');
+    const onReplica = new Browser();
+    onReplica.jar.put(session.cookie);
+    const warm = await onReplica.get(`${replica}/api/echo?warm`);
+    assert.equal(warm.status, 200, `replica before logout: ${warm.status}`);
+    return { ...session, kv, record, onReplica, warmedAt: Date.now() };
+  }
+
+  /**
+   * After the session was ended through the main instance: KV as another location would still show it (record back,
+   * no tombstone); the replica's warm copy is trusted until its revalidation, then the session is refused there.
+   */
+  async function endedOnReplica({ kv, kvKey, record, onReplica, warmedAt }) {
+    await kv.put(kvKey, record, { expirationTtl: 3600 });
+    const tombstones = (await kv.list({ prefix: 'session-ended:' })).keys.map((k) => k.name);
+    assert.ok(tombstones.length >= 1, 'the logout left a KV tombstone');
+    await Promise.all(tombstones.map((name) => kv.delete(name)));
+
+    const stillWarm = await onReplica.get(`${replica}/api/echo?still`);
+    assert.ok(Date.now() - warmedAt < REVALIDATE_SECS * 1000, 'the machine was too slow to observe the warm window');
+    assert.equal(stillWarm.status, 200, 'the replica is a separate isolate whose warm copy lasts SESSION_REVALIDATE');
+
+    const wait = warmedAt + REVALIDATE_SECS * 1000 + 1100 - Date.now();
+    if (wait > 0) await new Promise((resolve) => { setTimeout(resolve, wait); });
+    s.origin.reset();
+    const refused = await onReplica.get(`${replica}/api/echo?after`);
+    assert.equal(refused.status, 401, `replica after its revalidation: ${refused.status} ${refused.text.slice(0, 200)}`);
+    assert.deepEqual(s.origin.requests(), [], 'nothing reached the origin');
+    const nav = await onReplica.request(`${replica}/page`, { navigate: true });
+    assert.equal(nav.status, 302, 'a navigation is sent to sign in again');
+  }
 
   test('20 parallel requests on an expired session, over two instances: exactly one refresh grant', T, async () => {
     // 8 s: long enough to warm both instances on a busy machine (refreshed only in its last 2 s).
@@ -75,39 +113,18 @@ describe('sessions with a Durable Object per session (two Worker instances)', ()
   });
 
   test('logout through one instance: the other refuses the session at its next revalidation, whatever KV says', T, async () => {
-    const { b, cookie, kvKey } = await signInSession(s);
-    const kv = await s.worker.kv();
-    const record = await kv.get(kvKey, 'arrayBuffer');
-    const onReplica = new Browser();
-    onReplica.jar.put(cookie);
-    const warm = await onReplica.get(`${replica}/api/echo?warm`);
-    assert.equal(warm.status, 200, `replica before logout: ${warm.status}`);
-    const warmedAt = Date.now();
-
-    const confirm = await b.request(`${s.gw}/auth/logout`, { navigate: true });
-    const out = await b.request(`${s.gw}/auth/logout`, {
+    const session = await signedInOnBoth();
+    const confirm = await session.b.request(`${s.gw}/auth/logout`, { navigate: true });
+    const out = await session.b.request(`${s.gw}/auth/logout`, {
       method: 'POST', body: new URLSearchParams({}), navigate: true, initiator: confirm.url,
     });
     assert.equal(out.status, 200, `logout: ${out.status} ${out.text.slice(0, 200)}`);
-    // Where the replica runs, KV has not caught up yet: the record is back and there is no tombstone.
-    await kv.put(kvKey, record, { expirationTtl: 3600 });
-    const tombstones = (await kv.list({ prefix: 'session-ended:' })).keys.map((k) => k.name);
-    assert.ok(tombstones.length >= 1, 'logout left a KV tombstone');
-    await Promise.all(tombstones.map((name) => kv.delete(name)));
+    await endedOnReplica(session);
+  });
 
-    // Still within the replica's revalidation interval: its warm copy is trusted (separate isolates).
-    const stillWarm = await onReplica.get(`${replica}/api/echo?still`);
-    assert.ok(Date.now() - warmedAt < REVALIDATE_SECS * 1000, 'the machine was too slow to observe the warm window');
-    assert.equal(stillWarm.status, 200, 'the replica is a separate isolate whose warm copy lasts SESSION_REVALIDATE');
-
-    const wait = warmedAt + REVALIDATE_SECS * 1000 + 1100 - Date.now();
-    if (wait > 0) await new Promise((resolve) => { setTimeout(resolve, wait); });
-    s.origin.reset();
-    const refused = await onReplica.get(`${replica}/api/echo?after`);
-    assert.equal(refused.status, 401, `replica after its revalidation: ${refused.status} ${refused.text.slice(0, 200)}`);
-    assert.deepEqual(s.origin.requests(), [], 'nothing reached the origin');
-    await s.worker.waitForLog((e) => e.json?.reason === 'session_unknown' && e.json?.path === '/api/echo');
-    const nav = await onReplica.request(`${replica}/page`, { navigate: true });
-    assert.equal(nav.status, 302, 'a navigation is sent to sign in again');
+  test('back-channel logout received by one instance: the other refuses the session at its next revalidation', T, async () => {
+    const session = await signedInOnBoth();
+    await s.idp.backchannelLogout({ sub: 'alice', sid: session.idClaims.sid }); // rejects unless 200/204
+    await endedOnReplica(session);
   });
 });
