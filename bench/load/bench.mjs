@@ -168,6 +168,13 @@ const OURS = {
   'edgeguard-distinct': { routes: 'bearer', quiet: true },
   'edgeguard-session': { routes: 'session', quiet: true },
 };
+// A/B of two builds in one run: every edgeguard service again as `<name>-b`, running
+// build/bench/edgeguard-b/ (index.mjs + index.wasm of another build, copied there by hand).
+for (const name of Object.keys(OURS)) {
+  const script = path.join(BUILD, 'edgeguard-b', 'index.mjs');
+  SERVICE_INFO[`${name}-b`] = { ...SERVICE_INFO[name], label: `${SERVICE_INFO[name].label} [build B]`, script };
+  OURS[`${name}-b`] = OURS[name];
+}
 const modeOf = (s) => SERVICE_INFO[s].mode ?? 'repeated';
 SERVICE_INFO.passthrough.open = true;
 const services = opts.services.split(',').map((s) => s.trim()).filter(Boolean);
