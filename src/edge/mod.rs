@@ -67,7 +67,7 @@ fn setting(env: &Env, name: &str) -> Option<String> {
 fn build_state(env: &Env) -> State {
     let config = Config::from_settings(|name| setting(env, name));
     let mut missing = Vec::new();
-    if env.kv(SESSIONS_BINDING).is_err() {
+    if ports::kv_namespace(env, SESSIONS_BINDING).is_none() {
         missing.push(SettingError {
             setting: "SESSIONS",
             problem: "the KV namespace binding is missing".into(),
