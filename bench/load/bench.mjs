@@ -150,6 +150,7 @@ const SERVICE_INFO = {
   edgeguard: { label: '(d) edgeguard (Rust/wasm)', script: path.join(BUILD, 'edgeguard', 'index.mjs') },
   // Diagnostics, not in the default set: where edgeguard's cost goes.
   'passthrough-log': { label: "(a') pass-through JS + 1 JSON log line", script: path.join(BUILD, 'passthrough-log.mjs'), open: true },
+  'passthrough-xfwd': { label: "(a'') pass-through JS, origin request as edgeguard's (Host dropped, X-Forwarded-Host/-Proto, redirect manual)", script: path.join(BUILD, 'passthrough-xfwd.mjs'), open: true },
   'edgeguard-public': { label: "(d') edgeguard, ROUTES auth public", script: path.join(BUILD, 'edgeguard', 'index.mjs'), open: true },
   // Like (d), with LOG_FORWARDED=false: no log line per valid request, as the JS baselines.
   'edgeguard-quiet': { label: "(d'') edgeguard, LOG_FORWARDED=false (repeated token)", script: path.join(BUILD, 'edgeguard', 'index.mjs') },

@@ -52,7 +52,7 @@ rm -rf "$out/edgeguard"
 mv "$out/edgeguard.tmp" "$out/edgeguard"
 
 log "esbuild bench/load/workers -> $out/"
-for w in origin kv passthrough passthrough-log webcrypto jose; do
+for w in origin kv passthrough passthrough-log passthrough-xfwd webcrypto jose; do
   esbuild "bench/load/workers/$w.mjs" --bundle --format=esm --platform=browser --target=es2022 \
     --log-level=warning --outfile="$out/$w.mjs"
 done

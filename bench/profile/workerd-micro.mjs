@@ -36,7 +36,7 @@ const port = 18000 + (process.pid % 1000);
 const stubFetch = args.includes('--stub-fetch');
 
 rmSync(OUT, { recursive: true, force: true });
-const variants = ['pass'];
+const variants = ['pass', 'xfwd'];
 for (const [name, dir] of Object.entries(builds)) {
   if (!dir) continue;
   mkdirSync(path.join(OUT, name), { recursive: true });
@@ -46,13 +46,25 @@ for (const [name, dir] of Object.entries(builds)) {
 
 const ROUTES = { public: '[{"prefix":"/","auth":"public"}]', session: '[{"prefix":"/","auth":"session"}]' };
 const harness = `
-${variants.filter((v) => v !== 'pass').map((v) => `import ${v} from "./${v}/index.mjs";`).join('\n')}
+${variants.filter((v) => builds[v] !== undefined).map((v) => `import ${v} from "./${v}/index.mjs";`).join('\n')}
 const pass = {
   fetch(request, env) {
     const url = new URL(request.url);
     const headers = new Headers(request.headers);
     headers.delete('authorization');
     return fetch(env.ORIGIN_URL + url.pathname + url.search, { method: request.method, headers, body: request.body });
+  },
+};
+// bench/load/workers/passthrough-xfwd.mjs: the origin request edgeguard sends on a public route.
+const xfwd = {
+  fetch(request, env) {
+    const url = new URL(request.url);
+    const headers = new Headers(request.headers);
+    headers.delete('authorization');
+    headers.delete('host');
+    headers.set('x-forwarded-host', url.host);
+    headers.set('x-forwarded-proto', url.protocol.slice(0, -1));
+    return fetch(env.ORIGIN_URL + url.pathname + url.search, { method: request.method, headers, body: request.body, redirect: 'manual' });
   },
 };
 const variants = { ${variants.join(', ')} };
@@ -92,7 +104,7 @@ const text = {
   LOG_FORWARDED: 'false',
 };
 const modules = [`(name = "harness.mjs", esModule = embed "harness.mjs")`];
-for (const v of variants.filter((v) => v !== 'pass')) {
+for (const v of variants.filter((v) => builds[v] !== undefined)) {
   modules.push(`(name = "${v}/index.mjs", esModule = embed "${v}/index.mjs")`);
   modules.push(`(name = "${v}/index.wasm", wasm = embed "${v}/index.wasm")`);
 }
@@ -197,7 +209,7 @@ const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 console.log(`workerd, mode ${mode}${stubFetch ? ', fetch stubbed' : ''}, ${n} requests x ${rounds} rounds; µs/req: median, added over pass (paired median)`);
 for (const v of variants) {
   const added = results[v].map((x, i) => x - results.pass[i]);
-  const label = v === 'pass' ? 'pass-through JS' : `${v}: ${builds[v]}`;
+  const label = { pass: 'pass-through JS', xfwd: "pass-through JS, edgeguard's origin request" }[v] ?? `${v}: ${builds[v]}`;
   console.log(`${label.padEnd(44)} ${median(results[v]).toFixed(2).padStart(8)} ${median(added).toFixed(2).padStart(8)}`);
 }
 if (builds.b) {
