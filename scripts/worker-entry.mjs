@@ -14,6 +14,7 @@
 //
 // Durable Object classes written in Rust are exported from here too (SessionObject, below).
 import * as edge from "../build/bindgen/index.js";
+import { endSessions, proxySocket } from "./ws-relay.mjs";
 
 /** How many times the wasm instance was reset after a trap (see internalError). */
 let resets = 0;
@@ -28,7 +29,7 @@ export default {
       names += name + "\n";
       size += name.length + value.length + 4;
     }
-    const ctx = { request, names, size };
+    const ctx = { request, env, names, size };
     return next(ctx, () => edge.handleFetch(request, env, names, size));
   },
 };
@@ -44,15 +45,15 @@ function next(ctx, call) {
   if (step === undefined) return internalError(ctx, "the request's work was lost (instance reset)");
   switch (step[0]) {
     case 0:
+      if (step[2] !== undefined) endSessions(step[2]);
       return step[1];
     case 1:
-      return step[1].then(
-        (response) =>
-          step[2] === undefined && !response.headers.has("set-cookie")
-            ? response
-            : next(ctx, () => [0, edge.originResponse(response, step[2])]),
-        (error) => next(ctx, () => [0, edge.originFailed(ctx.request, ctx.names, ctx.size, reason(error))]),
-      );
+      // step[3]: a WebSocket upgrade on a proxy route, relayed and watched (scripts/ws-relay.mjs).
+      if (step[3] !== undefined) {
+        const passOn = (response) => originAnswer(ctx, step, response);
+        return proxySocket(step[1], step[2], step[3], ctx.env, passOn).catch((error) => originFailed(ctx, error));
+      }
+      return step[1].then((response) => originAnswer(ctx, step, response), (error) => originFailed(ctx, error));
     case 2:
       return step[1].then(
         (value) => next(ctx, () => edge.resume(step[2], value, true)),
@@ -61,6 +62,18 @@ function next(ctx, call) {
     default:
       return step[1].then((later) => next(ctx, () => later), (error) => internalError(ctx, error));
   }
+}
+
+/** The origin's answer to a step 1: as it is, unless it carries or gains a cookie. */
+function originAnswer(ctx, step, response) {
+  return step[2] === undefined && !response.headers.has("set-cookie")
+    ? response
+    : next(ctx, () => [0, edge.originResponse(response, step[2])]);
+}
+
+/** A rejected origin fetch: 502, logged by the core. */
+function originFailed(ctx, error) {
+  return next(ctx, () => [0, edge.originFailed(ctx.request, ctx.names, ctx.size, reason(error))]);
 }
 
 function reason(error) {

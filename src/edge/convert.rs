@@ -7,7 +7,7 @@
 //! client's headers with a few edits.
 
 use super::trampoline::JsAwait;
-use crate::gateway::{ForwardPlan, IncomingRequest, MAX_FORM_BYTES, RATE_LIMIT_BINDING, RequestHeaders};
+use crate::gateway::{ForwardPlan, IncomingRequest, MAX_FORM_BYTES, RequestHeaders};
 use crate::proxy::{origin_set_cookie_allowed, private_cache_control};
 use js_sys::{Array, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -59,18 +59,18 @@ pub fn has_fetch(env: &Env, name: &str) -> bool {
     fetcher(env, name).is_some()
 }
 
-/// Whether the client (`CF-Connecting-IP`) is within the rate-limiting binding's limit. `true`
-/// when the binding is absent, and when it fails: sign-in must not depend on the counter.
-pub async fn within_limit(env: &Env, req: &Request) -> bool {
-    let Ok(binding) = Reflect::get(env.as_ref(), &JsValue::from_str(RATE_LIMIT_BINDING)) else {
+/// Whether `key` is within the limit of the rate-limiting binding `binding`. `true` when the
+/// binding is absent (the endpoints' optional one; a route's is checked at start-up), and when
+/// it fails: requests must not depend on the counter.
+pub async fn within_limit(env: &Env, binding: &str, key: &str) -> bool {
+    let Ok(binding) = Reflect::get(env.as_ref(), &JsValue::from_str(binding)) else {
         return true;
     };
     if !Reflect::get(&binding, &JsValue::from_str("limit")).is_ok_and(|f| f.is_function()) {
         return true;
     }
-    let key = req.headers().get("cf-connecting-ip").ok().flatten().unwrap_or_else(|| "unknown".into());
     let options = js_sys::Object::new();
-    if Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from_str(&key)).is_err() {
+    if Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from_str(key)).is_err() {
         return true;
     }
     let Ok(counted) = binding.unchecked_into::<RateLimiter>().limit(&options) else {
@@ -82,6 +82,13 @@ pub async fn within_limit(env: &Env, req: &Request) -> bool {
         }
         Err(_) => true,
     }
+}
+
+/// Whether `env` has a rate-limiting binding `name` (checked at start-up for routes' limits).
+pub fn has_limit(env: &Env, name: &str) -> bool {
+    Reflect::get(env.as_ref(), &JsValue::from_str(name))
+        .and_then(|b| Reflect::get(&b, &JsValue::from_str("limit")))
+        .is_ok_and(|f| f.is_function())
 }
 
 /// The request as the core sees it, without its body. `names` is the runtime's list of header
@@ -199,5 +206,10 @@ pub fn origin_response(response: &Response, set_cookies: &[String]) -> Result<Re
     init.set_status(response.status());
     init.set_status_text(&response.status_text());
     init.set_headers(&headers);
+    // A `101` from a WebSocket origin has no body but a socket, which must come along.
+    let socket = Reflect::get(response, &JsValue::from_str("webSocket"))?;
+    if !socket.is_undefined() && !socket.is_null() {
+        Reflect::set(&init, &JsValue::from_str("webSocket"), &socket)?;
+    }
     Response::new_with_opt_readable_stream_and_init(response.body().as_ref(), &init)
 }

@@ -7,9 +7,14 @@
 //! than the signature check. Here `scripts/worker-entry.mjs` calls [`handle_fetch`], which
 //! polls the pipeline once, synchronously, and answers with a *step* for the JS entry:
 //! - `[0, response]`: answer with this;
+//! - `[0, response, endedSessions]`: as above, and the storage keys of sessions this isolate
+//!   just ended, whose proxied WebSockets the JS relay closes;
 //! - `[1, originFetch, setCookies?]`: the origin `fetch` promise, unawaited. JS passes the
 //!   origin's answer through, via [`origin_response`] only when it carries or gains a cookie,
 //!   and turns a rejected fetch into a 502 with [`origin_failed`];
+//! - `[1, originFetch, setCookies?, watch]`: a WebSocket upgrade on a `proxy` route: the JS
+//!   relay (`scripts/ws-relay.mjs`) holds the socket and closes it as `watch` says
+//!   (`[session, tombstone, closeAtMs, revalidateMs, closeCode]`, decided by the core);
 //! - `[2, promise, id]`: await `promise` (`crypto.subtle`), then call `resume(id, ...)`;
 //! - `[3, promise]`: the rest runs on wasm-bindgen-futures (KV, provider calls); the promise
 //!   resolves to `[0, response]`, the origin fetch awaited in Rust as before (that task may
@@ -29,8 +34,8 @@ mod trampoline;
 
 use crate::config::{Config, ConfigErrors, SettingError};
 use crate::gateway::{
-    Gateway, IncomingRequest, Outcome, config_error_decision, origin_failure_decision, rate_limited_decision,
-    rate_limited_endpoint,
+    CLOSE_SESSION_ENDED, Gateway, IncomingRequest, Outcome, RATE_LIMIT_BINDING, SocketPlan, config_error_decision,
+    origin_failure_decision, rate_limited_decision, rate_limited_endpoint,
 };
 use js_sys::Array;
 use ports::EdgePorts;
@@ -82,6 +87,13 @@ fn build_state(env: &Env) -> State {
                 fix: "bind it in wrangler.toml: [assets] binding = \"ASSETS\" or [[services]] binding = \"NAME\" (see README)",
             },
         ));
+        missing.extend(config.routes.rate_limit_bindings().into_iter().filter(|n| !convert::has_limit(env, n)).map(
+            |name| SettingError {
+                setting: "ROUTES",
+                problem: format!("a route's rate_limit names binding {name}, but the Worker has no rate-limiting binding {name}"),
+                fix: "bind it in wrangler.toml: [[ratelimits]] name = \"NAME\" with namespace_id and simple = { limit, period } (see README)",
+            },
+        ));
     }
     Rc::new(match config {
         Ok(config) if missing.is_empty() => Ok(Gateway::new(config)),
@@ -123,11 +135,10 @@ pub fn handle_fetch(req: Request, env: JsValue, names: &str, size: usize) -> Res
 }
 
 async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result<JsValue, JsValue> {
-    if rate_limited_endpoint(&incoming.path) && !convert::within_limit(&env, &req).await {
-        let limited = rate_limited_decision(&incoming);
-        emit(&limited.log);
-        if let Outcome::Respond(response) = limited.outcome {
-            return respond(response);
+    if rate_limited_endpoint(&incoming.path) {
+        let ip = incoming.header("cf-connecting-ip").unwrap_or("unknown");
+        if !convert::within_limit(&env, RATE_LIMIT_BINDING, ip).await {
+            return limited(&incoming);
         }
     }
     if IncomingRequest::wants_form(&incoming.method, &incoming.path) && !incoming.declares_oversized_form() {
@@ -138,19 +149,44 @@ async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result
         Ok(gateway) => gateway.handle(&EdgePorts::new(env.clone()), &incoming).await,
         Err(errors) => config_error_decision(errors, &incoming),
     };
-    if decision.should_log() {
-        emit(&decision.log);
-    }
+    let log_forward = decision.should_log();
     let plan = match decision.outcome {
-        Outcome::Respond(response) => return respond(response),
+        Outcome::Respond(response) => {
+            emit(&decision.log);
+            let ended = state.as_ref().as_ref().map(Gateway::take_ended_sessions).unwrap_or_default();
+            return respond_ending(response, ended);
+        }
         Outcome::Forward(plan) => plan,
     };
+    if let Some(limit) = &plan.rate_limit
+        && !convert::within_limit(&env, &limit.binding, &limit.key).await
+    {
+        return limited(&incoming);
+    }
+    if log_forward {
+        emit(&decision.log);
+    }
     let origin = convert::forward(&req, &env, &plan)?;
+    let cookies = match plan.set_cookies.is_empty() {
+        true => JsValue::UNDEFINED,
+        false => plan.set_cookies.iter().map(|c| JsValue::from_str(c)).collect::<Array>().into(),
+    };
+    if let Some(SocketPlan::Proxy(watch)) = &plan.socket {
+        // The relay runs in JS on this request's own turn, also when wasm-bindgen-futures polled
+        // this far (then the origin fetch was started in whichever turn that was: in the rare
+        // case it was another request's, the relay's await fails and the client gets a 502).
+        let watch: Array = [
+            watch.session.as_deref().map_or(JsValue::NULL, JsValue::from_str),
+            watch.tombstone.as_deref().map_or(JsValue::NULL, JsValue::from_str),
+            JsValue::from_f64(watch.close_at_ms as f64),
+            JsValue::from_f64(watch.revalidate_ms as f64),
+            JsValue::from(CLOSE_SESSION_ENDED),
+        ]
+        .iter()
+        .collect();
+        return Ok(Array::of4(&1.into(), &origin, &cookies, &watch).into());
+    }
     if trampoline::driving() {
-        let cookies = match plan.set_cookies.is_empty() {
-            true => JsValue::UNDEFINED,
-            false => plan.set_cookies.iter().map(|c| JsValue::from_str(c)).collect::<Array>().into(),
-        };
         return Ok(Array::of3(&1.into(), &origin, &cookies).into());
     }
     // Polled by wasm-bindgen-futures, possibly in another request's turn (a waiter woken by a
@@ -179,6 +215,25 @@ pub fn origin_response(response: Response, set_cookies: Option<Vec<String>>) -> 
 /// Step 0: answer with the gateway's own response.
 fn respond(response: http::Response<Vec<u8>>) -> Result<JsValue, JsValue> {
     Ok(Array::of2(&0.into(), &convert::js_response(response)?.into()).into())
+}
+
+/// Step 0, naming the sessions this isolate just ended (their proxied sockets close).
+fn respond_ending(response: http::Response<Vec<u8>>, ended: Vec<String>) -> Result<JsValue, JsValue> {
+    if ended.is_empty() {
+        return respond(response);
+    }
+    let ended: Array = ended.iter().map(|key| JsValue::from_str(key)).collect();
+    Ok(Array::of3(&0.into(), &convert::js_response(response)?.into(), &ended).into())
+}
+
+/// A client over a rate limit: `429`, logged.
+fn limited(incoming: &IncomingRequest) -> Result<JsValue, JsValue> {
+    let limited = rate_limited_decision(incoming);
+    emit(&limited.log);
+    match limited.outcome {
+        Outcome::Respond(response) => respond(response),
+        Outcome::Forward(_) => Err(JsValue::from_str("a rate-limited request is never forwarded")),
+    }
 }
 
 /// The answer when the origin fetch rejected: 502, with a log line saying why.

@@ -294,7 +294,13 @@ impl<P: Ports> Gateway<P> {
         };
         let credential = Credential::Presented { identity };
         let who = Some(super::assertion::AssertionSubject::from_verified(&verified, subject));
-        let caller = super::origin_token::Caller { credential, token: Some(token), who };
+        let scope = super::origin_token::CallerScope {
+            sub: Some(subject),
+            client_id: verified.client_id().or(verified.azp()).or(verified.string("appid")),
+            session_key: None,
+            ends_at: verified.exp(),
+        };
+        let caller = super::origin_token::Caller { credential, token: Some(token), who, scope };
         let mut decision = self.forward_as(ports, req, route, caller, "bearer_forwarded").await;
         super::dpop::tell_origin(&mut decision, binding.jkt.as_deref());
         decision.log.sub = Some(subject.to_owned());

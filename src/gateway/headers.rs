@@ -20,6 +20,8 @@ pub const DECISION_HEADERS: &[&str] = &[
     "origin",
     "access-control-request-method",
     "content-length",
+    "upgrade",
+    "cf-connecting-ip",
 ];
 
 /// The request's headers: all names, the decision headers' values, the total size.

@@ -27,6 +27,7 @@ mod request;
 mod respond;
 mod session;
 mod step_up;
+mod websocket;
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -34,8 +35,9 @@ pub(crate) mod tests;
 pub use consent::CONSENT_ERRORS;
 pub use headers::{DECISION_HEADERS, RequestHeaders};
 pub use login::safe_return_path;
-pub use rate_limit::{RATE_LIMIT_BINDING, rate_limited_decision, rate_limited_endpoint};
+pub use rate_limit::{RATE_LIMIT_BINDING, RateLimitCheck, rate_limited_decision, rate_limited_endpoint};
 pub use request::{Decision, DecisionLog, ForwardPlan, IncomingRequest, MAX_FORM_BYTES, MAX_HEADER_BYTES, Outcome};
+pub use websocket::{CLOSE_SESSION_ENDED, SocketPlan, SocketWatch};
 
 use crate::config::{Config, ConfigErrors};
 use crate::error::GatewayError;
@@ -145,6 +147,12 @@ impl<P: Ports> Gateway<P> {
         }
     }
 
+    /// The storage keys of the sessions this isolate ended, or found ended, since the last
+    /// call: the edge closes their proxied WebSockets.
+    pub fn take_ended_sessions(&self) -> Vec<String> {
+        self.sessions.take_just_ended()
+    }
+
     fn realm(&self) -> String {
         self.config.public_url.host_str().unwrap_or("edgeguard").to_owned()
     }
@@ -217,7 +225,8 @@ impl<P: Ports> Gateway<P> {
             Err(why) => return self.refuse(req, GatewayError::InvalidRequest(why.reason()), &[]),
         };
         if route.cors_preflight && req.is_cors_preflight() {
-            return self.forward(req, route, &Credential::Anonymous, "cors_preflight_forwarded");
+            let anonymous = origin_token::CallerScope::default();
+            return self.forward(req, route, &Credential::Anonymous, &anonymous, "cors_preflight_forwarded");
         }
         match route.auth {
             AuthMode::Public => {
@@ -236,12 +245,16 @@ impl<P: Ports> Gateway<P> {
         req: &IncomingRequest,
         route: &Route,
         credential: &Credential<'_>,
+        caller: &origin_token::CallerScope<'_>,
         reason: &'static str,
     ) -> Decision {
         let forwarding = &self.config.forwarding;
         let mut headers = origin_headers(&req.headers, credential, &self.config.public_url, &forwarding.strip_headers);
         if let Some(assertion) = &route.assertion {
             assertion::strip_client_header(&mut headers, &req.headers, &assertion.header);
+        }
+        if websocket::passes_upgrade(route, req) {
+            websocket::keep_handshake(&mut headers);
         }
         let notes = self.add_identity_headers(&mut headers, req, route, credential);
         let (url, binding) = match &route.origin {
@@ -250,7 +263,14 @@ impl<P: Ports> Gateway<P> {
                 (format!("{}{}", self.config.public_origin(), req.path_and_query()), Some(name.clone()))
             }
         };
-        let plan = ForwardPlan { url, binding, headers, set_cookies: Vec::new() };
+        let plan = ForwardPlan {
+            url,
+            binding,
+            headers,
+            set_cookies: Vec::new(),
+            socket: websocket::socket_plan(route, req, caller, self.config.session.revalidate_secs),
+            rate_limit: rate_limit::route_limit(route, req, caller),
+        };
         let mut entry = log(req, reason, None);
         entry.notes = notes;
         // A header left out is worth a line even when forwarded requests are not logged.

@@ -31,12 +31,28 @@ pub(super) struct Caller<'a> {
     pub token: Option<&'a str>,
     /// What a signed assertion says about the caller.
     pub who: Option<AssertionSubject<'a>>,
+    /// What route limits and WebSocket watches count and close by.
+    pub scope: CallerScope<'a>,
+}
+
+/// Who the caller is for a route's `rate_limit`, and when their authentication ends for a
+/// proxied WebSocket.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct CallerScope<'a> {
+    pub sub: Option<&'a str>,
+    /// The token's client application (`client_id`, `azp` or `appid`).
+    pub client_id: Option<&'a str>,
+    /// The session's storage key, for a session caller.
+    pub session_key: Option<&'a str>,
+    /// When the caller's authentication ends (seconds): the session's absolute or idle
+    /// deadline, or the token's `exp`.
+    pub ends_at: Option<u64>,
 }
 
 impl Caller<'_> {
     /// A public route's caller: nobody.
     pub fn anonymous() -> Self {
-        Self { credential: Credential::Anonymous, token: None, who: None }
+        Self { credential: Credential::Anonymous, token: None, who: None, scope: CallerScope::default() }
     }
 }
 
@@ -51,7 +67,7 @@ impl<P: Ports> Gateway<P> {
         caller: Caller<'_>,
         reason: &'static str,
     ) -> Decision {
-        let decision = self.forward_with_token(ports, req, route, caller.credential, caller.token, reason).await;
+        let decision = self.forward_with_token(ports, req, route, &caller, reason).await;
         self.add_assertion(ports, req, route, caller.who.as_ref(), decision).await
     }
 
@@ -60,26 +76,27 @@ impl<P: Ports> Gateway<P> {
         ports: &P,
         req: &IncomingRequest,
         route: &Route,
-        caller: Credential<'_>,
-        caller_token: Option<&str>,
+        caller: &Caller<'_>,
         reason: &'static str,
     ) -> Decision {
-        let identity = identity(&caller);
-        let obtained = match (route.origin_token, route.token_target.as_ref(), caller_token) {
+        let identity = identity(&caller.credential);
+        let scope = &caller.scope;
+        let obtained = match (route.origin_token, route.token_target.as_ref(), caller.token) {
             (OriginToken::App, Some(target), _) => self.app_token(ports, target).await,
             (OriginToken::OnBehalfOf, Some(target), Some(token)) => self.on_behalf_of_token(ports, token, target).await,
             (OriginToken::OnBehalfOf, _, _) => {
                 return self.refuse(req, GatewayError::Unauthenticated("caller_token_missing"), &[]);
             }
             (OriginToken::None, _, _) => {
-                return self.forward(req, route, &Credential::Replaced { access_token: None, identity }, reason);
+                let credential = Credential::Replaced { access_token: None, identity };
+                return self.forward(req, route, &credential, scope, reason);
             }
-            _ => return self.forward(req, route, &caller, reason),
+            _ => return self.forward(req, route, &caller.credential, scope, reason),
         };
         match obtained {
             Ok(token) => {
                 let credential = Credential::Replaced { access_token: Some(&token), identity };
-                self.forward(req, route, &credential, reason)
+                self.forward(req, route, &credential, scope, reason)
             }
             Err(err) => self.refuse(req, GatewayError::OriginToken(err), &[]),
         }

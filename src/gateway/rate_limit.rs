@@ -1,16 +1,20 @@
 //! Rate limits on the gateway's own endpoints that anyone can call without credentials: sign-in
 //! (`/auth/login`), the callback (`/auth/callback`, a token-endpoint call per request) and
 //! back-channel logout (`/auth/backchannel-logout`, a signature check and KV work per request) and
-//! front-channel logout (`/auth/frontchannel-logout`, a KV listing per request).
+//! front-channel logout (`/auth/frontchannel-logout`, a KV listing per request); and per-route
+//! limits (the `rate_limit` route field), counted per caller after authentication.
 //!
-//! The counting is the Workers rate-limiting binding's (`AUTH_RATE_LIMIT`, keyed by the client's
-//! `CF-Connecting-IP`); the edge asks it only for these paths and only when it is bound, so the
-//! hot path never waits on it and nothing changes without it. This module decides which paths
-//! count and what a limited client is told.
+//! The counting is the Workers rate-limiting binding's: `AUTH_RATE_LIMIT` keyed by the client's
+//! `CF-Connecting-IP` for the endpoints, asked only for these paths and only when it is bound;
+//! a route's own binding keyed as the route says, asked only for that route's forwarded
+//! requests (the plan's [`RateLimitCheck`]). So the hot path of any other route never waits
+//! on a counter, and nothing changes where no route asks. This module decides which requests
+//! count, under which key, and what a limited client is told.
 
+use super::origin_token::CallerScope;
 use super::{Decision, IncomingRequest, log, paths, respond::error_response, respond_with};
 use crate::error::GatewayError;
-use crate::policy::normalise_path;
+use crate::policy::{RateLimitKey, Route, normalise_path};
 
 /// The Workers rate-limiting binding the edge asks, when the Worker has it.
 pub const RATE_LIMIT_BINDING: &str = "AUTH_RATE_LIMIT";
@@ -28,6 +32,28 @@ pub fn rate_limited_endpoint(path: &str) -> bool {
         normalise_path(path).as_deref(),
         Ok(paths::LOGIN | paths::CALLBACK | paths::BACKCHANNEL_LOGOUT | paths::FRONTCHANNEL_LOGOUT)
     )
+}
+
+/// A count the edge makes before forwarding: `binding.limit({ key })`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitCheck {
+    pub binding: String,
+    /// What is counted: `sub:<sub>`, `client_id:<id>` or `ip:<address>`.
+    pub key: String,
+}
+
+/// The route's limit for this caller, if the route has one. The key names its kind, so a
+/// binding shared by routes with different keys never mixes a user with an address.
+pub(super) fn route_limit(route: &Route, req: &IncomingRequest, caller: &CallerScope<'_>) -> Option<RateLimitCheck> {
+    let limit = route.rate_limit.as_ref()?;
+    let ip = || req.header("cf-connecting-ip").unwrap_or("unknown");
+    let key = match (limit.key, caller.client_id, caller.sub) {
+        (RateLimitKey::ClientId, Some(client), _) => format!("client_id:{client}"),
+        (RateLimitKey::Sub | RateLimitKey::ClientId, _, Some(sub)) => format!("sub:{sub}"),
+        // A route with a caller always has a subject; without one, count the address.
+        _ => format!("ip:{}", ip()),
+    };
+    Some(RateLimitCheck { binding: limit.binding.clone(), key })
 }
 
 /// The answer once the client is over its limit: `429` with `Retry-After`, logged as `rate_limited`.

@@ -89,10 +89,18 @@ impl IncomingRequest {
             && self.headers.contains("access-control-request-method")
     }
 
+    /// A WebSocket opening handshake (RFC 6455 §4.1): a GET whose `Upgrade` names `websocket`
+    /// (any letter case, among other protocols or alone).
+    pub fn is_websocket_upgrade(&self) -> bool {
+        self.method == Method::GET
+            && self.header("upgrade").is_some_and(|u| u.split(',').any(|p| p.trim().eq_ignore_ascii_case("websocket")))
+    }
+
     /// A browser navigation may be redirected to sign in; anything else (fetch/XHR, API
-    /// clients, non-GET) must get a 401 it can act on, never a 302 to the provider.
+    /// clients, non-GET, a WebSocket handshake, which cannot follow a redirect) must get a 401
+    /// it can act on, never a 302 to the provider.
     pub fn is_navigation(&self) -> bool {
-        if self.method != Method::GET && self.method != Method::HEAD {
+        if (self.method != Method::GET && self.method != Method::HEAD) || self.is_websocket_upgrade() {
             return false;
         }
         match self.header("sec-fetch-mode") {
@@ -123,6 +131,10 @@ pub struct ForwardPlan {
     pub headers: crate::proxy::HeaderChanges,
     /// `Set-Cookie` values to add to the origin's answer (a re-sealed session cookie).
     pub set_cookies: Vec<String>,
+    /// A WebSocket upgrade the route lets through: how the edge handles the socket.
+    pub socket: Option<super::websocket::SocketPlan>,
+    /// The route's per-caller limit, for the edge to count before it forwards.
+    pub rate_limit: Option<super::rate_limit::RateLimitCheck>,
 }
 
 /// One structured log line per decision (never tokens, codes or secrets).
@@ -224,5 +236,17 @@ mod tests {
         assert!(!req(Method::GET, &[("accept", "application/json")]).is_navigation());
         assert!(!req(Method::GET, &[]).is_navigation());
         assert!(!req(Method::POST, &[("sec-fetch-mode", "navigate")]).is_navigation());
+        assert!(!req(Method::GET, &[("upgrade", "websocket"), ("accept", "text/html")]).is_navigation());
+    }
+
+    #[test]
+    fn websocket_upgrade_detection() {
+        for upgrade in ["websocket", "WebSocket", "h2c, websocket"] {
+            assert!(req(Method::GET, &[("upgrade", upgrade)]).is_websocket_upgrade(), "{upgrade}");
+        }
+        assert!(!req(Method::POST, &[("upgrade", "websocket")]).is_websocket_upgrade());
+        assert!(!req(Method::GET, &[("upgrade", "h2c")]).is_websocket_upgrade());
+        assert!(!req(Method::GET, &[("upgrade", "websockets")]).is_websocket_upgrade());
+        assert!(!req(Method::GET, &[]).is_websocket_upgrade());
     }
 }

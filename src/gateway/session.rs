@@ -19,6 +19,9 @@ pub(super) struct Live {
     pub(super) storage_key: String,
     pub(super) set_cookie: Option<String>,
     pub(super) notes: Vec<&'static str>,
+    /// When the session ends unless used again: its absolute or its (possibly just moved) idle
+    /// deadline, whichever is first.
+    pub(super) ends_at: u64,
 }
 
 impl<P: Ports> Gateway<P> {
@@ -77,16 +80,17 @@ impl<P: Ports> Gateway<P> {
                 }
             }
         }
-        let set_cookie =
-            cookie.touched(now, self.config.session.idle_secs).map(|c| c.to_set_cookie_named(name, keys, ports, now));
-        Ok(Ok(Live { record, storage_key: cookie.id.storage_key(), set_cookie, notes }))
+        let touched = cookie.touched(now, self.config.session.idle_secs);
+        let ends_at = touched.as_ref().unwrap_or(&cookie).idle_until.min(cookie.expires_at).min(record.expires_at);
+        let set_cookie = touched.map(|c| c.to_set_cookie_named(name, keys, ports, now));
+        Ok(Ok(Live { record, storage_key: cookie.id.storage_key(), set_cookie, notes, ends_at }))
     }
 
     pub(super) async fn session_route(&self, ports: &P, req: &IncomingRequest, route: &Route) -> Decision {
         let provider = route.providers.session;
         let why = match self.current_session(ports, req, provider).await {
             Err(err) => return self.refuse(req, err, &[]),
-            Ok(Ok(Live { record, storage_key, set_cookie, notes })) => {
+            Ok(Ok(Live { record, storage_key, set_cookie, notes, ends_at })) => {
                 let identity = &record.identity;
                 let owner = super::groups_overage::GroupsOwner {
                     tid: identity.tenant.as_deref(),
@@ -124,6 +128,12 @@ impl<P: Ports> Gateway<P> {
                     credential,
                     token: Some(&record.access_token),
                     who: Some(super::assertion::AssertionSubject::from_identity(&record.identity)),
+                    scope: super::origin_token::CallerScope {
+                        sub: Some(&record.identity.sub),
+                        client_id: None,
+                        session_key: Some(&storage_key),
+                        ends_at: Some(ends_at),
+                    },
                 };
                 let mut decision = self.forward_as(ports, req, route, caller, "forwarded").await;
                 decision.log.sub = Some(record.identity.sub.clone());

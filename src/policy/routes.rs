@@ -6,8 +6,10 @@ use super::claim_headers::{ClaimHeader, parse_claim_headers};
 use super::origin::Origin;
 use super::origin_token::{OriginToken, TokenTarget, check_origin_token};
 use super::path::PathError;
+use super::rate_limit::{RouteRateLimit, check_rate_limit};
 use super::route_providers::{self, RouteProviders};
 use super::step_up::StepUp;
+use super::websocket::{WebSocketMode, check_websocket};
 use serde::Deserialize;
 use url::Url;
 
@@ -63,6 +65,10 @@ pub struct Route {
     pub client_principal: bool,
     /// The identity providers the route signs in with and takes bearer tokens from.
     pub providers: RouteProviders,
+    /// Whether WebSocket upgrades go through, and how.
+    pub websocket: WebSocketMode,
+    /// A per-caller limit counted by a rate-limiting binding, after authentication.
+    pub rate_limit: Option<RouteRateLimit>,
 }
 
 impl Route {
@@ -111,6 +117,10 @@ struct RawRoute {
     provider: Option<String>,
     #[serde(default)]
     providers: Option<Vec<String>>,
+    #[serde(default)]
+    websocket: WebSocketMode,
+    #[serde(default)]
+    rate_limit: Option<RouteRateLimit>,
     #[serde(flatten)]
     requirements: Requirements,
 }
@@ -180,6 +190,11 @@ pub fn parse_routes_for(
         if let Some(problem) = check_origin_token(auth, route.origin_token, route.token_target.as_ref()) {
             errors.push(format!("route {i}: {problem}"));
         }
+        let problems = [
+            check_websocket(auth, route.websocket),
+            route.rate_limit.as_ref().and_then(|limit| check_rate_limit(auth, limit)),
+        ];
+        errors.extend(problems.into_iter().flatten().map(|problem| format!("route {i}: {problem}")));
         let assertion = origin.as_ref().map(|origin| {
             let (header, audience) = (route.assertion_header.as_deref(), route.assertion_audience.as_deref());
             assertion_route(auth, route.assertion, header, audience, origin)
@@ -228,6 +243,8 @@ pub fn parse_routes_for(
                 claim_headers,
                 client_principal,
                 providers,
+                websocket: route.websocket,
+                rate_limit: route.rate_limit,
             });
         }
     }
@@ -302,6 +319,15 @@ impl RouteTable {
         names
     }
 
+    /// The rate-limiting bindings routes count with, each once (checked in the env at start-up).
+    pub fn rate_limit_bindings(&self) -> Vec<&str> {
+        let mut names: Vec<&str> =
+            self.routes.iter().filter_map(|r| r.rate_limit.as_ref().map(|l| l.binding.as_str())).collect();
+        names.sort_unstable();
+        names.dedup();
+        names
+    }
+
     /// The table when `ROUTES` is not set: everything needs a session and goes to `origin`.
     pub fn everything_to(origin: Url) -> Self {
         let route = Route {
@@ -318,6 +344,8 @@ impl RouteTable {
             claim_headers: Vec::new(),
             client_principal: false,
             providers: RouteProviders::default(),
+            websocket: WebSocketMode::Off,
+            rate_limit: None,
         };
         Self { routes: vec![route], claim_header_names: Vec::new() }
     }
@@ -415,6 +443,32 @@ mod tests {
         )
         .unwrap_err();
         assert!(errors[0].contains("needs a caller"), "{errors:?}");
+    }
+
+    #[test]
+    fn websocket_and_rate_limit_fields() {
+        let table = parse_routes(
+            r#"[{"prefix":"/ws/","websocket":"proxy","rate_limit":{"binding":"API_LIMIT","key":"sub"}},
+                {"prefix":"/live/","auth":"public","websocket":"pass","rate_limit":{"binding":"IP_LIMIT","key":"ip"}},
+                {"prefix":"/api/","auth":"bearer","rate_limit":{"binding":"API_LIMIT","key":"client_id"}},{"prefix":"/"}]"#,
+            Some(&origin()),
+        )
+        .unwrap();
+        let ws = table.find("/ws/x").unwrap().unwrap();
+        assert_eq!(ws.websocket, WebSocketMode::Proxy);
+        assert_eq!(ws.rate_limit.as_ref().unwrap().key, super::super::rate_limit::RateLimitKey::Sub);
+        assert_eq!(table.find("/live/").unwrap().unwrap().websocket, WebSocketMode::Pass);
+        assert_eq!(table.find("/x").unwrap().unwrap().websocket, WebSocketMode::Off, "off unless asked");
+        assert_eq!(table.rate_limit_bindings(), vec!["API_LIMIT", "IP_LIMIT"]);
+        let errors = parse_routes(
+            r#"[{"prefix":"/a","auth":"public","websocket":"proxy"},{"prefix":"/b","websocket":"yes"},
+                {"prefix":"/c","rate_limit":{"binding":"x-y","key":"sub"}},{"prefix":"/d","rate_limit":{"binding":"L"}},
+                {"prefix":"/e","auth":"public","rate_limit":{"binding":"L","key":"sub"}}]"#,
+            Some(&origin()),
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert!(errors[0].contains("websocket \"pass\""), "{errors:?}");
     }
 
     #[test]

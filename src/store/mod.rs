@@ -61,6 +61,9 @@ pub struct SessionStore {
     ended: RefCell<HashSet<String>>,
     /// How long a warm copy is trusted before KV (and the session's object) is asked again.
     revalidate_secs: u64,
+    /// Sessions ended, or found ended, since the edge last asked ([`SessionStore::take_just_ended`]):
+    /// its proxied WebSockets close.
+    just_ended: RefCell<Vec<String>>,
 }
 
 impl Default for SessionStore {
@@ -72,7 +75,7 @@ impl Default for SessionStore {
 impl SessionStore {
     /// A store whose warm copies are re-checked every `revalidate_secs`.
     pub fn with_revalidation(revalidate_secs: u64) -> Self {
-        Self { warm: RefCell::default(), ended: RefCell::default(), revalidate_secs }
+        Self { warm: RefCell::default(), ended: RefCell::default(), just_ended: RefCell::default(), revalidate_secs }
     }
 
     /// The record for `id`, from memory if warm and recent, else from KV. `Ok(None)` for
@@ -193,7 +196,16 @@ impl SessionStore {
         self.remember(id.storage_key(), record.clone(), now);
     }
 
+    /// The storage keys of the sessions ended or found ended since the last call.
+    pub fn take_just_ended(&self) -> Vec<String> {
+        std::mem::take(&mut *self.just_ended.borrow_mut())
+    }
+
     fn remember_ended(&self, key: String) {
+        let mut just_ended = self.just_ended.borrow_mut();
+        if just_ended.len() < WARM_CAPACITY {
+            just_ended.push(key.clone());
+        }
         let mut ended = self.ended.borrow_mut();
         if ended.len() >= WARM_CAPACITY {
             ended.clear();
@@ -307,7 +319,8 @@ pub fn session_hash(storage_key: &str) -> &str {
     storage_key.rsplit(':').next().unwrap_or(storage_key)
 }
 
-fn tombstone_key(storage_key: &str) -> String {
+/// The KV key of a session's tombstone (see the schema above).
+pub fn tombstone_key(storage_key: &str) -> String {
     format!("session-ended:v1:{}", session_hash(storage_key))
 }
 

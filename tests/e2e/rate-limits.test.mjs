@@ -1,12 +1,14 @@
 // Rate limits on the gateway's own endpoints (issue 11, item 4): with the Workers rate-limiting
 // binding AUTH_RATE_LIMIT bound, each client IP (CF-Connecting-IP) gets a budget on /auth/login,
 // /auth/callback and /auth/backchannel-logout; over it, 429 + Retry-After and a log line. Without
-// the binding nothing changes.
+// the binding nothing changes. And per-route limits: a route's `rate_limit` names a binding and a
+// key (sub, client_id or ip), counted after authentication.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { freePort, startWorker } from '../support/worker.mjs';
-import { skipReason } from '../support/stack.mjs';
+import { skipReason, startStack } from '../support/stack.mjs';
+import { mint } from '../support/tokens.mjs';
 
 const skip = skipReason();
 const T = { timeout: 10_000, skip };
@@ -91,5 +93,81 @@ describe('rate limits on the gateway endpoints', () => {
       await res.arrayBuffer();
     }
     assert.ok(!unlimited.reasons().includes('rate_limited'));
+  });
+});
+
+// Per-route limits (the `rate_limit` route field): counted per caller after authentication, by the
+// binding the route names.
+describe('per-route rate limits', () => {
+  const ROUTE_LIMIT = 3;
+  let s;
+
+  before(async () => {
+    if (skip) return;
+    s = await startStack({
+      vars: {
+        ROUTES: JSON.stringify([
+          { prefix: '/', auth: 'session' },
+          { prefix: '/api/', auth: 'bearer', rate_limit: { binding: 'API_RATE_LIMIT', key: 'client_id' } },
+          { prefix: '/free/', auth: 'bearer' },
+        ]),
+      },
+      worker: { ratelimits: { API_RATE_LIMIT: { namespace_id: '1002', simple: { limit: ROUTE_LIMIT, period: 60 } } } },
+    });
+  }, { timeout: 30_000 });
+
+  after(async () => { await s?.close(); });
+
+  const call = async (path, token) => {
+    const res = await fetch(`${s.gw}${path}`, { headers: { authorization: `Bearer ${token}`, accept: 'application/json' } });
+    return { status: res.status, retryAfter: res.headers.get('retry-after'), body: await res.text() };
+  };
+
+  test('one client application over its budget gets 429 + Retry-After; the origin never sees those requests', T, async () => {
+    const appA = await mint(s.idp, { sub: 'user-1', client_id: 'app-a' });
+    const appAOtherUser = await mint(s.idp, { sub: 'user-2', client_id: 'app-a' });
+    s.origin.reset();
+    const statuses = [];
+    for (let i = 0; i < ROUTE_LIMIT + 1; i += 1) {
+      // eslint-disable-next-line no-await-in-loop
+      statuses.push((await call(`/api/orders?i=${i}`, i % 2 ? appAOtherUser : appA)).status);
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 429], 'counted by client_id, whichever user');
+    const limited = await call('/api/orders', appA);
+    assert.equal(limited.status, 429);
+    assert.equal(limited.retryAfter, '60');
+    assert.equal(JSON.parse(limited.body).error, 'rate_limited');
+    assert.equal(s.origin.requests().length, ROUTE_LIMIT);
+    await s.worker.waitForLog((e) => e.json?.reason === 'rate_limited' && e.json?.path === '/api/orders');
+
+    const appB = await mint(s.idp, { sub: 'user-1', client_id: 'app-b' });
+    assert.equal((await call('/api/orders', appB)).status, 200, 'another client keeps its own budget');
+    assert.equal((await call('/free/x', appA)).status, 200, 'a route without rate_limit is never counted');
+  });
+
+  test('a request that fails authentication is refused as before, not counted', T, async () => {
+    const res = await fetch(`${s.gw}/api/orders`, { headers: { authorization: 'Bearer not-a-jwt' } });
+    assert.equal(res.status, 401);
+  });
+
+  test('a route naming a binding the Worker lacks is a configuration error naming it', T, async () => {
+    const broken = await gateway({
+      vars: {
+        OIDC_ISSUER: 'http://127.0.0.1:9',
+        OIDC_CLIENT_ID: 'edgeguard',
+        PUBLIC_URL: 'http://127.0.0.1:9',
+        ORIGIN_URL: 'http://127.0.0.1:9',
+        ROUTES: JSON.stringify([{ prefix: '/', rate_limit: { binding: 'MISSING_LIMIT', key: 'sub' } }]),
+      },
+    });
+    try {
+      const res = await fetch(`${broken.url}/auth/health`);
+      assert.equal(res.status, 500);
+      const text = await res.text();
+      assert.match(text, /ROUTES/);
+      assert.match(text, /MISSING_LIMIT/);
+    } finally {
+      await broken.close();
+    }
   });
 });

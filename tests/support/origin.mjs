@@ -1,12 +1,16 @@
 // A small demo origin behind the gateway. It shows (HTML) or echoes (JSON, under /api/) every request it
 // gets, and records them so tests can assert what reached it — or that nothing did. Given the gateway's URL it
 // verifies the signed user assertion (X-Edgeguard-Assertion) the way an origin should, against the gateway's
-// /.well-known/jwks.json, and shows "verified ✓ / ✗".
+// /.well-known/jwks.json, and shows "verified ✓ / ✗". It accepts WebSocket upgrades on any path and
+// echoes each message back as `echo:<message>`; the upgrade request is recorded like any other (with
+// `upgrade: true`) and each socket's end in `origin.sockets()`.
 //
 //   const origin = await startOrigin({ gateway: 'http://127.0.0.1:8787' });
 //   origin.url, origin.requests(), origin.last().assertion, origin.reset(), await origin.close()
+//   origin.sockets()  // [{ path, closed: null | { code, reason } }]
 
 import http from 'node:http';
+import { WebSocketServer } from 'ws';
 import { track, untrack } from './leftovers.mjs';
 import * as jose from 'jose';
 
@@ -99,6 +103,21 @@ export async function startOrigin(opts = {}) {
     res.end(req.method === 'HEAD' ? undefined : htmlPage(record));
   });
   server.keepAliveTimeout = 1000;
+  const sockets = [];
+  const wss = new WebSocketServer({ noServer: true, handleProtocols: (protocols) => [...protocols][0] ?? false });
+  server.on('upgrade', (req, socket, head) => {
+    const u = new URL(req.url, 'http://origin.invalid');
+    received.push({
+      method: req.method, path: u.pathname, query: u.search, url: req.url, headers: { ...req.headers },
+      rawHeaders: req.rawHeaders.slice(), body: '', at: Date.now(), upgrade: true,
+    });
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const entry = { path: u.pathname, closed: null };
+      sockets.push(entry);
+      ws.on('message', (data) => ws.send(`echo:${data}`));
+      ws.on('close', (code, reason) => { entry.closed = { code, reason: String(reason) }; });
+    });
+  });
   await new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', resolve);
@@ -114,8 +133,11 @@ export async function startOrigin(opts = {}) {
     /** The newest request, or undefined. */
     last() { return received.length ? { ...received[received.length - 1] } : undefined; },
     reset() { received.length = 0; },
+    /** Every WebSocket accepted so far: its path and, once it ended, its close code and reason. */
+    sockets() { return sockets.map((entry) => ({ ...entry })); },
     async close() {
       untrack(origin);
+      for (const ws of wss.clients) ws.terminate();
       server.closeAllConnections?.();
       await new Promise((resolve) => server.close(() => resolve()));
     },

@@ -21,6 +21,7 @@ mod session_objects;
 mod sessions;
 mod step_up;
 mod token_cache;
+mod websocket;
 
 use super::*;
 use crate::oidc::ProviderMetadata;
