@@ -103,3 +103,23 @@ fn mappings_are_checked_at_start_up() {
     assert!(errors[0].starts_with("route 0: headers and client_principal need a caller"), "{errors:?}");
     assert!(errors[3].contains("both its assertion_header and mapped"), "{errors:?}");
 }
+
+#[test]
+fn the_easy_auth_idp_is_aad_for_an_entra_session() {
+    use super::entra::{entra_world, handle, session_cookie, sign_in};
+    use base64::Engine;
+    let routes = r#"[{"prefix": "/", "auth": "session", "client_principal": true}]"#;
+    let w = entra_world(
+        &[("ENTRA_TENANT", crate::entra::tests::HOME), ("ROUTES", routes)],
+        "discovery-v2-tenant.json",
+        None,
+    );
+    let session = session_cookie(&sign_in(&w, json!({})));
+    let req = request(Method::GET, "/docs", &[("cookie", &session)]);
+    let out = sent(&handle(&w, &req), &req);
+    assert_eq!(out["x-ms-client-principal-idp"], "aad");
+    let raw = base64::engine::general_purpose::STANDARD.decode(out["x-ms-client-principal"].as_bytes()).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(doc["auth_typ"], "aad");
+    assert_eq!(out["x-ms-client-principal-id"], "00000000-0000-0000-66f3-3332eca7ea81", "Entra's oid");
+}
