@@ -84,6 +84,11 @@ pub async fn within_limit(env: &Env, binding: &str, key: &str) -> bool {
     }
 }
 
+/// The client's address, as Cloudflare tells it (`CF-Connecting-IP`): read only for rate limits.
+pub fn client_ip(req: &Request) -> Option<String> {
+    req.headers().get("cf-connecting-ip").ok().flatten()
+}
+
 /// Whether `env` has a rate-limiting binding `name` (checked at start-up for routes' limits).
 pub fn has_limit(env: &Env, name: &str) -> bool {
     Reflect::get(env.as_ref(), &JsValue::from_str(name))

@@ -136,8 +136,8 @@ pub fn handle_fetch(req: Request, env: JsValue, names: &str, size: usize) -> Res
 
 async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result<JsValue, JsValue> {
     if rate_limited_endpoint(&incoming.path) {
-        let ip = incoming.header("cf-connecting-ip").unwrap_or("unknown");
-        if !convert::within_limit(&env, RATE_LIMIT_BINDING, ip).await {
+        let ip = convert::client_ip(&req).unwrap_or_else(|| "unknown".into());
+        if !convert::within_limit(&env, RATE_LIMIT_BINDING, &ip).await {
             return limited(&incoming);
         }
     }
@@ -159,7 +159,7 @@ async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result
         Outcome::Forward(plan) => plan,
     };
     if let Some(limit) = &plan.rate_limit
-        && !convert::within_limit(&env, &limit.binding, &limit.key).await
+        && !convert::within_limit(&env, &limit.binding, &limit.key(convert::client_ip(&req).as_deref())).await
     {
         return limited(&incoming);
     }

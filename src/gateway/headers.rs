@@ -21,7 +21,6 @@ pub const DECISION_HEADERS: &[&str] = &[
     "access-control-request-method",
     "content-length",
     "upgrade",
-    "cf-connecting-ip",
 ];
 
 /// The request's headers: all names, the decision headers' values, the total size.

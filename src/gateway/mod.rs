@@ -35,7 +35,7 @@ pub(crate) mod tests;
 pub use consent::CONSENT_ERRORS;
 pub use headers::{DECISION_HEADERS, RequestHeaders};
 pub use login::safe_return_path;
-pub use rate_limit::{RATE_LIMIT_BINDING, RateLimitCheck, rate_limited_decision, rate_limited_endpoint};
+pub use rate_limit::{Counted, RATE_LIMIT_BINDING, RateLimitCheck, rate_limited_decision, rate_limited_endpoint};
 pub use request::{Decision, DecisionLog, ForwardPlan, IncomingRequest, MAX_FORM_BYTES, MAX_HEADER_BYTES, Outcome};
 pub use websocket::{CLOSE_SESSION_ENDED, SocketPlan, SocketWatch};
 
@@ -269,7 +269,7 @@ impl<P: Ports> Gateway<P> {
             headers,
             set_cookies: Vec::new(),
             socket: websocket::socket_plan(route, req, caller, self.config.session.revalidate_secs),
-            rate_limit: rate_limit::route_limit(route, req, caller),
+            rate_limit: rate_limit::route_limit(route, caller),
         };
         let mut entry = log(req, reason, None);
         entry.notes = notes;

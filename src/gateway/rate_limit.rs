@@ -38,22 +38,41 @@ pub fn rate_limited_endpoint(path: &str) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RateLimitCheck {
     pub binding: String,
-    /// What is counted: `sub:<sub>`, `client_id:<id>` or `ip:<address>`.
-    pub key: String,
+    /// Who is counted; a client address is read by the edge, only for routes keyed by it, so
+    /// no other request pays for reading `CF-Connecting-IP`.
+    pub counted: Counted,
 }
 
-/// The route's limit for this caller, if the route has one. The key names its kind, so a
-/// binding shared by routes with different keys never mixes a user with an address.
-pub(super) fn route_limit(route: &Route, req: &IncomingRequest, caller: &CallerScope<'_>) -> Option<RateLimitCheck> {
+/// What a route's limit counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Counted {
+    /// The authenticated caller, as the key: `sub:<sub>` or `client_id:<id>`.
+    Caller(String),
+    /// The client's address (`CF-Connecting-IP`).
+    ClientIp,
+}
+
+impl RateLimitCheck {
+    /// The binding's key. Each kind names itself, so a binding shared by routes with different
+    /// keys never mixes a user with an address.
+    pub fn key(&self, client_ip: Option<&str>) -> String {
+        match &self.counted {
+            Counted::Caller(key) => key.clone(),
+            Counted::ClientIp => format!("ip:{}", client_ip.unwrap_or("unknown")),
+        }
+    }
+}
+
+/// The route's limit for this caller, if the route has one.
+pub(super) fn route_limit(route: &Route, caller: &CallerScope<'_>) -> Option<RateLimitCheck> {
     let limit = route.rate_limit.as_ref()?;
-    let ip = || req.header("cf-connecting-ip").unwrap_or("unknown");
-    let key = match (limit.key, caller.client_id, caller.sub) {
-        (RateLimitKey::ClientId, Some(client), _) => format!("client_id:{client}"),
-        (RateLimitKey::Sub | RateLimitKey::ClientId, _, Some(sub)) => format!("sub:{sub}"),
+    let counted = match (limit.key, caller.client_id, caller.sub) {
+        (RateLimitKey::ClientId, Some(client), _) => Counted::Caller(format!("client_id:{client}")),
+        (RateLimitKey::Sub | RateLimitKey::ClientId, _, Some(sub)) => Counted::Caller(format!("sub:{sub}")),
         // A route with a caller always has a subject; without one, count the address.
-        _ => format!("ip:{}", ip()),
+        _ => Counted::ClientIp,
     };
-    Some(RateLimitCheck { binding: limit.binding.clone(), key })
+    Some(RateLimitCheck { binding: limit.binding.clone(), counted })
 }
 
 /// The answer once the client is over its limit: `429` with `Retry-After`, logged as `rate_limited`.

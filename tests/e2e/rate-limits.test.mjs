@@ -110,6 +110,7 @@ describe('per-route rate limits', () => {
           { prefix: '/', auth: 'session' },
           { prefix: '/api/', auth: 'bearer', rate_limit: { binding: 'API_RATE_LIMIT', key: 'client_id' } },
           { prefix: '/free/', auth: 'bearer' },
+          { prefix: '/hooks/', auth: 'public', rate_limit: { binding: 'API_RATE_LIMIT', key: 'ip' } },
         ]),
       },
       worker: { ratelimits: { API_RATE_LIMIT: { namespace_id: '1002', simple: { limit: ROUTE_LIMIT, period: 60 } } } },
@@ -143,6 +144,15 @@ describe('per-route rate limits', () => {
     const appB = await mint(s.idp, { sub: 'user-1', client_id: 'app-b' });
     assert.equal((await call('/api/orders', appB)).status, 200, 'another client keeps its own budget');
     assert.equal((await call('/free/x', appA)).status, 200, 'a route without rate_limit is never counted');
+  });
+
+  test('a public route keyed by ip counts each client address on its own', T, async () => {
+    const hook = (ip) => fetch(`${s.gw}/hooks/event`, { method: 'POST', headers: from(ip), body: '{}' }).then((r) => r.status);
+    const statuses = [];
+    // eslint-disable-next-line no-await-in-loop
+    for (let i = 0; i < ROUTE_LIMIT + 1; i += 1) statuses.push(await hook('192.0.2.10'));
+    assert.deepEqual(statuses, [200, 200, 200, 429]);
+    assert.equal(await hook('192.0.2.11'), 200, 'another address keeps its own budget');
   });
 
   test('a request that fails authentication is refused as before, not counted', T, async () => {

@@ -1,7 +1,8 @@
 //! A client over its limit on a gateway endpoint (issue 11, item 4): what it is told.
 
 use super::*;
-use crate::gateway::{RateLimitCheck, rate_limited_decision};
+use crate::gateway::rate_limited_decision;
+use crate::gateway::{Counted, RateLimitCheck};
 
 #[test]
 fn a_limited_client_gets_429_with_retry_after_and_a_log_reason() {
@@ -28,15 +29,16 @@ fn limited_world() -> World {
     w
 }
 
-fn limit_of(d: &Decision) -> Option<RateLimitCheck> {
+/// The route limit's binding and key, for a client at 203.0.113.5.
+fn limit_of(d: &Decision) -> Option<(String, String)> {
     match &d.outcome {
-        Outcome::Forward(plan) => plan.rate_limit.clone(),
+        Outcome::Forward(plan) => plan.rate_limit.as_ref().map(|l| (l.binding.clone(), l.key(Some("203.0.113.5")))),
         Outcome::Respond(r) => panic!("expected a forward, got {}: {:?}", r.status(), d.log),
     }
 }
 
-fn check(binding: &str, key: &str) -> Option<RateLimitCheck> {
-    Some(RateLimitCheck { binding: binding.into(), key: key.into() })
+fn check(binding: &str, key: &str) -> Option<(String, String)> {
+    Some((binding.into(), key.into()))
 }
 
 #[test]
@@ -52,8 +54,10 @@ fn route_limits_count_the_authenticated_caller_by_the_routes_key() {
     let v2 = super::bearer::access_token(&w, json!({ "azp": "spa" }));
     let api = super::bearer::call(&w, Method::GET, "/api/orders", &[("authorization", &format!("Bearer {v2}"))]);
     assert_eq!(limit_of(&api), check("API_LIMIT", "client_id:spa"), "Entra v2: azp");
-    let hook = request(Method::POST, "/hooks/x", &[("cf-connecting-ip", "203.0.113.5")]);
+    let hook = request(Method::POST, "/hooks/x", &[]);
     assert_eq!(limit_of(&block_on(w.gateway.handle(&w.ports, &hook))), check("IP_LIMIT", "ip:203.0.113.5"));
+    let unknown = RateLimitCheck { binding: "IP_LIMIT".into(), counted: Counted::ClientIp };
+    assert_eq!(unknown.key(None), "ip:unknown", "no address: one shared count, never none");
     let free = request(Method::GET, "/free/x", &[]);
     assert_eq!(limit_of(&block_on(w.gateway.handle(&w.ports, &free))), None, "nothing changes where no route asks");
 }
