@@ -8,7 +8,9 @@
 //! - bearer token: memory only, keyed by `tid` + `oid`, bound = the token's `exp`.
 //!
 //! Any failure is a 403 `groups_overage_unresolved` (never 5xx: what is missing is proof of
-//! membership), and is not cached, so the next request asks again.
+//! membership). Graph is not asked again for that user (or session) in this isolate for
+//! [`RETRY_AFTER_FAILURE_SECS`], so a Graph that throttles or refuses the gateway is not asked on
+//! every request of a busy client; after that the next request asks again.
 
 use super::Gateway;
 use crate::coalesce::Coalescer;
@@ -22,34 +24,46 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-/// Users (or sessions) whose groups an isolate keeps at most.
+/// Users (or sessions) whose groups (or last failure) an isolate keeps at most.
 const MAX_CACHED: usize = 10_000;
 
-/// Resolved groups per isolate, and the Graph walks in flight.
-#[derive(Default)]
-pub struct OverageGroups {
-    memory: RefCell<HashMap<String, (Rc<MemberGroups>, u64)>>,
-    resolving: Coalescer<Result<Rc<MemberGroups>, GraphError>>,
+/// How long a failed look-up stands for one user or session before Graph is asked again.
+pub const RETRY_AFTER_FAILURE_SECS: u64 = 10;
+
+/// Values that end at a time, bounded: when full, ended entries go first, then any one.
+struct Expiring<V>(RefCell<HashMap<String, (V, u64)>>);
+
+impl<V> Default for Expiring<V> {
+    fn default() -> Self {
+        Self(RefCell::default())
+    }
 }
 
-impl OverageGroups {
-    fn get(&self, key: &str, now: u64) -> Option<Rc<MemberGroups>> {
-        self.memory.borrow().get(key).filter(|(_, until)| now < *until).map(|(groups, _)| Rc::clone(groups))
+impl<V: Clone> Expiring<V> {
+    fn get(&self, key: &str, now: u64) -> Option<V> {
+        self.0.borrow().get(key).filter(|(_, until)| now < *until).map(|(value, _)| value.clone())
     }
 
-    /// Keep `groups` until `until`; when full, expired entries go first, then any one.
-    fn keep(&self, key: &str, groups: Rc<MemberGroups>, until: u64, now: u64) {
-        let mut memory = self.memory.borrow_mut();
-        if memory.len() >= MAX_CACHED {
-            memory.retain(|_, (_, bound)| now < *bound);
+    fn keep(&self, key: &str, value: V, until: u64, now: u64) {
+        let mut map = self.0.borrow_mut();
+        if map.len() >= MAX_CACHED {
+            map.retain(|_, (_, bound)| now < *bound);
         }
-        if memory.len() >= MAX_CACHED
-            && let Some(any) = memory.keys().next().cloned()
+        if map.len() >= MAX_CACHED
+            && let Some(any) = map.keys().next().cloned()
         {
-            memory.remove(&any);
+            map.remove(&any);
         }
-        memory.insert(key.to_owned(), (groups, until));
+        map.insert(key.to_owned(), (value, until));
     }
+}
+
+/// Resolved groups per isolate, recent failures, and the Graph walks in flight.
+#[derive(Default)]
+pub struct OverageGroups {
+    memory: Expiring<Rc<MemberGroups>>,
+    failed: Expiring<GraphError>,
+    resolving: Coalescer<Result<Rc<MemberGroups>, GraphError>>,
 }
 
 /// Whose groups a request needs, and for how long an answer may serve.
@@ -104,11 +118,22 @@ impl<P: Ports> Gateway<P> {
             Some(session) => session.to_owned(),
             None => format!("{tid}:{oid}"),
         };
-        let groups = match self.overage_groups.get(&key, ports.now_secs()) {
+        let now = ports.now_secs();
+        if let Some(failure) = self.overage_groups.failed.get(&key, now) {
+            return Err(unresolved(failure));
+        }
+        let groups = match self.overage_groups.memory.get(&key, now) {
             Some(groups) => groups,
             None => {
                 let resolve = || self.resolve_member_groups(ports, graph, tid, oid, &key, &owner);
-                self.overage_groups.resolving.run(ports, &key, resolve).await.0.map_err(unresolved)?
+                match self.overage_groups.resolving.run(ports, &key, resolve).await.0 {
+                    Ok(groups) => groups,
+                    Err(failure) => {
+                        let retry_at = ports.now_secs().saturating_add(RETRY_AFTER_FAILURE_SECS);
+                        self.overage_groups.failed.keep(&key, failure.clone(), retry_at, now);
+                        return Err(unresolved(failure));
+                    }
+                }
             }
         };
         if !groups.complete && !required.iter().any(|g| groups.ids.contains(g)) {
@@ -133,7 +158,7 @@ impl<P: Ports> Gateway<P> {
             && let Some(groups) = self.stored_groups(ports, stored_key).await
         {
             let groups = Rc::new(groups);
-            self.overage_groups.keep(key, Rc::clone(&groups), owner.until, ports.now_secs());
+            self.overage_groups.memory.keep(key, Rc::clone(&groups), owner.until, ports.now_secs());
             return Ok(groups);
         }
         let Some(entra) = &self.config.provider.entra else {
@@ -144,7 +169,7 @@ impl<P: Ports> Gateway<P> {
         let app_token = self.app_token_from(ports, Some(&endpoint), &target).await.map_err(GraphError::AppToken)?;
         let groups = Rc::new(list_member_groups(ports, graph, owner.caller, oid, &app_token).await?);
         let now = ports.now_secs();
-        self.overage_groups.keep(key, Rc::clone(&groups), owner.until, now);
+        self.overage_groups.memory.keep(key, Rc::clone(&groups), owner.until, now);
         if let Some(stored_key) = &stored_key {
             let keys = &self.config.session.keys;
             let sealed =

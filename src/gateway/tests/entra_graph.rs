@@ -136,7 +136,7 @@ fn a_session_with_overage_outside_the_group_is_refused_as_group_missing() {
 }
 
 #[test]
-fn graph_failures_refuse_with_their_reason_and_are_not_cached() {
+fn graph_failures_refuse_with_their_reason_and_hold_for_a_few_seconds_per_user() {
     let (w, graph) = graph_world(&[]);
     member_of(&graph, OID, &[GROUP]);
     let session = session_cookie(&sign_in(&w, overage()));
@@ -147,18 +147,23 @@ fn graph_failures_refuse_with_their_reason_and_are_not_cached() {
     assert!(d.log.detail.as_deref().unwrap().contains("HTTP 403"), "{:?}", d.log.detail);
     let body = String::from_utf8_lossy(response(&d).body()).into_owned();
     assert!(body.contains("Microsoft Graph") && body.contains("app role"), "{body}");
-    for status in [500, 429] {
+    let asked = || graph.graph_requests.borrow().len();
+    assert_eq!(asked(), 1);
+    // Throttled or down is the same refusal, for a bearer token (another key: Graph is asked).
+    for (status, token) in [(500, json!({})), (429, json!({"oid": "11111111-2222-4333-8444-555555555555"}))] {
         *graph.fail_with.borrow_mut() = Some(status);
-        let d = bearer(&w, "/api/team/x", &w.entra.sign("access_token_v2_group_overage", json!({})));
-        assert_eq!(
-            (response(&d).status().as_u16(), d.log.reason),
-            (403, "groups_overage_unresolved"),
-            "Graph {status}"
-        );
+        let d = bearer(&w, "/api/team/x", &w.entra.sign("access_token_v2_group_overage", token));
+        let got = (response(&d).status().as_u16(), d.log.reason);
+        assert_eq!(got, (403, "groups_overage_unresolved"), "Graph {status}");
     }
-    // Graph is back: the next request asks again and is let in.
+    assert_eq!(asked(), 3);
+    // Graph is back, but this session failed a moment ago: refused without asking, for 10 s.
     *graph.fail_with.borrow_mut() = None;
-    assert!(forwarded(&admin_page(&w, &session)));
+    assert_eq!(admin_page(&w, &session).log.reason, "groups_overage_unresolved");
+    assert_eq!(asked(), 3, "no Graph call while the failure stands");
+    w.ports.clock.advance_secs(crate::gateway::groups_overage::RETRY_AFTER_FAILURE_SECS);
+    assert!(forwarded(&admin_page(&w, &session)), "then the next request asks again");
+    assert_eq!(asked(), 4);
     // No app token at all is the same refusal.
     let (w, graph) = graph_world(&[]);
     *graph.refuse_grant.borrow_mut() = true;
