@@ -32,12 +32,14 @@ use ring::rsa::PublicKeyComponents;
 use ring::signature::{self, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use serde_json::{Map, Value, json};
 
+use edgeguard::gateway::RequestHeaders;
 use edgeguard::jwt::{
     CachedVerdict, ClaimRules, DEFAULT_MAX_TOKEN_LEN, IssuerRule, Jwk, Jwks, JwsAlgorithm, KeySet, TokenDigest,
     UnverifiedJwt, VerifiedTokenCache, verify,
 };
 use edgeguard::policy::{Claims, normalise_path, parse_routes};
 use edgeguard::ports::{CryptoError, SignatureVerifier};
+use edgeguard::proxy::{Credential, origin_headers};
 
 const RSA_PKCS8: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/rsa2048-a.pk8"));
 const ISSUER: &str = "https://idp.bench.example";
@@ -348,6 +350,29 @@ fn main() {
     };
     assert_eq!(cached_pipeline(&fx.rs256), "bench-user-1");
 
+    // The origin request's header edits on a public route, for what a browser sends.
+    let public_url = url::Url::parse("https://gw.example.com").unwrap();
+    let browser = RequestHeaders::from_pairs(&[
+        ("host", "gw.example.com"),
+        (
+            "user-agent",
+            "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+        ),
+        ("accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"),
+        ("accept-language", "en-GB,en;q=0.9"),
+        ("accept-encoding", "gzip, deflate, br, zstd"),
+        ("sec-fetch-mode", "navigate"),
+        ("sec-fetch-site", "none"),
+        ("sec-fetch-dest", "document"),
+        ("sec-ch-ua-platform", "\"Linux\""),
+        ("upgrade-insecure-requests", "1"),
+        ("cookie", "theme=dark; _ga=GA1.1.123"),
+        ("cf-connecting-ip", "203.0.113.7"),
+        ("x-forwarded-for", "203.0.113.7"),
+    ]);
+    let edits = origin_headers(&browser, &Credential::Anonymous, &public_url, &[]);
+    assert_eq!(edits.remove, ["host", "x-forwarded-for"], "host and the spoofable header go");
+
     let token = fx.rs256.as_str();
     let mut cases = vec![
         case("baseline: serde_json::from_slice::<Map> of the payload", || {
@@ -371,6 +396,9 @@ fn main() {
         case("SHA-256 of the whole RS256 token", || TokenDigest::of(black_box(token))),
         case("cache hit RS256: hash + lookup + claims + route + policy", || cached_pipeline(black_box(&fx.rs256))),
         case("cache hit ES256: hash + lookup + claims + route + policy", || cached_pipeline(black_box(&fx.es256))),
+        case("origin request header edits, public route, 13 browser headers", || {
+            origin_headers(black_box(&browser), &Credential::Anonymous, &public_url, &[])
+        }),
     ];
     let rows = measure_all(&mut cases, samples, target);
 
