@@ -78,8 +78,8 @@ pub struct AppTokens {
 impl<P: Ports> Gateway<P> {
     /// The cache key of `target`'s token from the discovered token endpoint, or from
     /// `token_endpoint` (another tenant's, for Graph) which then is part of the key.
-    pub(super) fn app_token_key(&self, token_endpoint: Option<&str>, target: &TokenTarget) -> String {
-        let provider = &self.config.provider;
+    pub(super) fn app_token_key(&self, provider: usize, token_endpoint: Option<&str>, target: &TokenTarget) -> String {
+        let provider = self.provider_at(provider).config;
         let mut parts = vec![provider.issuer.as_str(), provider.client_id.as_str()];
         parts.extend(token_endpoint);
         let target = target.cache_key();
@@ -87,10 +87,16 @@ impl<P: Ports> Gateway<P> {
         format!("app-token:v1:{}", hex(&sha256(parts.join("\0").as_bytes())))
     }
 
-    /// A valid app token for `target`: from memory when fresh, else renewed (one grant for all
-    /// concurrent callers), else the cached one while it is still valid.
-    pub(super) async fn app_token(&self, ports: &P, target: &TokenTarget) -> Result<String, AppTokenError> {
-        self.app_token_from(ports, None, target).await
+    /// A valid app token for `target` from the provider at `provider`: from memory when fresh,
+    /// else renewed (one grant for all concurrent callers), else the cached one while it is
+    /// still valid.
+    pub(super) async fn app_token(
+        &self,
+        ports: &P,
+        provider: usize,
+        target: &TokenTarget,
+    ) -> Result<String, AppTokenError> {
+        self.app_token_from(ports, provider, None, target).await
     }
 
     /// [`Self::app_token`] from `token_endpoint` when given (Entra: the user's own tenant)
@@ -98,16 +104,17 @@ impl<P: Ports> Gateway<P> {
     pub(super) async fn app_token_from(
         &self,
         ports: &P,
+        provider: usize,
         token_endpoint: Option<&str>,
         target: &TokenTarget,
     ) -> Result<String, AppTokenError> {
-        let key = self.app_token_key(token_endpoint, target);
+        let key = self.app_token_key(provider, token_endpoint, target);
         let now = ports.now_secs();
         let cached = self.app_tokens.memory.borrow().get(&key).cloned();
         if let Some(token) = cached.as_ref().filter(|t| now < t.renew_at) {
             return Ok(token.access_token.clone());
         }
-        let acquire = || self.acquire_app_token(ports, &key, token_endpoint, target);
+        let acquire = || self.acquire_app_token(ports, provider, &key, token_endpoint, target);
         let (result, _) = self.app_tokens.acquiring.run(ports, &key, acquire).await;
         match (result, cached) {
             (Ok(token), _) => Ok(token.access_token),
@@ -119,6 +126,7 @@ impl<P: Ports> Gateway<P> {
     async fn acquire_app_token(
         &self,
         ports: &P,
+        provider: usize,
         key: &str,
         token_endpoint: Option<&str>,
         target: &TokenTarget,
@@ -135,17 +143,18 @@ impl<P: Ports> Gateway<P> {
             return Ok(token);
         }
         let unavailable = |e: &dyn std::fmt::Display| AppTokenError::Unavailable(e.to_string());
+        let provider = self.provider_at(provider);
         let endpoint = match token_endpoint {
             Some(endpoint) => endpoint.to_owned(),
-            None => self
-                .provider
-                .metadata(ports, &self.config.provider)
+            None => provider
+                .state
+                .metadata(ports, provider.config)
                 .await
                 .map_err(|e| unavailable(&e))?
                 .token_endpoint
                 .clone(),
         };
-        let auth = self.client_authentication(ports, &endpoint).await.map_err(|e| unavailable(&e))?;
+        let auth = self.client_authentication(ports, &provider, &endpoint).await.map_err(|e| unavailable(&e))?;
         let request = build_client_credentials_request(&endpoint, target, &auth).map_err(|e| unavailable(&e))?;
         let now = ports.now_secs();
         let token = AppToken::issued(parse_token_response(ports.send(request).await)?, now, ports);

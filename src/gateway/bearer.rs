@@ -112,7 +112,9 @@ fn forwardable_subject(verified: &VerifiedJwt) -> Result<(), GatewayError> {
 }
 
 /// A verified bearer token and the key-cache events worth logging.
-type Verified = (Rc<VerifiedJwt>, Vec<&'static str>);
+/// A verified bearer token, the key-cache events worth logging, and the index of the provider
+/// whose keys verified it.
+type Verified = (Rc<VerifiedJwt>, Vec<&'static str>, usize);
 
 impl<P: Ports> Gateway<P> {
     /// Verify the bearer token against the keys and rules of one of `providers` (the route's):
@@ -132,7 +134,7 @@ impl<P: Ports> Gateway<P> {
         if let Some(provider) = &single
             && let Some(verified) = self.cached_bearer(ports, provider, &digest)?
         {
-            return Ok((verified, Vec::new()));
+            return Ok((verified, Vec::new(), provider.index));
         }
         let jwt = UnverifiedJwt::parse(token, DEFAULT_MAX_TOKEN_LEN).map_err(GatewayError::InvalidToken)?;
         if jwt.header().has_nonce {
@@ -148,7 +150,7 @@ impl<P: Ports> Gateway<P> {
                 if single.is_none()
                     && let Some(verified) = self.cached_bearer(ports, &provider, &digest)?
                 {
-                    return Ok((verified, Vec::new()));
+                    return Ok((verified, Vec::new(), provider.index));
                 }
                 provider
             }
@@ -178,14 +180,15 @@ impl<P: Ports> Gateway<P> {
         if let Some(key) = verification.verified_by {
             self.verified_tokens.insert((digest, token.len()), verified.clone(), key, &rules, now);
         }
-        Ok((verified, notes))
+        Ok((verified, notes, provider.index))
     }
 
     /// The provider among `candidates` whose issuer the token's unverified `iss` names. Only
     /// that provider's keys, issuer and audiences then apply: a key of one provider never
     /// verifies a token claiming another's issuer (RFC 8725 §3.8). A token naming none of
-    /// them is refused before any key is fetched. Entra presets are matched by their issuer
-    /// rule (the tenant templates), which needs their discovery document.
+    /// them is refused before anything is fetched. Entra presets are matched by their issuer
+    /// rule (the tenant templates); an issuer of that shape fetches the discovery document that
+    /// says which tenants count.
     async fn provider_for_issuer(
         &self,
         ports: &P,
@@ -204,6 +207,13 @@ impl<P: Ports> Gateway<P> {
             return Ok(provider);
         }
         for provider in entra {
+            // Only an issuer of the preset's shape (its cloud, version and a tenant) is worth the
+            // discovery document that decides the tenants.
+            let Some(preset) = &provider.config.entra else { continue };
+            let shape = preset.access_token_issuer(&preset.expected_issuer_text());
+            if !matches!(shape.check(iss, tid), Ok(()) | Err(JwtError::TenantNotAllowed)) {
+                continue;
+            }
             let metadata = provider.state.metadata(ports, provider.config).await?;
             let rules = provider.bearer_rules.for_metadata(&self.config, provider.config, &metadata);
             if matches!(rules.issuer.check(iss, tid), Ok(()) | Err(JwtError::TenantNotAllowed)) {
@@ -242,7 +252,7 @@ impl<P: Ports> Gateway<P> {
             }
             Err(err) => return self.refuse(req, err, &[]),
         };
-        let (verified, notes) = match self.verify_bearer(ports, token, &route.providers.bearer).await {
+        let (verified, notes, provider) = match self.verify_bearer(ports, token, &route.providers.bearer).await {
             Ok(ok) => ok,
             Err(err) => return self.refuse(req, err, &[]),
         };
@@ -274,7 +284,7 @@ impl<P: Ports> Gateway<P> {
         if let Err(unmet) = route.requirements.check(&claims) {
             return self.refuse(req, GatewayError::InsufficientScope(unmet), &[]);
         }
-        let (now, skew) = (ports.now_secs(), self.config.provider.clock_skew_secs);
+        let (now, skew) = (ports.now_secs(), self.provider_at(provider).config.clock_skew_secs);
         if let Err(unmet) = route.step_up.check(verified.string("acr"), verified.auth_time(), now, skew) {
             return self.refuse(req, GatewayError::StepUpRequired(route.step_up.clone(), unmet), &[]);
         }
@@ -300,7 +310,7 @@ impl<P: Ports> Gateway<P> {
             session_key: None,
             ends_at: verified.exp(),
         };
-        let caller = super::origin_token::Caller { credential, token: Some(token), who, scope };
+        let caller = super::origin_token::Caller { credential, token: Some(token), who, scope, provider };
         let mut decision = self.forward_as(ports, req, route, caller, "bearer_forwarded").await;
         super::dpop::tell_origin(&mut decision, binding.jkt.as_deref());
         decision.log.sub = Some(subject.to_owned());

@@ -57,7 +57,7 @@ impl<P: Ports> Gateway<P> {
         let redirect_uri = self.config.redirect_uri();
         let grant =
             Grant::AuthorizationCode { code: &code, redirect_uri: &redirect_uri, pkce_verifier: &tx.pkce_verifier };
-        let auth = self.client_authentication_for(ports, &provider, &metadata.token_endpoint).await?;
+        let auth = self.client_authentication(ports, &provider, &metadata.token_endpoint).await?;
         let request = build_token_request(&metadata.token_endpoint, provider.config, &grant, &auth)
             .map_err(|e| ProviderError::Token(TokenError::Unreachable(HttpError::Network(e.to_string()))))?;
         let tokens = parse_token_response(ports.send(request).await)?;

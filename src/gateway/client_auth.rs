@@ -11,18 +11,10 @@ use crate::oidc::{ClientAuthentication, client_assertion_claims};
 use crate::ports::Ports;
 
 impl<P: Ports> Gateway<P> {
-    /// How the next request to the provider authenticates this client. The assertion's `aud`
+    /// How the next request to `provider` authenticates this client (with that provider's
+    /// client id and secret or key). The assertion's `aud`
     /// is the token endpoint, also for revocation (RFC 7523 §3 allows it; Entra ID requires it).
-    pub(super) async fn client_authentication(
-        &self,
-        ports: &P,
-        token_endpoint: &str,
-    ) -> Result<ClientAuthentication<'_>, GatewayError> {
-        self.client_authentication_for(ports, &self.provider_at(0), token_endpoint).await
-    }
-
-    /// [`Self::client_authentication`] at `provider`.
-    pub(super) async fn client_authentication_for<'g>(
+    pub(super) async fn client_authentication<'g>(
         &'g self,
         ports: &P,
         provider: &Provider<'g, P>,

@@ -166,7 +166,7 @@ impl<P: Ports> Gateway<P> {
         };
         let endpoint = entra.tenant_token_endpoint(tid);
         let target = entra.graph_token_target(graph);
-        let app_token = self.app_token_from(ports, Some(&endpoint), &target).await.map_err(GraphError::AppToken)?;
+        let app_token = self.app_token_from(ports, 0, Some(&endpoint), &target).await.map_err(GraphError::AppToken)?;
         let groups = Rc::new(list_member_groups(ports, graph, owner.caller, oid, &app_token).await?);
         let now = ports.now_secs();
         self.overage_groups.memory.keep(key, Rc::clone(&groups), owner.until, now);

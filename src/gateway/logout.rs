@@ -101,7 +101,7 @@ impl<P: Ports> Gateway<P> {
         let Some(endpoint) = metadata.revocation_endpoint.as_deref() else {
             return "revocation_not_supported";
         };
-        let Ok(auth) = self.client_authentication_for(ports, &provider, &metadata.token_endpoint).await else {
+        let Ok(auth) = self.client_authentication(ports, &provider, &metadata.token_endpoint).await else {
             return "revocation_failed";
         };
         let Ok(request) = build_revocation_request(endpoint, &auth, refresh_token) else {

@@ -42,13 +42,16 @@ impl OnBehalfOfTokens {
 
 impl<P: Ports> Gateway<P> {
     /// A token for `target` on behalf of the caller whose access token is `subject_token`.
+    /// The exchange happens at `provider`, the one that issued the caller's token.
     pub(super) async fn on_behalf_of_token(
         &self,
         ports: &P,
+        provider: usize,
         subject_token: &str,
         target: &TokenTarget,
     ) -> Result<String, AppTokenError> {
-        let key = hex(&sha256([subject_token, &target.cache_key()].join("\0").as_bytes()));
+        let issuer = &self.provider_at(provider).config.issuer;
+        let key = hex(&sha256([issuer, subject_token, &target.cache_key()].join("\0").as_bytes()));
         let now = ports.now_secs();
         let cached = self.on_behalf_of.memory.borrow().get(&key).filter(|t| now < t.renew_at).cloned();
         if let Some(token) = cached {
@@ -57,7 +60,7 @@ impl<P: Ports> Gateway<P> {
         let (result, _) = self
             .on_behalf_of
             .exchanging
-            .run(ports, &key, || self.exchange_on_behalf_of(ports, &key, subject_token, target))
+            .run(ports, &key, || self.exchange_on_behalf_of(ports, provider, &key, subject_token, target))
             .await;
         result.map(|token| token.access_token)
     }
@@ -65,16 +68,17 @@ impl<P: Ports> Gateway<P> {
     async fn exchange_on_behalf_of(
         &self,
         ports: &P,
+        provider: usize,
         key: &str,
         subject_token: &str,
         target: &TokenTarget,
     ) -> Result<AppToken, AppTokenError> {
         let unavailable = |e: &dyn std::fmt::Display| AppTokenError::Unavailable(e.to_string());
-        let provider = &self.config.provider;
-        let metadata = self.provider.metadata(ports, provider).await.map_err(|e| unavailable(&e))?;
+        let provider = self.provider_at(provider);
+        let metadata = provider.state.metadata(ports, provider.config).await.map_err(|e| unavailable(&e))?;
         let endpoint = &metadata.token_endpoint;
-        let auth = self.client_authentication(ports, endpoint).await.map_err(|e| unavailable(&e))?;
-        let request = build_on_behalf_of_request(endpoint, provider.on_behalf_of, subject_token, target, &auth)
+        let auth = self.client_authentication(ports, &provider, endpoint).await.map_err(|e| unavailable(&e))?;
+        let request = build_on_behalf_of_request(endpoint, provider.config.on_behalf_of, subject_token, target, &auth)
             .map_err(|e| unavailable(&e))?;
         let now = ports.now_secs();
         let token = AppToken::issued(parse_token_response(ports.send(request).await)?, now, ports);

@@ -33,6 +33,9 @@ pub(super) struct Caller<'a> {
     pub who: Option<AssertionSubject<'a>>,
     /// What route limits and WebSocket watches count and close by.
     pub scope: CallerScope<'a>,
+    /// The provider that vouched for the caller (its session's, or its token's issuer): an
+    /// on-behalf-of exchange goes there, never to another provider.
+    pub provider: usize,
 }
 
 /// Who the caller is for a route's `rate_limit`, and when their authentication ends for a
@@ -52,7 +55,7 @@ pub(super) struct CallerScope<'a> {
 impl Caller<'_> {
     /// A public route's caller: nobody.
     pub fn anonymous() -> Self {
-        Self { credential: Credential::Anonymous, token: None, who: None, scope: CallerScope::default() }
+        Self { credential: Credential::Anonymous, token: None, who: None, scope: CallerScope::default(), provider: 0 }
     }
 }
 
@@ -82,8 +85,11 @@ impl<P: Ports> Gateway<P> {
         let identity = identity(&caller.credential);
         let scope = &caller.scope;
         let obtained = match (route.origin_token, route.token_target.as_ref(), caller.token) {
-            (OriginToken::App, Some(target), _) => self.app_token(ports, target).await,
-            (OriginToken::OnBehalfOf, Some(target), Some(token)) => self.on_behalf_of_token(ports, token, target).await,
+            // The gateway's own token at the route's provider.
+            (OriginToken::App, Some(target), _) => self.app_token(ports, route.providers.session, target).await,
+            (OriginToken::OnBehalfOf, Some(target), Some(token)) => {
+                self.on_behalf_of_token(ports, caller.provider, token, target).await
+            }
             (OriginToken::OnBehalfOf, _, _) => {
                 return self.refuse(req, GatewayError::Unauthenticated("caller_token_missing"), &[]);
             }

@@ -33,6 +33,8 @@ impl<P: Ports> ProviderSlot<P> {
 
 /// One provider as a request uses it.
 pub(super) struct Provider<'g, P: Ports> {
+    /// Its index in the provider table.
+    pub index: usize,
     pub config: &'g ProviderConfig,
     pub state: &'g ProviderState<P::Key>,
     pub bearer_rules: &'g BearerRules,
@@ -48,6 +50,7 @@ impl<P: Ports> Gateway<P> {
         let cookie = self.session_cookies.get(index).or(self.session_cookies.first()).map_or("", String::as_str);
         match index.checked_sub(1).and_then(|i| self.more_providers.get(i)) {
             Some(slot) => Provider {
+                index,
                 config: self.config.provider_at(index),
                 state: &slot.state,
                 bearer_rules: &slot.bearer_rules,
@@ -55,6 +58,7 @@ impl<P: Ports> Gateway<P> {
                 cookie,
             },
             None => Provider {
+                index: 0,
                 config: &self.config.provider,
                 state: &self.provider,
                 bearer_rules: &self.bearer_rules,

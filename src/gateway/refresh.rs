@@ -241,7 +241,7 @@ impl<P: Ports> Gateway<P> {
             .map_err(|e| RefreshFailure::unavailable(e.reason(), &e))?;
         let grant = Grant::RefreshToken { refresh_token: old };
         let auth = self
-            .client_authentication_for(ports, &provider, &metadata.token_endpoint)
+            .client_authentication(ports, &provider, &metadata.token_endpoint)
             .await
             .map_err(|e| RefreshFailure::unavailable("signing_key_unusable", &e))?;
         let request = build_token_request(&metadata.token_endpoint, provider.config, &grant, &auth)

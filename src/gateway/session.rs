@@ -134,6 +134,7 @@ impl<P: Ports> Gateway<P> {
                         session_key: Some(&storage_key),
                         ends_at: Some(ends_at),
                     },
+                    provider,
                 };
                 let mut decision = self.forward_as(ports, req, route, caller, "forwarded").await;
                 decision.log.sub = Some(record.identity.sub.clone());

@@ -18,6 +18,10 @@ const ROUTES = JSON.stringify([
   { prefix: '/api/a/', auth: 'bearer' },
   { prefix: '/api/b/', auth: 'bearer', provider: 'partners' },
   { prefix: '/api/both/', auth: 'bearer', providers: ['default', 'partners'] },
+  {
+    prefix: '/obo/', auth: 'bearer', providers: ['default', 'partners'], origin_token: 'on_behalf_of',
+    token_target: { audience: 'https://inner.example.test' },
+  },
   { prefix: '/', auth: 'session' },
 ]);
 
@@ -26,7 +30,7 @@ describe('several providers in one deployment', () => {
 
   before(async () => {
     if (skip) return;
-    s = await startStack({ vars: { ROUTES }, secondIdp: true });
+    s = await startStack({ vars: { ROUTES }, idp: { tokenExchange: true }, secondIdp: { tokenExchange: true } });
   }, { timeout: 60_000 });
 
   after(async () => { await s?.close(); });
@@ -119,6 +123,19 @@ describe('several providers in one deployment', () => {
     // are tried, and refuse it.
     const confused = await mint(s.idp2, { iss: s.idp.issuer, aud: s.idp.resource });
     expectInvalidToken(await callApi(`${s.gw}/api/both/x`, { token: confused }), { what: 'cross-issuer key' });
+  });
+
+  test('an on-behalf-of exchange goes to the provider that issued the caller\'s token, never the other', T, async () => {
+    const exchanges = (idp) => idp.tokenRequests().filter((r) => r.grantType.startsWith('urn:ietf:params:oauth:grant-type:'));
+    const before = [exchanges(s.idp).length, exchanges(s.idp2).length];
+    const token = await clientCredentialsToken(s.idp2);
+    const res = await callApi(`${s.gw}/obo/x`, { token });
+    assert.equal(res.status, 200, res.body);
+    const exchanged = originToken();
+    assert.equal(exchanged.iss, s.idp2.issuer);
+    assert.equal(exchanged.aud, 'https://inner.example.test');
+    assert.deepEqual([exchanges(s.idp).length, exchanges(s.idp2).length], [before[0], before[1] + 1]);
+    assert.equal(exchanges(s.idp2).at(-1).params.subject_token, token);
   });
 
   test('a token naming an unknown issuer is refused before anything is fetched', T, async () => {

@@ -90,6 +90,7 @@ fn ten_sequential_and_twenty_parallel_requests_make_one_grant() {
         .ports
         .kv
         .entry(&w.gateway.app_token_key(
+            0,
             None,
             &crate::policy::TokenTarget { resource: Some("https://hooks.internal".into()), ..Default::default() },
         ))

@@ -11,7 +11,11 @@ const ROUTES: &str = r#"[
     {"prefix": "/partners/", "auth": "session", "provider": "partners"},
     {"prefix": "/api/a/", "auth": "bearer"},
     {"prefix": "/api/b/", "auth": "bearer", "provider": "partners"},
-    {"prefix": "/api/both/", "auth": "bearer", "providers": ["default", "partners"]}
+    {"prefix": "/api/both/", "auth": "bearer", "providers": ["default", "partners"]},
+    {"prefix": "/obo/", "auth": "bearer", "providers": ["default", "partners"], "origin_token": "on_behalf_of",
+     "token_target": {"scope": "api://downstream/.default"}},
+    {"prefix": "/partners/app/", "auth": "session", "provider": "partners", "origin_token": "app",
+     "token_target": {"resource": "https://hooks.internal"}}
 ]"#;
 
 fn table() -> String {
@@ -215,4 +219,55 @@ fn a_logout_tokens_issuer_picks_the_provider() {
     let d = block_on(w.gateway.handle(&w.ports, &navigate("/partners/", &partner)));
     assert_eq!(d.log.detail.as_deref(), Some("session_unknown"));
     assert!(matches!(block_on(w.gateway.handle(&w.ports, &navigate("/", &staff))).outcome, Outcome::Forward(_)));
+}
+
+#[test]
+fn on_behalf_of_and_app_tokens_come_from_the_callers_provider() {
+    let (w, partners) = two_providers();
+    let token = partners_token(&partners, PARTNERS);
+    let d = bearer(&w, "/obo/x", &token);
+    assert_eq!(forwarded_token(&d), "Bearer obo-token-1");
+    // The partners user's token went to the partners provider only, never to the default one.
+    assert_eq!(partners.exchanges.borrow().len(), 1);
+    assert_eq!(partners.exchanges.borrow()[0].1, token);
+    assert!(w.idp.exchanges.borrow().is_empty());
+    let session = sign_in_at(&w, &partners, "/partners/app/x", "");
+    let d = block_on(w.gateway.handle(&w.ports, &navigate("/partners/app/x", &session)));
+    assert_eq!(forwarded_token(&d), "Bearer app-token-1");
+    assert_eq!((partners.app_grants.borrow().len(), w.idp.app_grants.borrow().len()), (1, 0));
+}
+
+#[test]
+fn an_entra_preset_is_asked_only_about_issuers_of_its_shape() {
+    const TENANT: &str = "7d3e1b2a-4c5f-4e6a-9b8c-0d1e2f3a4b5c";
+    let table = format!(
+        r#"[{{"name":"staff","entra_tenant":"{TENANT}","client_id":"c","client_secret_name":"PARTNERS_SECRET"}}]"#
+    );
+    let routes = r#"[{"prefix": "/api/", "auth": "bearer", "providers": ["default", "staff"]}]"#;
+    let config = config(&[
+        ("PROVIDERS", &table),
+        ("PARTNERS_SECRET", "s"),
+        ("ROUTES", routes),
+        ("API_AUDIENCES", "https://api.example.test"),
+    ]);
+    let idp = FakeIdp::new();
+    let ports = TestPorts::new(FakeHttp::new(|_| Ok(json_response(404, &json!({})))), NOW);
+    let w = World { idp: Rc::clone(&idp), ports, gateway: Gateway::new(config) };
+    let token = |iss: &str, tid: &str| {
+        let claims = json!({"iss": iss, "tid": tid, "sub": "s", "aud": "https://api.example.test", "exp": NOW + 60});
+        idp.signer.sign(&json!({"alg": "ES256", "kid": idp.signer.kid, "typ": "JWT"}), &claims)
+    };
+    let d = bearer(&w, "/api/x", &token("https://evil.example/v2.0", TENANT));
+    assert_eq!((response(&d).status().as_u16(), d.log.reason), (401, "issuer_unknown"));
+    let d =
+        bearer(&w, "/api/x", &token("https://login.evil.example/7d3e1b2a-4c5f-4e6a-9b8c-0d1e2f3a4b5c/v2.0", TENANT));
+    assert_eq!(d.log.reason, "issuer_unknown");
+    assert!(w.ports.http.sent.borrow().is_empty(), "nothing fetched for issuers no provider has");
+    // A tenant issuer of the preset's cloud is the preset's to judge: its discovery is read.
+    let d = bearer(&w, "/api/x", &token(&format!("https://login.microsoftonline.com/{TENANT}/v2.0"), TENANT));
+    assert_eq!(d.log.reason, "provider_discovery_unavailable");
+    assert_eq!(
+        sent_to(&w, "login.microsoftonline.com", &format!("/{TENANT}/v2.0/.well-known/openid-configuration")),
+        1
+    );
 }
