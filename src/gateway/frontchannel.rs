@@ -44,21 +44,42 @@ impl<P: Ports> Gateway<P> {
         let Some(sid) = sid else {
             return Err(GatewayError::InvalidRequest("frontchannel_logout_sid_missing"));
         };
-        let provider = &self.config.provider;
-        match param("iss") {
-            None if provider.entra.is_some() => {}
+        // With several providers, `iss` says whose `sid` it is; without it, the default one's.
+        let provider = match param("iss") {
+            None if self.config.provider.entra.is_some() => &self.config.provider,
             None => return Err(GatewayError::InvalidRequest("frontchannel_logout_iss_missing")),
-            Some(iss) => {
-                let metadata = self.provider.metadata(ports, provider).await?;
-                if !crate::entra::names_this_provider(provider, &metadata.issuer, &iss) {
-                    return Err(GatewayError::InvalidRequest("frontchannel_logout_issuer_mismatch"));
-                }
-            }
-        }
+            Some(iss) => self.provider_naming(ports, &iss).await?,
+        };
         let sessions = self.sessions.sessions_for(ports, &provider.issuer, Some(&sid), None).await?;
         for key in &sessions {
             self.sessions.end_key(ports, key, self.config.session.ttl_secs).await?;
         }
         Ok(sessions.len())
+    }
+
+    /// The provider `iss` names (see [`crate::entra::names_this_provider`]): its issuer exactly,
+    /// or for an Entra preset one of its tenants' (known from its discovery document).
+    async fn provider_naming(&self, ports: &P, iss: &str) -> Result<&crate::config::ProviderConfig, GatewayError> {
+        let mut outage = None;
+        for index in 0..self.provider_count() {
+            let provider = self.provider_at(index);
+            if provider.config.entra.is_none() {
+                if provider.config.issuer == iss {
+                    return Ok(provider.config);
+                }
+                continue;
+            }
+            match provider.state.metadata(ports, provider.config).await {
+                Ok(metadata) if crate::entra::names_this_provider(provider.config, &metadata.issuer, iss) => {
+                    return Ok(provider.config);
+                }
+                Ok(_) => {}
+                Err(err) => outage = Some(err),
+            }
+        }
+        match outage {
+            Some(err) => Err(err.into()),
+            None => Err(GatewayError::InvalidRequest("frontchannel_logout_issuer_mismatch")),
+        }
     }
 }

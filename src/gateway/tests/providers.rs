@@ -41,6 +41,7 @@ fn two_providers() -> (World, Rc<FakeIdp>) {
     *partners.token_answer.borrow_mut() = Some(Box::new(move |nonce| {
         let mut claims = answering.id_claims(nonce, NOW);
         claims["aud"] = json!("gw-partners");
+        claims["sid"] = json!("partners-sid");
         let id_token = answering.signer.sign_claims(&claims);
         let mut body = answering.token_body(&id_token);
         body["access_token"] = json!("partners-access");
@@ -270,4 +271,22 @@ fn an_entra_preset_is_asked_only_about_issuers_of_its_shape() {
         sent_to(&w, "login.microsoftonline.com", &format!("/{TENANT}/v2.0/.well-known/openid-configuration")),
         1
     );
+}
+
+#[test]
+fn a_front_channel_logouts_iss_picks_the_provider() {
+    let (w, partners) = two_providers();
+    let staff = sign_in_at(&w, &w.idp, "/", "");
+    let partner = sign_in_at(&w, &partners, "/partners/", "");
+    let frontchannel = |query: &str| {
+        let req = request(Method::GET, &format!("/auth/frontchannel-logout?{query}"), &[]);
+        block_on(w.gateway.handle(&w.ports, &req))
+    };
+    let d = frontchannel("iss=https%3A%2F%2Fnobody.example&sid=partners-sid");
+    assert_eq!(d.log.reason, "frontchannel_logout_issuer_mismatch");
+    let d = frontchannel("iss=https%3A%2F%2Fpartners.example.com&sid=partners-sid");
+    assert_eq!(d.log.detail.as_deref(), Some("1 session(s) ended"), "{:?}", d.log);
+    let d = block_on(w.gateway.handle(&w.ports, &navigate("/partners/", &partner)));
+    assert_eq!(d.log.detail.as_deref(), Some("session_unknown"));
+    assert!(matches!(block_on(w.gateway.handle(&w.ports, &navigate("/", &staff))).outcome, Outcome::Forward(_)));
 }
