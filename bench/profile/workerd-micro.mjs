@@ -7,10 +7,15 @@
 // the variants, and "added" is the paired median over the pass-through. Less noise than the load
 // bench on a busy machine (no client, no sockets), and an A/B of two builds in one process.
 //
-//   npx node bench/profile/workerd-micro.mjs --a build/worker [--b DIR] [--mode public|session]
+//   npx node bench/profile/workerd-micro.mjs --a build/worker [--b DIR] [--mode public|bearer]
+//                                            [--alg RS256|ES256]
 //                                            [--n 500] [--rounds 9] [--stub-fetch]
 //                                            [--profile FILE.cpuprofile]
 //
+// --mode bearer: every request carries a new RFC 9068 token (minted here with jose, distinct per
+// request and per round, so edgeguard's verified-token cache never hits), edgeguard on a bearer
+// route beside bench/load/workers/webcrypto.mjs (raw crypto.subtle.verify); the origin service also
+// answers edgeguard's discovery and JWKS fetches.
 // --n stays under workerd's 1000 subrequests per request. --stub-fetch replaces the global
 // `fetch` with one answering 200 "ok" at once (no subrequest): what is left is the Worker's own
 // work. To compare against main, copy build/worker/ of a main build to a directory and pass it
@@ -44,9 +49,37 @@ for (const [name, dir] of Object.entries(builds)) {
   variants.push(name);
 }
 
-const ROUTES = { public: '[{"prefix":"/","auth":"public"}]', session: '[{"prefix":"/","auth":"session"}]' };
+const ROUTES = { public: '[{"prefix":"/","auth":"public"}]', bearer: '[{"prefix":"/","auth":"bearer"}]' };
+const ISSUER = 'http://127.0.0.1:9/issuer';
+const AUDIENCE = 'bench-api';
+const bearer = mode === 'bearer';
+const alg = opt('alg', 'RS256');
+let jwks = { keys: [] };
+if (bearer) {
+  const jose = await import('jose');
+  const { publicKey, privateKey } = await jose.generateKeyPair(alg, { modulusLength: 2048, extractable: true });
+  const jwk = { ...(await jose.exportJWK(publicKey)), kid: `micro-${alg.toLowerCase()}`, alg, use: 'sig' };
+  jwks = { keys: [jwk] };
+  const now = Math.floor(Date.now() / 1000);
+  const tokens = [];
+  for (let i = 0; i < n * (rounds + 1); i++) {
+    tokens.push(await new jose.SignJWT({ scope: 'api.read', client_id: 'bench' })
+      .setProtectedHeader({ alg, kid: jwk.kid, typ: 'at+jwt' })
+      .setIssuer(ISSUER).setAudience(AUDIENCE).setSubject(`micro-user-${i}`)
+      .setIssuedAt(now).setNotBefore(now - 5).setExpirationTime(now + 3600).setJti(`micro-${i}`)
+      .sign(privateKey));
+  }
+  writeFileSync(path.join(OUT, 'tokens.txt'), tokens.join('\n'));
+  for (const f of ['webcrypto.mjs', 'forward.mjs']) cpSync(path.join(ROOT, 'bench', 'load', 'workers', f), path.join(OUT, f));
+  variants.splice(1, 1, 'webcrypto'); // the raw Web Crypto Worker instead of xfwd
+} else {
+  writeFileSync(path.join(OUT, 'tokens.txt'), '');
+}
 const harness = `
 ${variants.filter((v) => builds[v] !== undefined).map((v) => `import ${v} from "./${v}/index.mjs";`).join('\n')}
+${bearer ? 'import webcrypto from "./webcrypto.mjs";' : ''}
+import tokenText from "./tokens.txt";
+const tokens = tokenText.split('\\n');
 const pass = {
   fetch(request, env) {
     const url = new URL(request.url);
@@ -68,17 +101,21 @@ const xfwd = {
   },
 };
 const variants = { ${variants.join(', ')} };
+void xfwd;
 const originFetch = globalThis.fetch;
 export default {
   async fetch(request, env) {
     const q = new URL(request.url).searchParams;
     const worker = variants[q.get('v')];
     const n = Number(q.get('n'));
+    const offset = Number(q.get('offset') ?? 0);
     if (${stubFetch}) globalThis.fetch = () => Promise.resolve(new Response('ok'));
     try {
       let status = 0;
       for (let i = 0; i < n; i++) {
-        const r = new Request('http://127.0.0.1:8787/hello?x=1', { headers: { host: '127.0.0.1:8787', 'user-agent': 'wrk' } });
+        const headers = { host: '127.0.0.1:8787', 'user-agent': 'wrk' };
+        if (${bearer}) headers.authorization = 'Bearer ' + tokens[offset + i];
+        const r = new Request('http://127.0.0.1:8787/hello?x=1', { headers });
         const response = await worker.fetch(r, env, {});
         status = response.status;
         await response.text();
@@ -93,17 +130,21 @@ export default {
 writeFileSync(path.join(OUT, 'harness.mjs'), harness);
 const q = (v) => JSON.stringify(String(v));
 const text = {
-  OIDC_ISSUER: 'http://127.0.0.1:9/issuer',
+  OIDC_ISSUER: ISSUER,
+  ISSUER,
+  AUDIENCE,
+  JWKS: JSON.stringify(jwks),
   OIDC_CLIENT_ID: 'bench',
   OIDC_CLIENT_SECRET: 'bench-client-secret-not-used',
   PUBLIC_URL: 'http://127.0.0.1:8787',
   ORIGIN_URL: 'http://127.0.0.1:9401',
   SESSION_SECRET: 'bench-session-secret-0123456789-abcdefghijklmnop',
   ROUTES: ROUTES[mode],
-  API_AUDIENCES: 'bench-api',
+  API_AUDIENCES: AUDIENCE,
   LOG_FORWARDED: 'false',
 };
-const modules = [`(name = "harness.mjs", esModule = embed "harness.mjs")`];
+const modules = [`(name = "harness.mjs", esModule = embed "harness.mjs")`, `(name = "tokens.txt", text = embed "tokens.txt")`];
+if (bearer) modules.push(`(name = "webcrypto.mjs", esModule = embed "webcrypto.mjs")`, `(name = "forward.mjs", esModule = embed "forward.mjs")`);
 for (const v of variants.filter((v) => builds[v] !== undefined)) {
   modules.push(`(name = "${v}/index.mjs", esModule = embed "${v}/index.mjs")`);
   modules.push(`(name = "${v}/index.wasm", wasm = embed "${v}/index.wasm")`);
@@ -114,7 +155,16 @@ writeFileSync(
   path.join(OUT, 'kv.mjs'),
   `export default { fetch() { return new Response(null, { status: 404 }); } };`,
 );
-writeFileSync(path.join(OUT, 'origin.mjs'), `export default { fetch() { return new Response('ok'); } };`);
+// The origin; it also answers edgeguard's discovery and JWKS fetches (the harness's global outbound).
+const discovery = { issuer: ISSUER, authorization_endpoint: `${ISSUER}/authorize`, token_endpoint: `${ISSUER}/token`, jwks_uri: `${ISSUER}/jwks`,
+  response_types_supported: ['code'], subject_types_supported: ['public'], id_token_signing_alg_values_supported: ['RS256', 'ES256'] };
+writeFileSync(path.join(OUT, 'origin.mjs'), `const json = (b) => new Response(JSON.stringify(b), { headers: { 'content-type': 'application/json', 'cache-control': 'max-age=3600' } });
+export default { fetch(request) {
+  const p = new URL(request.url).pathname;
+  if (p === '/issuer/.well-known/openid-configuration') return json(${JSON.stringify(discovery)});
+  if (p === '/issuer/jwks') return json(${JSON.stringify(jwks)});
+  return new Response('ok');
+} };`);
 writeFileSync(
   path.join(OUT, 'micro.capnp'),
   `using Workerd = import "/workerd/workerd.capnp";
@@ -163,13 +213,13 @@ for (let i = 0; ; i++) {
     await get('/run?v=pass&n=1');
     break;
   } catch (e) {
-    if (i > 100) throw e;
+    if (i > 300) throw e;
     await new Promise((r) => setTimeout(r, 100));
   }
 }
-async function measure(v, count) {
+async function measure(v, count, offset = 0) {
   const before = cpuNs();
-  const res = await get(`/run?v=${v}&n=${count}`);
+  const res = await get(`/run?v=${v}&n=${count}&offset=${offset}`);
   const used = cpuNs() - before;
   if (res.body !== '200') throw new Error(`${v}: ${res.status} ${res.body}`);
   return used / 1000 / count;
@@ -197,7 +247,7 @@ if (profileFile) {
 }
 const results = Object.fromEntries(variants.map((v) => [v, []]));
 for (let r = 0; r < rounds; r++) {
-  for (const v of r % 2 ? [...variants].reverse() : variants) results[v].push(await measure(v, n));
+  for (const v of r % 2 ? [...variants].reverse() : variants) results[v].push(await measure(v, n, (r + 1) * n));
 }
 if (inspector) {
   const { profile } = await inspector('Profiler.stop');
@@ -206,10 +256,10 @@ if (inspector) {
 }
 child.kill('SIGTERM');
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-console.log(`workerd, mode ${mode}${stubFetch ? ', fetch stubbed' : ''}, ${n} requests x ${rounds} rounds; µs/req: median, added over pass (paired median)`);
+console.log(`workerd, mode ${mode}${bearer ? ` ${alg}, every token new` : ''}${stubFetch ? ', fetch stubbed' : ''}, ${n} requests x ${rounds} rounds; µs/req: median, added over pass (paired median)`);
 for (const v of variants) {
   const added = results[v].map((x, i) => x - results.pass[i]);
-  const label = { pass: 'pass-through JS', xfwd: "pass-through JS, edgeguard's origin request" }[v] ?? `${v}: ${builds[v]}`;
+  const label = { pass: 'pass-through JS', xfwd: "pass-through JS, edgeguard's origin request", webcrypto: 'JS crypto.subtle.verify (webcrypto.mjs)' }[v] ?? `${v}: ${builds[v]}`;
   console.log(`${label.padEnd(44)} ${median(results[v]).toFixed(2).padStart(8)} ${median(added).toFixed(2).padStart(8)}`);
 }
 if (builds.b) {
