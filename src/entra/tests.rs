@@ -319,3 +319,10 @@ fn national_clouds_accept_their_own_v1_and_v2_issuers_only() {
         assert!(!v1.accepts_discovered_issuer(v1_other_cloud), "{authority}");
     }
 }
+
+#[test]
+fn overage_settings_belong_to_the_flat_default_provider() {
+    let table = r#"[{"name":"partners","issuer":"https://partners.example.com","client_id":"p","client_secret_name":"P_SECRET"}]"#;
+    let p = problems(&[("PROVIDERS", table), ("P_SECRET", "s"), ("ENTRA_GROUPS_OVERAGE", "graph")]);
+    assert!(p.iter().any(|(s, _)| *s == "ENTRA_GROUPS_OVERAGE"), "no flat provider to apply it to: {p:?}");
+}

@@ -68,6 +68,9 @@ pub struct OverageGroups {
 
 /// Whose groups a request needs, and for how long an answer may serve.
 pub(super) struct GroupsOwner<'a> {
+    /// The caller signed in with, or holds a token of, the default provider: the one whose
+    /// `ENTRA_GROUPS_OVERAGE` and app registration apply (`PROVIDERS` entries refuse overage).
+    pub default_provider: bool,
     pub tid: Option<&'a str>,
     pub oid: Option<&'a str>,
     pub caller: CallerKind,
@@ -107,8 +110,8 @@ impl<P: Ports> Gateway<P> {
         else {
             return Ok(None);
         };
-        if !claims.groups_overage || required.is_empty() || required.iter().any(|g| claims.groups.contains(&g.as_str()))
-        {
+        let listed = required.iter().any(|g| claims.groups.contains(&g.as_str()));
+        if !owner.default_provider || !claims.groups_overage || required.is_empty() || listed {
             return Ok(None);
         }
         let (Some(tid), Some(oid)) = (owner.tid.filter(|t| is_tenant_guid(t)), owner.oid) else {

@@ -93,6 +93,7 @@ impl<P: Ports> Gateway<P> {
             Ok(Ok(Live { record, storage_key, set_cookie, notes, ends_at })) => {
                 let identity = &record.identity;
                 let owner = super::groups_overage::GroupsOwner {
+                    default_provider: provider == 0,
                     tid: identity.tenant.as_deref(),
                     oid: identity.oid.as_deref(),
                     caller: crate::entra::CallerKind::User,

@@ -57,7 +57,7 @@ const FIELDS: [Field; 18] = [
 const SHARED: [&str; 3] = [names::OIDC_CLOCK_SKEW, names::ON_BEHALF_OF_GRANT, names::API_AUDIENCES];
 
 /// The flat settings that describe the default provider only.
-const FLAT_ONLY: [&str; 11] = [
+const FLAT_ONLY: [&str; 13] = [
     names::OIDC_CLIENT_ID,
     names::OIDC_CLIENT_SECRET,
     names::OIDC_CLIENT_AUTH_METHOD,
@@ -69,6 +69,8 @@ const FLAT_ONLY: [&str; 11] = [
     names::OIDC_RESOURCE,
     names::OIDC_ALLOWED_ALGS,
     names::OIDC_AUTH_PARAMS,
+    names::ENTRA_GROUPS_OVERAGE,
+    names::ENTRA_GRAPH_URL,
 ];
 
 /// Every provider, the default one first, or `None` when any is wrong (each problem recorded);
