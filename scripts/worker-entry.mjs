@@ -64,11 +64,11 @@ function next(ctx, call) {
   }
 }
 
-/** The origin's answer to a step 1: as it is, unless it carries or gains a cookie. */
+/** The origin's answer to a step 1: as it is, unless it carries or gains a cookie, or gains a header (step[4]). */
 function originAnswer(ctx, step, response) {
-  return step[2] === undefined && !response.headers.has("set-cookie")
+  return step[2] === undefined && step[4] === undefined && !response.headers.has("set-cookie")
     ? response
-    : next(ctx, () => [0, edge.originResponse(response, step[2])]);
+    : next(ctx, () => [0, edge.originResponse(response, step[2], step[4])]);
 }
 
 /** A rejected origin fetch: 502, logged by the core. */

@@ -189,9 +189,14 @@ pub fn forward(req: &Request, env: &Env, plan: &ForwardPlan) -> Result<Promise, 
 }
 
 /// The origin's answer as the browser may see it: without `Set-Cookie`s that name a gateway
-/// cookie, plus the gateway's own cookies (`set_cookies`) and then `Cache-Control: private`.
-/// Called only when the answer has a `Set-Cookie` or the gateway adds one.
-pub fn origin_response(response: &Response, set_cookies: &[String]) -> Result<Response, JsValue> {
+/// cookie, plus the gateway's own cookies (`set_cookies`) and then `Cache-Control: private`, and
+/// the gateway's headers (`added`: a fresh `DPoP-Nonce`). Called only when the answer has a
+/// `Set-Cookie` or the gateway adds something.
+pub fn origin_response(
+    response: &Response,
+    set_cookies: &[String],
+    added: &[(&str, String)],
+) -> Result<Response, JsValue> {
     let headers = Headers::new_with_headers(&response.headers())?;
     let from_origin = response.headers().unchecked_into::<SetCookieHeaders>().get_set_cookie();
     headers.delete("set-cookie")?;
@@ -206,6 +211,9 @@ pub fn origin_response(response: &Response, set_cookies: &[String]) -> Result<Re
         }
         let cache_control = private_cache_control(headers.get("cache-control")?.as_deref());
         headers.set("cache-control", &cache_control)?;
+    }
+    for (name, value) in added {
+        headers.set(name, value)?;
     }
     let init = ResponseInit::new();
     init.set_status(response.status());

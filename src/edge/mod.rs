@@ -171,6 +171,16 @@ async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result
         true => JsValue::UNDEFINED,
         false => plan.set_cookies.iter().map(|c| JsValue::from_str(c)).collect::<Array>().into(),
     };
+    // Headers for the answer as one flat [name, value, …] array (step[4]).
+    let added = match plan.answer_headers.is_empty() {
+        true => JsValue::UNDEFINED,
+        false => plan
+            .answer_headers
+            .iter()
+            .flat_map(|(n, v)| [JsValue::from_str(n), JsValue::from_str(v)])
+            .collect::<Array>()
+            .into(),
+    };
     if let Some(SocketPlan::Proxy(watch)) = &plan.socket {
         // The relay runs in JS on this request's own turn, also when wasm-bindgen-futures polled
         // this far (then the origin fetch was started in whichever turn that was: in the rare
@@ -184,10 +194,10 @@ async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result
         ]
         .iter()
         .collect();
-        return Ok(Array::of4(&1.into(), &origin, &cookies, &watch).into());
+        return Ok(Array::of5(&1.into(), &origin, &cookies, &watch, &added).into());
     }
     if trampoline::driving() {
-        return Ok(Array::of3(&1.into(), &origin, &cookies).into());
+        return Ok(Array::of5(&1.into(), &origin, &cookies, &JsValue::UNDEFINED, &added).into());
     }
     // Polled by wasm-bindgen-futures, possibly in another request's turn (a waiter woken by a
     // shared JWKS refetch): workerd ties a promise to the request whose turn created it, so the
@@ -195,9 +205,10 @@ async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result
     let answer = match wasm_bindgen_futures::JsFuture::from(origin).await {
         Ok(response) => {
             let response: Response = response.dyn_into()?;
-            match plan.set_cookies.is_empty() && !response.headers().has("set-cookie")? {
+            let untouched = plan.set_cookies.is_empty() && plan.answer_headers.is_empty();
+            match untouched && !response.headers().has("set-cookie")? {
                 true => response,
-                false => convert::origin_response(&response, &plan.set_cookies)?,
+                false => convert::origin_response(&response, &plan.set_cookies, &plan.answer_headers)?,
             }
         }
         Err(error) => origin_failure(&incoming, format!("{error:?}"))?,
@@ -206,10 +217,18 @@ async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result
 }
 
 /// The origin's answer, when it has a `Set-Cookie` or the gateway adds cookies (`set_cookies`,
-/// from step 1): gateway cookie names dropped from the origin's, `Cache-Control: private`.
+/// from step 1) or headers (`added`, flat name/value pairs): gateway cookie names dropped from
+/// the origin's, `Cache-Control: private` with cookies.
 #[wasm_bindgen(js_name = originResponse)]
-pub fn origin_response(response: Response, set_cookies: Option<Vec<String>>) -> Result<Response, JsValue> {
-    convert::origin_response(&response, &set_cookies.unwrap_or_default())
+pub fn origin_response(
+    response: Response,
+    set_cookies: Option<Vec<String>>,
+    added: Option<Vec<String>>,
+) -> Result<Response, JsValue> {
+    let added = added.unwrap_or_default();
+    let pairs: Vec<(&str, String)> =
+        added.chunks_exact(2).filter_map(|p| Some((p.first()?.as_str(), p.get(1)?.clone()))).collect();
+    convert::origin_response(&response, &set_cookies.unwrap_or_default(), &pairs)
 }
 
 /// Step 0: answer with the gateway's own response.

@@ -323,7 +323,7 @@ impl<P: Ports> Gateway<P> {
         };
         let caller = super::origin_token::Caller { credential, token: Some(token), who, scope, provider };
         let mut decision = self.forward_as(ports, req, route, caller, "bearer_forwarded").await;
-        super::dpop::tell_origin(&mut decision, binding.jkt.as_deref());
+        super::dpop::tell_origin(&mut decision, &binding);
         decision.log.sub = Some(subject.to_owned());
         decision.log.notes.extend(notes);
         if !binding.notes.is_empty() {

@@ -21,6 +21,9 @@ const KV_MIN_TTL_SECS: u64 = 60;
 pub(super) struct Binding {
     pub jkt: Option<String>,
     pub notes: Vec<&'static str>,
+    /// With `DPOP_NONCE`: the current nonce, for the answer (RFC 9449 §8.2), so an active
+    /// client never needs a `use_dpop_nonce` round trip.
+    pub next_nonce: Option<String>,
 }
 
 /// The KV key of a used proof: its replay id (already a SHA-256 of thumbprint and `jti`), so
@@ -71,7 +74,9 @@ impl<P: Ports> Gateway<P> {
             return Err(DpopError::Replayed);
         }
         let notes = self.check_replay_in_kv(ports, &checked, now).await?;
-        Ok(Binding { jkt: Some(checked.jkt), notes })
+        let next_nonce =
+            self.config.api.dpop.nonce.then(|| current_nonce(self.config.session.keys.dpop_nonce_keys(), now));
+        Ok(Binding { jkt: Some(checked.jkt), notes, next_nonce })
     }
 
     /// With `DPOP_NONCE`, the proof must carry a current server nonce; otherwise the answer
@@ -114,10 +119,13 @@ impl<P: Ports> Gateway<P> {
     }
 }
 
-/// Add the confirmed key's thumbprint to the origin request.
-pub(super) fn tell_origin(decision: &mut Decision, jkt: Option<&str>) {
-    let (Outcome::Forward(plan), Some(jkt)) = (&mut decision.outcome, jkt) else { return };
-    if crate::proxy::is_header_safe(jkt) {
+/// Add the confirmed key's thumbprint to the origin request, and the next nonce to the answer.
+pub(super) fn tell_origin(decision: &mut Decision, binding: &Binding) {
+    let Outcome::Forward(plan) = &mut decision.outcome else { return };
+    if let Some(jkt) = binding.jkt.as_deref().filter(|jkt| crate::proxy::is_header_safe(jkt)) {
         plan.headers.set.push((http::HeaderName::from_static(CONFIRMATION_HEADER), jkt.to_owned()));
+    }
+    if let Some(nonce) = &binding.next_nonce {
+        plan.answer_headers.push(("dpop-nonce", nonce.clone()));
     }
 }

@@ -268,6 +268,7 @@ impl<P: Ports> Gateway<P> {
             binding,
             headers,
             set_cookies: Vec::new(),
+            answer_headers: Vec::new(),
             socket: websocket::socket_plan(route, req, caller, self.config.session.revalidate_secs),
             rate_limit: rate_limit::route_limit(route, caller),
         };

@@ -131,6 +131,8 @@ pub struct ForwardPlan {
     pub headers: crate::proxy::HeaderChanges,
     /// `Set-Cookie` values to add to the origin's answer (a re-sealed session cookie).
     pub set_cookies: Vec<String>,
+    /// Headers to set on the origin's answer (a fresh `DPoP-Nonce`), lower-case names.
+    pub answer_headers: Vec<(&'static str, String)>,
     /// A WebSocket upgrade the route lets through: how the edge handles the socket.
     pub socket: Option<super::websocket::SocketPlan>,
     /// The route's per-caller limit, for the edge to count before it forwards.

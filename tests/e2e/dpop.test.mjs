@@ -65,6 +65,7 @@ describe('DPoP-bound tokens', () => {
       assert.equal(echo.headers.authorization, `DPoP ${token}`);
       assert.equal(echo.headers['x-edgeguard-dpop-jkt'], key.jkt);
       assert.equal(echo.headers['x-forwarded-user'], `dpop-${alg}`);
+      assert.equal(res.headers.get('dpop-nonce'), null, 'no nonce without DPOP_NONCE');
     }
   });
 
@@ -176,8 +177,9 @@ describe('DPoP nonces (DPOP_NONCE) and the KV replay guard (DPOP_REPLAY_KV)', ()
     assert.equal(stale.status, 401);
     assert.equal(parseChallenge(stale.www).params.error, 'use_dpop_nonce');
     assert.equal(stale.headers.get('dpop-nonce'), nonce);
-    const ok = echoed(await dpopCall(token, await proof(key, 'GET', url('/api/orders'), token, withNonce(nonce))));
-    assert.equal(ok.headers['x-edgeguard-dpop-jkt'], key.jkt);
+    const res = await dpopCall(token, await proof(key, 'GET', url('/api/orders'), token, withNonce(nonce)));
+    assert.equal(echoed(res).headers['x-edgeguard-dpop-jkt'], key.jkt);
+    assert.equal(res.headers.get('dpop-nonce'), nonce, 'a successful answer carries the current nonce (RFC 9449 §8.2)');
   });
 
   test('a proof replayed to a fresh isolate (same KV) is refused; the KV record is keyed by a hash', T, async () => {

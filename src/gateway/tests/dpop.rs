@@ -170,7 +170,8 @@ fn with_dpop_nonce_a_proof_needs_the_servers_nonce() {
     assert_eq!(d.log.reason, "dpop_nonce_invalid");
     assert_eq!(response(&d).headers()["dpop-nonce"], nonce.as_str(), "the same window's nonce");
     let d = dpop_call(&w, &token, &proof_with_nonce(&key, &token, "n3", Some(&nonce)));
-    assert!(matches!(d.outcome, Outcome::Forward(_)), "{:?}", d.log);
+    let Outcome::Forward(plan) = &d.outcome else { panic!("{:?}", d.log) };
+    assert_eq!(plan.answer_headers, vec![("dpop-nonce", nonce.clone())], "the answer carries the current nonce");
     // Another isolate (same SESSION_SECRET) accepts it too: nothing is stored.
     let other = Gateway::new(config(&[
         ("ROUTES", ROUTES),
@@ -191,7 +192,8 @@ fn with_dpop_nonce_a_proof_needs_the_servers_nonce() {
         &[("authorization", &format!("DPoP {token}")), ("dpop", &proof_with_nonce(&key, &token, "n5", None))],
     );
     let d = block_on(plain.handle(&w.ports, &req));
-    assert!(matches!(d.outcome, Outcome::Forward(_)), "{:?}", d.log);
+    let Outcome::Forward(plan) = &d.outcome else { panic!("{:?}", d.log) };
+    assert!(plan.answer_headers.is_empty(), "no DPoP-Nonce without the setting");
 }
 
 #[test]
