@@ -37,7 +37,7 @@ fn claims(name: &str, edits: Value) -> (Value, Value) {
 
 pub(super) struct Entra {
     key: TestKey,
-    discovery: Value,
+    pub(super) discovery: Value,
     /// The `issuer` member on the JWKS key, if any.
     key_issuer: Option<String>,
     nonce: RefCell<String>,
@@ -160,7 +160,12 @@ pub(super) fn handle(w: &EntraWorld, req: &IncomingRequest) -> Decision {
 
 /// Start and finish a sign-in; the callback's decision.
 pub(super) fn sign_in(w: &EntraWorld, id_edits: Value) -> Decision {
-    let d = handle(w, &navigate("/docs", ""));
+    sign_in_at(w, "/docs", id_edits)
+}
+
+/// [`sign_in`] starting at `path` (whose route picks the provider).
+pub(super) fn sign_in_at(w: &EntraWorld, path: &str, id_edits: Value) -> Decision {
+    let d = handle(w, &navigate(path, ""));
     let r = response(&d);
     assert_eq!(r.status(), 302, "{:?}", d.log);
     let q = query_of(r.headers()["location"].to_str().unwrap());

@@ -2,7 +2,7 @@
 //! scripted Entra of `entra.rs` plus a scripted Graph that serves memberships in pages and an
 //! app-token grant at the user's tenant.
 
-use super::entra::{EntraWorld, H, bearer, entra_world, handle, session_cookie, sign_in};
+use super::entra::{EntraWorld, H, bearer, entra_world, handle, session_cookie, sign_in, sign_in_at};
 use super::*;
 use crate::entra::tests::{HOME, PARTNER};
 use crate::ports::OutgoingRequest;
@@ -232,4 +232,40 @@ fn the_default_refuse_mode_never_asks_graph() {
     let d = bearer(&w, "/api/team/x", &w.entra.sign("access_token_v2_group_overage", json!({})));
     assert_eq!(d.log.reason, "groups_overage");
     assert!(graph.graph_requests.borrow().is_empty() && graph.grants.borrow().is_empty());
+}
+
+#[test]
+fn another_providers_session_with_overage_is_refused_without_asking_graph() {
+    // A partner tenant's Entra registration as a PROVIDERS entry: ENTRA_GROUPS_OVERAGE is the
+    // default provider's setting, so its callers are never resolved with the default's app.
+    let table = format!(
+        r#"[{{"name":"partners","entra_tenant":"{PARTNER}","client_id":"6731de76-14a6-49ae-97bc-6eba6914391e","client_secret_name":"P_SECRET"}}]"#
+    );
+    let routes = format!(
+        r#"[{{"prefix": "/", "auth": "session"}},
+            {{"prefix": "/admin/", "auth": "session", "groups": ["{GROUP}"]}},
+            {{"prefix": "/p/", "auth": "session", "provider": "partners", "groups": ["{GROUP}"]}}]"#
+    );
+    let (w, graph) = graph_world(&[("PROVIDERS", &table), ("P_SECRET", "s"), ("ROUTES", &routes)]);
+    // The partner tenant's discovery document; everything else as before.
+    let partner_doc: Value =
+        serde_json::from_str(&serde_json::to_string(&w.entra.discovery).unwrap().replace(HOME, PARTNER)).unwrap();
+    let answering = Rc::clone(&graph);
+    *w.entra.extra.borrow_mut() = Some(Box::new(move |req| {
+        let path = req.uri().path();
+        if path == format!("/{PARTNER}/v2.0/.well-known/openid-configuration") {
+            return Some(json_response(200, &partner_doc));
+        }
+        answering.answer(req)
+    }));
+    member_of(&graph, OID, &[GROUP]);
+    let partner_iss = format!("{H}/{PARTNER}/v2.0");
+    let d = sign_in_at(&w, "/p/x", json!({"groups": null, "hasgroups": true, "tid": PARTNER, "iss": partner_iss}));
+    let cookie = cookie_pairs(response(&d)).into_iter().find(|c| c.starts_with("__Host-edgeguard")).unwrap();
+    let d = handle(&w, &request(Method::GET, "/p/x", &[("cookie", &cookie), ("accept", "text/html")]));
+    assert_eq!(d.log.reason, "groups_overage", "{:?}", d.log);
+    assert!(graph.graph_requests.borrow().is_empty() && graph.grants.borrow().is_empty());
+    // The default provider's own session is resolved as before.
+    let session = session_cookie(&sign_in(&w, overage()));
+    assert!(forwarded(&admin_page(&w, &session)));
 }
