@@ -130,3 +130,18 @@ fn a_public_route_may_pass_upgrades() {
     let sent = plan(&d).headers.apply(&req.headers);
     assert!(sent.get("x-forwarded-user").is_none());
 }
+
+#[test]
+fn the_tombstone_is_read_as_often_as_session_revalidate_says() {
+    let mut w = world();
+    w.gateway = Gateway::new(config(&[
+        ("ROUTES", ROUTES),
+        ("API_AUDIENCES", "https://api.example.test"),
+        ("SESSION_REVALIDATE", "5s"),
+    ]));
+    let session = sign_in(&w, "/");
+    let req = request(Method::GET, "/ws/proxy/chat", &upgrade(&[("cookie", &session)]));
+    let d = block_on(w.gateway.handle(&w.ports, &req));
+    let Some(SocketPlan::Proxy(watch)) = &plan(&d).socket else { panic!("not proxied: {:?}", plan(&d).socket) };
+    assert_eq!(watch.revalidate_ms, 5_000);
+}
