@@ -51,7 +51,7 @@ function next(ctx, call) {
       // step[3]: a WebSocket upgrade on a proxy route, relayed and watched (scripts/ws-relay.mjs).
       if (step[3] !== undefined) {
         const passOn = (response) => originAnswer(ctx, step, response);
-        return proxySocket(step[1], step[2], step[3], ctx.env, passOn).catch((error) => originFailed(ctx, error));
+        return proxySocket(step[1], step[3], step[2], step[4], ctx.env, passOn).catch((error) => originFailed(ctx, error));
       }
       return step[1].then((response) => originAnswer(ctx, step, response), (error) => originFailed(ctx, error));
     case 2:

@@ -34,8 +34,10 @@ export function endSessions(keys) {
  * upgrade request the core planned), and if it accepts, hand the client one end of a new
  * WebSocketPair and relay messages between the two until one side closes or the watch says the
  * session is over. An origin that does not accept gets its own answer passed back (`passOn`).
+ * The `101` carries the gateway's cookies (`setCookies`) and headers (`added`: flat name/value
+ * pairs, e.g. a DPoP-Nonce), as any answer would.
  */
-export async function proxySocket(originFetch, setCookies, watch, env, passOn) {
+export async function proxySocket(originFetch, watch, setCookies, added, env, passOn) {
   const upstream = await originFetch;
   if (upstream.status !== 101 || !upstream.webSocket) return passOn(upstream);
   const [session, tombstone, closeAtMs, revalidateMs, closeCode] = watch;
@@ -88,6 +90,7 @@ export async function proxySocket(originFetch, setCookies, watch, env, passOn) {
   const protocol = upstream.headers.get("sec-websocket-protocol");
   if (protocol) headers.set("sec-websocket-protocol", protocol);
   for (const cookie of setCookies ?? []) headers.append("set-cookie", cookie);
+  for (let i = 0; i + 1 < (added?.length ?? 0); i += 2) headers.set(added[i], added[i + 1]);
   return new Response(null, { status: 101, webSocket: client, headers });
 }
 

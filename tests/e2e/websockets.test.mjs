@@ -4,6 +4,8 @@
 // holds the socket and closes it (4401) when the session is signed out or its deadline passes.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import * as jose from 'jose';
 import { WebSocket } from 'ws';
 import { SESSION_COOKIE, signInSession, skipReason, startStack } from '../support/stack.mjs';
 import { openCookie, sealCookie } from '../support/session-cookie.mjs';
@@ -44,6 +46,8 @@ const wsUrl = (s, path) => `${s.gw.replace(/^http/, 'ws')}${path}`;
 function connect(url, headers = {}, protocols = ['chat']) {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url, protocols, { headers });
+    let handshake;
+    ws.on('upgrade', (res) => { handshake = res.headers; });
     const messages = [];
     const waiting = [];
     ws.on('message', (data) => {
@@ -62,6 +66,7 @@ function connect(url, headers = {}, protocols = ['chat']) {
     ws.on('error', reject);
     ws.on('open', () => resolve({
       ws,
+      handshake,
       messages,
       closed,
       next: () => new Promise((done) => { waiting.push(done); }),
@@ -209,6 +214,37 @@ describe('WebSockets proxied through the Worker close when the session ends', ()
     await a.b.request(`${s.gw}/auth/logout`, { method: 'POST', headers: { 'sec-fetch-site': 'same-origin' } });
     await new Promise((r) => { setTimeout(r, 1500); }); // longer than the relay's one-second check
     assert.equal(await roundTrip(socket, 'after'), 'echo:after', 'documented: pass-through lives on');
+    socket.ws.close();
+  });
+});
+
+describe('a DPoP client on a proxied WebSocket route (DPOP_NONCE)', () => {
+  let s;
+
+  before(async () => {
+    if (skip) return;
+    const routes = [{ prefix: '/ws/', auth: 'bearer', websocket: 'proxy' }];
+    s = await startStack({ vars: { ROUTES: JSON.stringify(routes), DPOP_NONCE: 'true' } });
+  }, { timeout: 30_000 });
+
+  after(async () => { await s?.close(); });
+
+  test('the 101 carries the current DPoP-Nonce, as any successful DPoP answer does', T, async () => {
+    const { privateKey, publicKey } = await jose.generateKeyPair('ES256', { extractable: true });
+    const jwk = await jose.exportJWK(publicKey);
+    const token = await mint(s.idp, { cnf: { jkt: await jose.calculateJwkThumbprint(jwk, 'sha256') } });
+    const proof = (nonce) => new jose.SignJWT({
+      jti: crypto.randomUUID(), htm: 'GET', htu: `${s.gw}/ws/feed`, iat: Math.floor(Date.now() / 1000), nonce,
+      ath: crypto.createHash('sha256').update(token).digest('base64url'),
+    }).setProtectedHeader({ typ: 'dpop+jwt', alg: 'ES256', jwk }).sign(privateKey);
+    const challenge = await connect(wsUrl(s, '/ws/feed'), { authorization: `DPoP ${token}`, dpop: await proof() })
+      .then(() => null, (err) => err);
+    assert.equal(challenge?.status, 401, 'a proof without the nonce is refused before any upgrade');
+    const nonce = challenge.headers['dpop-nonce'];
+    assert.ok(nonce, 'the challenge names the nonce');
+    const socket = await connect(wsUrl(s, '/ws/feed'), { authorization: `DPoP ${token}`, dpop: await proof(nonce) });
+    assert.equal(socket.handshake['dpop-nonce'], nonce);
+    assert.equal(await roundTrip(socket, 'bound'), 'echo:bound');
     socket.ws.close();
   });
 });
