@@ -94,7 +94,7 @@ export async function proxySocket(originFetch, watch, setCookies, added, env, pa
   return new Response(null, { status: 101, webSocket: client, headers });
 }
 
-/** Close `socket` with `code`, or 1000 where the runtime refuses that code from script. */
+/** Close `socket` with `code`, or 1000 where the runtime refuses that code (1005, 1006 and 1015 are never sent). */
 function close(socket, code, reason) {
   try {
     socket.close(code, reason);

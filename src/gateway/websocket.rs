@@ -26,7 +26,7 @@ use http::HeaderName;
 /// The close code for a proxied socket whose session ended: in the range RFC 6455 §7.4.2 leaves
 /// to applications, read as "401": sign in again before reconnecting (graphql-ws uses it too).
 /// Not 1008 (policy violation): a client cannot tell that from any other policy and may simply
-/// retry, and a Worker may only send 1000 or 3000–4999 from script.
+/// retry.
 pub const CLOSE_SESSION_ENDED: u16 = 4401;
 
 /// What the edge does with a forwarded WebSocket upgrade.
