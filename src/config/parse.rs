@@ -247,7 +247,9 @@ fn routes(c: &mut Collector<'_>, provider_names: &[String]) -> Option<RouteTable
                 c.fail(
                     names::ROUTES,
                     problem,
-                    "write a JSON array of {prefix, auth: public|session|bearer|session_or_bearer, origin? (a URL or binding:NAME), scopes?, roles?, groups?, tenants?, wids?, caller?: user|app, cors_preflight?, provider?, providers?, origin_token?: caller|app|none, token_target?: {resource?, scope?, audience?}}",
+                    // The fields themselves are named by the problem (serde lists the expected ones for an
+                    // unknown field); README's table is the one list that is kept complete.
+                    "write a JSON array of routes, each {prefix, auth: public|session|bearer|session_or_bearer, ...}, with the fields of README's Routes table",
                 );
             }
             None

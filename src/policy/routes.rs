@@ -83,6 +83,35 @@ impl Route {
     }
 }
 
+/// Every field a route may carry, in README's order. Named in the problem for an unknown field,
+/// because the flattened requirements keep serde from listing them itself.
+pub const ROUTE_FIELDS: &[&str] = &[
+    "prefix",
+    "auth",
+    "origin",
+    "scopes",
+    "roles",
+    "groups",
+    "tenants",
+    "wids",
+    "caller",
+    "cors_preflight",
+    "acr_values",
+    "max_age",
+    "dpop",
+    "origin_token",
+    "token_target",
+    "assertion",
+    "assertion_header",
+    "assertion_audience",
+    "headers",
+    "client_principal",
+    "provider",
+    "providers",
+    "websocket",
+    "rate_limit",
+];
+
 /// The routes as written in `ROUTES`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -154,6 +183,11 @@ pub fn parse_routes_for(
     for (i, value) in raw_routes.into_iter().enumerate() {
         let mut route: RawRoute = match serde_json::from_value(value) {
             Ok(route) => route,
+            // A nested object's own unknown field comes with serde's list of its fields.
+            Err(e) if e.to_string().starts_with("unknown field") && !e.to_string().contains("expected") => {
+                errors.push(format!("route {i}: {e} (a route's fields: {})", ROUTE_FIELDS.join(", ")));
+                continue;
+            }
             Err(e) => {
                 errors.push(format!("route {i}: {e}"));
                 continue;
@@ -392,6 +426,8 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errors.len(), 5, "{errors:?}");
+        let typo = errors.iter().find(|e| e.contains("scopez")).unwrap();
+        assert!(typo.contains("a route's fields: prefix, auth,") && typo.contains("rate_limit"), "{typo}");
         assert!(parse_routes("{}", Some(&origin())).is_err());
         let twins = parse_routes(r#"[{"prefix":"/a"},{"prefix":"/A"}]"#, Some(&origin())).unwrap_err();
         assert!(twins[0].contains("letter case aside"), "{twins:?}");
@@ -490,5 +526,19 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errors.len(), 4, "{errors:?}");
+    }
+
+    #[test]
+    fn the_route_fields_named_in_problems_are_readmes_routes_table() {
+        let readme = include_str!("../../README.md");
+        let table = readme.split("### Routes").nth(1).and_then(|rest| rest.split("\n### ").next()).unwrap();
+        let documented: Vec<&str> =
+            table.lines().filter_map(|line| line.strip_prefix("| `")?.split('`').next()).collect();
+        assert_eq!(documented, ROUTE_FIELDS);
+        for field in ROUTE_FIELDS.iter().filter(|f| **f != "prefix") {
+            let problems = parse_routes(&format!(r#"[{{"prefix":"/x","{field}":-1.5}}]"#), Some(&origin()));
+            let problems = problems.err().unwrap_or_default().join(" ");
+            assert!(!problems.contains("unknown field"), "{field} is a route field: {problems}");
+        }
     }
 }
