@@ -35,6 +35,10 @@ pub enum GatewayError {
     /// The authorization response names another issuer (RFC 9207 mix-up defence).
     #[error("authorization response issuer {0:?} differs from the configured issuer")]
     CallbackIssuerMismatch(String),
+    /// The authorization response lacks the `iss` its provider says it always sends (RFC 9207
+    /// §2.4: refused, as a mix-up or a tampered response).
+    #[error("authorization response has no iss though the provider always sends one")]
+    CallbackIssuerMissing,
     /// The provider answered the authorization request with an error.
     #[error("provider returned {error} ({description:?})")]
     ProviderDenied { error: String, description: Option<String> },
@@ -123,6 +127,7 @@ impl GatewayError {
             GatewayError::StateMismatch(_)
             | GatewayError::MalformedCallback
             | GatewayError::CallbackIssuerMismatch(_)
+            | GatewayError::CallbackIssuerMissing
             | GatewayError::CodeRejected(_)
             | GatewayError::IdToken(_) => 400,
             GatewayError::ProviderDenied { .. } | GatewayError::CrossOrigin(_) => 403,
@@ -163,6 +168,7 @@ impl GatewayError {
             GatewayError::StateMismatch(why) => why,
             GatewayError::MalformedCallback => "callback_malformed",
             GatewayError::CallbackIssuerMismatch(_) => "callback_issuer_mismatch",
+            GatewayError::CallbackIssuerMissing => "callback_issuer_missing",
             GatewayError::ProviderDenied { error, .. } if is_consent_error(error) => "consent_required",
             GatewayError::ProviderDenied { .. } => "provider_denied",
             GatewayError::CodeRejected(_) => "code_rejected",
@@ -201,7 +207,9 @@ impl GatewayError {
             GatewayError::StateMismatch(_) | GatewayError::MalformedCallback => {
                 "This sign-in link is not valid (expired, already used, or started elsewhere). Please start again.".into()
             }
-            GatewayError::CallbackIssuerMismatch(_) => "The sign-in answer came from an unexpected provider.".into(),
+            GatewayError::CallbackIssuerMismatch(_) | GatewayError::CallbackIssuerMissing => {
+                "The sign-in answer came from an unexpected provider.".into()
+            }
             GatewayError::ProviderDenied { error, .. } if error == "access_denied" => {
                 "Sign-in was cancelled or access was denied by the identity provider.".into()
             }

@@ -49,11 +49,16 @@ impl<P: Ports> Gateway<P> {
         let Some(provider) = self.provider_named(&tx.provider).map(|index| self.provider_at(index)) else {
             return Err(GatewayError::StateMismatch("login_provider_unknown"));
         };
-        if let Some(iss) = iss.filter(|iss| *iss != provider.config.issuer) {
-            return Err(GatewayError::CallbackIssuerMismatch(iss));
+        if let Some(iss) = iss.as_ref().filter(|iss| **iss != provider.config.issuer) {
+            return Err(GatewayError::CallbackIssuerMismatch(iss.clone()));
         }
 
         let metadata = provider.state.metadata(ports, provider.config).await?;
+        // A provider that always sends `iss` sent none: not its answer as it left it (RFC 9207
+        // §2.4), refused before the code goes anywhere.
+        if iss.is_none() && metadata.authorization_response_iss_parameter_supported {
+            return Err(GatewayError::CallbackIssuerMissing);
+        }
         let redirect_uri = self.config.redirect_uri();
         let grant =
             Grant::AuthorizationCode { code: &code, redirect_uri: &redirect_uri, pkce_verifier: &tx.pkce_verifier };

@@ -22,6 +22,10 @@ pub struct ProviderMetadata {
     pub scopes_supported: Option<Vec<String>>,
     #[serde(default)]
     pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// RFC 9207 §3: the provider puts `iss` in every authorization response, so one without
+    /// it did not come from this provider as it is (§2.4: the client must refuse it).
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 /// Why a discovery document was refused.

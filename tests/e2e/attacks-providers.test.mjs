@@ -1,0 +1,99 @@
+// Attacks on several providers in one deployment (PROVIDERS), as a black-box RP conformance suite would try them:
+// an authorization response with its RFC 9207 `iss` stripped, `/auth/login?provider=` with hostile values, a
+// session cookie of one provider renamed to the other's, and a token signed by one provider's key claiming the
+// other's issuer. Every refusal is a 4xx with a reason in the log, and nothing reaches the origin.
+import { after, before, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Browser } from '../support/browser.mjs';
+import { SESSION_COOKIE, describeHops, skipReason, startStack } from '../support/stack.mjs';
+import { callApi, expectInvalidToken, mint } from '../support/tokens.mjs';
+
+const skip = skipReason();
+const T = { timeout: 20_000, skip };
+const PARTNERS_COOKIE = `${SESSION_COOKIE}-partners`;
+
+const ROUTES = JSON.stringify([
+  { prefix: '/partners/', auth: 'session', provider: 'partners' },
+  { prefix: '/api/a/', auth: 'bearer' },
+  { prefix: '/api/b/', auth: 'bearer', provider: 'partners' },
+  { prefix: '/api/both/', auth: 'bearer', providers: ['default', 'partners'] },
+  { prefix: '/', auth: 'session' },
+]);
+
+describe('attacks on several providers', () => {
+  let s;
+
+  before(async () => {
+    if (skip) return;
+    s = await startStack({ vars: { ROUTES }, secondIdp: {} });
+  }, { timeout: 60_000 });
+
+  after(async () => { await s?.close(); });
+  beforeEach(() => { s?.origin.reset(); });
+
+  const tokenRequests = () => s.idp.tokenRequests().length + s.idp2.tokenRequests().length;
+
+  test('an authorization response without iss, from providers that advertise it, is refused before the code is exchanged (RFC 9207 §2.4)', T, async () => {
+    for (const [path, idp] of [['/home', s.idp], ['/partners/x', s.idp2]]) {
+      const b = new Browser();
+      const before = tokenRequests();
+      // eslint-disable-next-line no-await-in-loop
+      const r = await b.signIn(`${s.gw}${path}`, { stopBeforeCallback: true });
+      assert.ok(r.callbackUrl, describeHops(r.hops));
+      const stripped = new URL(r.callbackUrl);
+      assert.equal(stripped.searchParams.get('iss'), idp.issuer, 'the provider sends iss');
+      stripped.searchParams.delete('iss');
+      // eslint-disable-next-line no-await-in-loop
+      const res = await b.request(stripped.href, { navigate: true, initiator: idp.issuer });
+      assert.equal(res.status, 400, `${path}: ${res.text.slice(0, 300)}`);
+      // eslint-disable-next-line no-await-in-loop
+      await s.worker.waitForLog((e) => e.json?.reason === 'callback_issuer_missing');
+      assert.equal(tokenRequests(), before, 'no code was exchanged');
+      assert.equal(b.jar.get(SESSION_COOKIE), undefined);
+      assert.equal(b.jar.get(PARTNERS_COOKIE), undefined);
+    }
+    assert.deepEqual(s.origin.requests(), []);
+  });
+
+  test('/auth/login?provider= with an unknown, URL-shaped or CR/LF-laden name is a 400 with one JSON log line, never a redirect', T, async () => {
+    const hostile = ['nobody', 'https://evil.example/', '//evil.example', 'default\r\n{"reason":"forwarded"}', 'Partners', ''];
+    for (const name of hostile) {
+      const b = new Browser();
+      // eslint-disable-next-line no-await-in-loop
+      const res = await b.request(`${s.gw}/auth/login?provider=${encodeURIComponent(name)}&rd=/home`, { navigate: true });
+      assert.equal(res.status, 400, `${JSON.stringify(name)}: ${res.status} ${res.location ?? ''}`);
+      assert.ok(!res.location, res.location);
+      assert.deepEqual(b.jar.all(/^__Secure-edgeguard-tx-/), [], 'no login transaction');
+    }
+    await s.worker.waitForLog((e) => e.json?.reason === 'provider_unknown');
+    // Nothing the client wrote became a line of its own in the log.
+    assert.ok(!s.worker.logs().some((e) => e.line.trim().startsWith('{"reason":"forwarded"')), 'an injected log line');
+    assert.deepEqual(s.origin.requests(), []);
+  });
+
+  test('the default provider\'s session cookie renamed to the partners cookie opens nothing on the partners routes', T, async () => {
+    const b = new Browser();
+    const r = await b.signIn(`${s.gw}/home`, { username: 'alice', password: 'alice' });
+    assert.equal(r.final.status, 200, describeHops(r.hops));
+    s.origin.reset();
+    const value = b.jar.get(SESSION_COOKIE).value;
+    const forged = await new Browser().get(`${s.gw}/partners/api`, { headers: { cookie: `${PARTNERS_COOKIE}=${value}` } });
+    assert.equal(forged.status, 401, forged.text.slice(0, 200));
+    await s.worker.waitForLog((e) => e.json?.reason === 'session_cookie_invalid' && e.json?.path === '/partners/api');
+    assert.deepEqual(s.origin.requests(), []);
+  });
+
+  test('a token signed with one provider\'s key but claiming the other\'s issuer is refused on every route', T, async () => {
+    // Signed by the partners provider's own key, iss/aud of the default provider, and the reverse.
+    const forgedAsDefault = await mint(s.idp2, { iss: s.idp.issuer, aud: s.idp.resource });
+    const forgedAsPartners = await mint(s.idp, { iss: s.idp2.issuer, aud: s.idp2.resource });
+    for (const [path, token] of [
+      ['/api/a/x', forgedAsDefault], ['/api/both/x', forgedAsDefault], ['/api/b/x', forgedAsPartners], ['/api/both/x', forgedAsPartners],
+    ]) {
+      // eslint-disable-next-line no-await-in-loop
+      const res = await callApi(`${s.gw}${path}`, { token });
+      expectInvalidToken(res, { what: path });
+    }
+    assert.deepEqual(s.origin.requests(), []);
+  });
+});
