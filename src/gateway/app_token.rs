@@ -68,10 +68,43 @@ impl AppToken {
     }
 }
 
+/// Tokens kept per isolate before expired ones are swept out. App tokens are one per target and
+/// caller tenant (Graph with `ENTRA_ALLOWED_TENANTS=*` adds one per tenant), on-behalf-of tokens
+/// one per caller: either can grow with traffic, so both are bounded.
+const MAX_CACHED: usize = 10_000;
+
+/// Tokens in isolate memory by cache key, bounded by [`MAX_CACHED`].
+#[derive(Default)]
+pub struct TokenMemory(RefCell<HashMap<String, AppToken>>);
+
+impl TokenMemory {
+    pub fn get(&self, key: &str) -> Option<AppToken> {
+        self.0.borrow().get(key).cloned()
+    }
+
+    /// Keep `token`; when full, expired tokens go first, and if every one is still valid the
+    /// map starts over (a flood of callers costs grants, never memory).
+    pub fn remember(&self, key: &str, token: &AppToken, now: u64) {
+        let mut memory = self.0.borrow_mut();
+        if memory.len() >= MAX_CACHED && !memory.contains_key(key) {
+            memory.retain(|_, t| now < t.expires_at);
+            if memory.len() >= MAX_CACHED {
+                memory.clear();
+            }
+        }
+        memory.insert(key.to_owned(), token.clone());
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.0.borrow().len()
+    }
+}
+
 /// Per-isolate app tokens and the acquisitions in flight.
 #[derive(Default)]
 pub struct AppTokens {
-    memory: RefCell<HashMap<String, AppToken>>,
+    memory: TokenMemory,
     acquiring: Coalescer<Result<AppToken, AppTokenError>>,
 }
 
@@ -110,7 +143,7 @@ impl<P: Ports> Gateway<P> {
     ) -> Result<String, AppTokenError> {
         let key = self.app_token_key(provider, token_endpoint, target);
         let now = ports.now_secs();
-        let cached = self.app_tokens.memory.borrow().get(&key).cloned();
+        let cached = self.app_tokens.memory.get(&key);
         if let Some(token) = cached.as_ref().filter(|t| now < t.renew_at) {
             return Ok(token.access_token.clone());
         }
@@ -139,7 +172,7 @@ impl<P: Ports> Gateway<P> {
         if let Some(token) = stored.and_then(|plain| AppToken::decode(&String::from_utf8_lossy(&plain)))
             && now < token.renew_at
         {
-            self.app_tokens.memory.borrow_mut().insert(key.to_owned(), token.clone());
+            self.app_tokens.memory.remember(key, &token, now);
             return Ok(token);
         }
         let unavailable = |e: &dyn std::fmt::Display| AppTokenError::Unavailable(e.to_string());
@@ -158,10 +191,43 @@ impl<P: Ports> Gateway<P> {
         let request = build_client_credentials_request(&endpoint, target, &auth).map_err(|e| unavailable(&e))?;
         let now = ports.now_secs();
         let token = AppToken::issued(parse_token_response(ports.send(request).await)?, now, ports);
-        self.app_tokens.memory.borrow_mut().insert(key.to_owned(), token.clone());
+        self.app_tokens.memory.remember(key, &token, now);
         let sealed = keys.seal(Purpose::Store, key.as_bytes(), token.encode().as_bytes(), random_nonce(ports));
         // Best effort: without it another isolate makes its own grant.
         let _ = ports.put(key, &sealed, token.lifetime(now)).await;
         Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(expires_at: u64) -> AppToken {
+        AppToken { access_token: "t".into(), expires_at, renew_at: expires_at - 10 }
+    }
+
+    #[test]
+    fn a_flood_of_callers_never_grows_the_memory_past_its_bound() {
+        let memory = TokenMemory::default();
+        for i in 0..MAX_CACHED * 3 {
+            memory.remember(&format!("tenant-{i}"), &token(1_000), 100);
+            assert!(memory.len() <= MAX_CACHED);
+        }
+        assert!(memory.get(&format!("tenant-{}", MAX_CACHED * 3 - 1)).is_some(), "the newest is kept");
+    }
+
+    #[test]
+    fn expired_tokens_make_room_before_valid_ones_are_dropped() {
+        let memory = TokenMemory::default();
+        memory.remember("valid", &token(1_000), 100);
+        for i in 1..MAX_CACHED {
+            memory.remember(&format!("old-{i}"), &token(150), 100);
+        }
+        memory.remember("newcomer", &token(1_000), 200);
+        assert!(memory.get("valid").is_some() && memory.get("newcomer").is_some());
+        assert_eq!(memory.len(), 2, "the expired ones were swept");
+        memory.remember("valid", &token(2_000), 200);
+        assert_eq!(memory.get("valid").map(|t| t.expires_at), Some(2_000));
     }
 }

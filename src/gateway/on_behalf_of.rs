@@ -8,36 +8,18 @@
 //! with the caller's token anyway.
 
 use super::Gateway;
-use super::app_token::AppToken;
+use super::app_token::{AppToken, TokenMemory};
 use crate::coalesce::Coalescer;
 use crate::encoding::{hex, sha256};
 use crate::oidc::{AppTokenError, build_on_behalf_of_request, parse_token_response};
 use crate::policy::TokenTarget;
 use crate::ports::Ports;
-use std::cell::RefCell;
-use std::collections::HashMap;
-
-/// Exchanged tokens kept per isolate before expired ones are swept out.
-const MAX_CACHED: usize = 10_000;
 
 /// Per-isolate on-behalf-of tokens and the exchanges in flight.
 #[derive(Default)]
 pub struct OnBehalfOfTokens {
-    memory: RefCell<HashMap<String, AppToken>>,
+    memory: TokenMemory,
     exchanging: Coalescer<Result<AppToken, AppTokenError>>,
-}
-
-impl OnBehalfOfTokens {
-    fn remember(&self, key: &str, token: &AppToken, now: u64) {
-        let mut memory = self.memory.borrow_mut();
-        if memory.len() >= MAX_CACHED {
-            memory.retain(|_, t| now < t.renew_at);
-            if memory.len() >= MAX_CACHED {
-                memory.clear();
-            }
-        }
-        memory.insert(key.to_owned(), token.clone());
-    }
 }
 
 impl<P: Ports> Gateway<P> {
@@ -53,7 +35,7 @@ impl<P: Ports> Gateway<P> {
         let issuer = &self.provider_at(provider).config.issuer;
         let key = hex(&sha256([issuer, subject_token, &target.cache_key()].join("\0").as_bytes()));
         let now = ports.now_secs();
-        let cached = self.on_behalf_of.memory.borrow().get(&key).filter(|t| now < t.renew_at).cloned();
+        let cached = self.on_behalf_of.memory.get(&key).filter(|t| now < t.renew_at);
         if let Some(token) = cached {
             return Ok(token.access_token);
         }
@@ -82,7 +64,7 @@ impl<P: Ports> Gateway<P> {
             .map_err(|e| unavailable(&e))?;
         let now = ports.now_secs();
         let token = AppToken::issued(parse_token_response(ports.send(request).await)?, now, ports);
-        self.on_behalf_of.remember(key, &token, now);
+        self.on_behalf_of.memory.remember(key, &token, now);
         Ok(token)
     }
 }
