@@ -244,16 +244,6 @@ impl<P: Ports> Gateway<P> {
         }
     }
 
-    /// Whether the default provider issued `verified`: the route takes only its tokens, or the
-    /// token's issuer is one the default provider's rules accept.
-    fn issued_by_default_provider(&self, route: &Route, verified: &VerifiedJwt) -> bool {
-        route.providers.bearer == [0]
-            || self
-                .bearer_rules
-                .current()
-                .is_some_and(|rules| rules.issuer.check(verified.iss().unwrap_or_default(), verified.tid()).is_ok())
-    }
-
     pub(super) async fn bearer_route(&self, ports: &P, req: &IncomingRequest, route: &Route) -> Decision {
         let token = match bearer_token(req) {
             Ok(token) => token,
@@ -280,12 +270,12 @@ impl<P: Ports> Gateway<P> {
             groups_overage: verified.claims().has_group_overage(),
         };
         let owner = super::groups_overage::GroupsOwner {
-            default_provider: self.issued_by_default_provider(route, &verified),
             tid: verified.tid(),
             oid: verified.string("oid"),
             caller: verified.claims().caller_kind(),
             session: None,
             until: verified.exp().unwrap_or_default(),
+            provider,
         };
         let resolved = match self.overage_groups(ports, route, &claims, owner).await {
             Ok(resolved) => resolved,

@@ -68,9 +68,6 @@ pub struct OverageGroups {
 
 /// Whose groups a request needs, and for how long an answer may serve.
 pub(super) struct GroupsOwner<'a> {
-    /// The caller signed in with, or holds a token of, the default provider: the one whose
-    /// `ENTRA_GROUPS_OVERAGE` and app registration apply (`PROVIDERS` entries refuse overage).
-    pub default_provider: bool,
     pub tid: Option<&'a str>,
     pub oid: Option<&'a str>,
     pub caller: CallerKind,
@@ -78,6 +75,9 @@ pub(super) struct GroupsOwner<'a> {
     pub session: Option<&'a str>,
     /// When the session or token ends.
     pub until: u64,
+    /// The provider that vouched for the caller: its Entra preset decides whether and how
+    /// groups are resolved, with its own app registration.
+    pub provider: usize,
 }
 
 /// `claims` with the groups Graph listed in place of the cut-off list.
@@ -106,12 +106,13 @@ impl<P: Ports> Gateway<P> {
         owner: GroupsOwner<'_>,
     ) -> Result<Option<Rc<MemberGroups>>, GatewayError> {
         let required = &route.requirements.groups;
-        let Some(GroupsOverage::Graph { graph }) = self.config.provider.entra.as_ref().map(|e| &e.groups_overage)
+        let Some(GroupsOverage::Graph { graph }) =
+            self.provider_at(owner.provider).config.entra.as_ref().map(|e| &e.groups_overage)
         else {
             return Ok(None);
         };
         let listed = required.iter().any(|g| claims.groups.contains(&g.as_str()));
-        if !owner.default_provider || !claims.groups_overage || required.is_empty() || listed {
+        if !claims.groups_overage || required.is_empty() || listed {
             return Ok(None);
         }
         let (Some(tid), Some(oid)) = (owner.tid.filter(|t| is_tenant_guid(t)), owner.oid) else {
@@ -164,12 +165,13 @@ impl<P: Ports> Gateway<P> {
             self.overage_groups.memory.keep(key, Rc::clone(&groups), owner.until, ports.now_secs());
             return Ok(groups);
         }
-        let Some(entra) = &self.config.provider.entra else {
+        let Some(entra) = &self.provider_at(owner.provider).config.entra else {
             return Err(GraphError::NoObjectId);
         };
         let endpoint = entra.tenant_token_endpoint(tid);
         let target = entra.graph_token_target(graph);
-        let app_token = self.app_token_from(ports, 0, Some(&endpoint), &target).await.map_err(GraphError::AppToken)?;
+        let app_token =
+            self.app_token_from(ports, owner.provider, Some(&endpoint), &target).await.map_err(GraphError::AppToken)?;
         let groups = Rc::new(list_member_groups(ports, graph, owner.caller, oid, &app_token).await?);
         let now = ports.now_secs();
         self.overage_groups.memory.keep(key, Rc::clone(&groups), owner.until, now);

@@ -93,12 +93,12 @@ impl<P: Ports> Gateway<P> {
             Ok(Ok(Live { record, storage_key, set_cookie, notes, ends_at })) => {
                 let identity = &record.identity;
                 let owner = super::groups_overage::GroupsOwner {
-                    default_provider: provider == 0,
                     tid: identity.tenant.as_deref(),
                     oid: identity.oid.as_deref(),
                     caller: crate::entra::CallerKind::User,
                     session: Some(&storage_key),
                     until: record.expires_at,
+                    provider,
                 };
                 let resolved = match self.overage_groups(ports, route, &identity.claims(), owner).await {
                     Ok(resolved) => resolved,

@@ -31,7 +31,7 @@ const fn field(field: &'static str, setting: &'static str) -> Field {
     Field { field, setting, secret: false }
 }
 
-const FIELDS: [Field; 18] = [
+const FIELDS: [Field; 20] = [
     field("issuer", names::OIDC_ISSUER),
     field("client_id", names::OIDC_CLIENT_ID),
     Field { field: "client_secret_name", setting: names::OIDC_CLIENT_SECRET, secret: true },
@@ -50,6 +50,8 @@ const FIELDS: [Field; 18] = [
     field("entra_authority", names::ENTRA_AUTHORITY),
     field("entra_allowed_tenants", names::ENTRA_ALLOWED_TENANTS),
     field("entra_api_token_versions", names::ENTRA_API_TOKEN_VERSIONS),
+    field("entra_groups_overage", names::ENTRA_GROUPS_OVERAGE),
+    field("entra_graph_url", names::ENTRA_GRAPH_URL),
 ];
 
 /// Settings every provider shares: an entry sees the deployment's value (`API_AUDIENCES` only

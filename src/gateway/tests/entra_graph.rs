@@ -236,8 +236,9 @@ fn the_default_refuse_mode_never_asks_graph() {
 
 #[test]
 fn another_providers_session_with_overage_is_refused_without_asking_graph() {
-    // A partner tenant's Entra registration as a PROVIDERS entry: ENTRA_GROUPS_OVERAGE is the
-    // default provider's setting, so its callers are never resolved with the default's app.
+    // A partner tenant's Entra registration as a PROVIDERS entry without entra_groups_overage:
+    // the default provider's ENTRA_GROUPS_OVERAGE is not its setting, so its callers are never
+    // resolved (least of all with the default's app).
     let table = format!(
         r#"[{{"name":"partners","entra_tenant":"{PARTNER}","client_id":"6731de76-14a6-49ae-97bc-6eba6914391e","client_secret_name":"P_SECRET"}}]"#
     );
@@ -268,4 +269,31 @@ fn another_providers_session_with_overage_is_refused_without_asking_graph() {
     // The default provider's own session is resolved as before.
     let session = session_cookie(&sign_in(&w, overage()));
     assert!(forwarded(&admin_page(&w, &session)));
+}
+
+#[test]
+fn a_table_providers_preset_resolves_its_own_sessions_groups() {
+    // The Entra preset is the PROVIDERS entry `contoso` beside a plain default provider, and the
+    // site is contoso's: overage resolution follows the session's provider, with its app.
+    let table = format!(
+        r#"[{{"name":"contoso","entra_tenant":"{HOME}","entra_groups_overage":"graph",
+              "client_id":"6731de76-14a6-49ae-97bc-6eba6914391e","client_secret_name":"CONTOSO_SECRET"}}]"#
+    );
+    let routes = format!(
+        r#"[{{"prefix": "/", "provider": "contoso"}}, {{"prefix": "/admin/", "provider": "contoso", "groups": ["{GROUP}"]}}]"#
+    );
+    let settings = [
+        ("OIDC_ISSUER", "https://idp.example.com"),
+        ("PROVIDERS", table.as_str()),
+        ("CONTOSO_SECRET", "contoso-secret"),
+        ("ROUTES", routes.as_str()),
+    ];
+    let w = entra_world(&settings, "discovery-v2-tenant.json", None);
+    let graph = with_graph(&w);
+    member_of(&graph, OID, &["g1", GROUP]);
+    let d = sign_in(&w, overage());
+    let session = cookie_pairs(response(&d)).into_iter().find(|c| c.starts_with("__Host-edgeguard-contoso=")).unwrap();
+    let d = admin_page(&w, &session);
+    assert!(forwarded(&d), "{:?}", d.log);
+    assert_eq!(graph.grants.borrow().len(), 1, "one app token, at the user's tenant");
 }
