@@ -161,7 +161,9 @@ impl SessionStore {
     }
 
     /// End a session (by its storage key) here, in its object if one is bound (everywhere at
-    /// once) and in KV, leaving a tombstone for the rest of its possible lifetime.
+    /// once) and in KV, leaving a tombstone for the rest of its possible lifetime. KV is written
+    /// even when the object cannot be reached (its error is returned after): else the object,
+    /// once back and unaware of the logout, would let every isolate serve the session again.
     pub async fn end_key(
         &self,
         kv: &(impl KvStore + SessionCoordinator),
@@ -169,9 +171,10 @@ impl SessionStore {
         lifetime_secs: u64,
     ) -> Result<(), KvError> {
         self.forget(key);
-        kv.ask_session_object(session_hash(key), &ObjectCall::End { keep_secs: lifetime_secs }).await?;
+        let object = kv.ask_session_object(session_hash(key), &ObjectCall::End { keep_secs: lifetime_secs }).await;
         kv.put(&tombstone_key(key), b"1", lifetime_secs.max(KV_MIN_TTL_SECS)).await?;
-        kv.delete(key).await
+        kv.delete(key).await?;
+        object.map(|_| ())
     }
 
     /// End the session here and in KV.

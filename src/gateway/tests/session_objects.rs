@@ -164,6 +164,25 @@ fn an_unreachable_object_is_a_503_never_a_pass() {
     assert!(w.idp.refreshes.borrow().is_empty(), "no grant without the object's lease");
 }
 
+/// A logout while the session's object is unreachable must still end the session in KV (the
+/// record goes, a tombstone stays): otherwise, once the object is back and knows nothing of the
+/// logout, every other isolate serves the signed-out session again.
+#[test]
+fn a_logout_while_the_object_is_unreachable_still_ends_the_session_everywhere() {
+    let (w, other) = bound_world();
+    let session = sign_in(&w, "/");
+    let key = the_session_key(&w);
+    w.ports.objects.fail.set(true);
+    let post = request(Method::POST, "/auth/logout", &[("cookie", &session), ("origin", "https://gw.example.com")]);
+    let d = block_on(w.gateway.handle(&w.ports, &post));
+    assert!(response(&d).status().as_u16() < 500 || d.log.reason == "session_store_unavailable", "{:?}", d.log);
+    assert_eq!(w.ports.kv.entry(&key), None, "the record is gone from KV");
+    w.ports.objects.fail.set(false);
+    let d = api_get(&w, &other, &session);
+    assert_eq!(response(&d).status(), 401, "the signed-out session is served again: {:?}", d.log);
+    assert!(matches!(api_get(&w, &w.gateway, &session).outcome, Outcome::Respond(_)));
+}
+
 #[test]
 fn without_the_binding_no_object_is_asked_and_revalidation_follows_the_setting() {
     let mut w = world();
