@@ -5,7 +5,7 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Browser } from '../support/browser.mjs';
-import { SESSION_COOKIE, describeHops, skipReason, startStack } from '../support/stack.mjs';
+import { SESSION_COOKIE, describeHops, signInSession, skipReason, startStack } from '../support/stack.mjs';
 import { callApi, expectInvalidToken, mint } from '../support/tokens.mjs';
 
 const skip = skipReason();
@@ -95,5 +95,51 @@ describe('attacks on several providers', () => {
       expectInvalidToken(res, { what: path });
     }
     assert.deepEqual(s.origin.requests(), []);
+  });
+});
+
+describe('attacks on several providers: logout of one provider never ends another\'s session', () => {
+  let s;
+  const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+
+  before(async () => {
+    if (skip) return;
+    s = await startStack({ vars: { ROUTES }, secondIdp: {}, backchannelLogout: true });
+  }, { timeout: 60_000 });
+
+  after(async () => { await s?.close(); });
+
+  /** A logout token signed with `idp`'s own key, with these claims over valid ones for `idp`. */
+  const logoutToken = (idp, claims) => mint(idp, {
+    aud: idp.clientId, events: { [EVENT]: {} }, scp: undefined, scope: undefined, client_id: undefined, tid: undefined, ...claims,
+  }, { header: { typ: 'logout+jwt' } });
+
+  const postLogout = (token) => fetch(`${s.gw}/auth/backchannel-logout`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ logout_token: token }),
+  });
+
+  const alive = async (a) => (await a.b.get(`${s.gw}/api/echo`)).status === 200;
+
+  test('front- and back-channel logouts of the partners provider naming a default session\'s sid end nothing', T, async () => {
+    const a = await signInSession(s);
+    const { sid, sub } = a.idClaims;
+    assert.ok(sid, 'the default provider puts sid in its ID tokens');
+    assert.ok(await alive(a));
+
+    const front = await fetch(`${s.gw}/auth/frontchannel-logout?iss=${encodeURIComponent(s.idp2.issuer)}&sid=${encodeURIComponent(sid)}`);
+    assert.equal(front.status, 200);
+    await s.worker.waitForLog((e) => e.json?.reason === 'frontchannel_logout' && /^0 session/.test(e.json?.detail ?? ''));
+    assert.ok(await alive(a), 'a partners front-channel logout ended a default session');
+
+    // The partners provider's own valid logout token, naming the default session's sid and sub.
+    const theirs = await postLogout(await logoutToken(s.idp2, { sub, sid }));
+    assert.ok(theirs.status < 500, `status ${theirs.status}`);
+    assert.ok(await alive(a), 'a partners back-channel logout ended a default session');
+
+    // Signed with the partners key but claiming the default provider's issuer and audience.
+    const forged = await postLogout(await logoutToken(s.idp2, { iss: s.idp.issuer, aud: s.idp.clientId, sub, sid }));
+    assert.equal(forged.status, 400);
+    assert.ok(await alive(a), 'a forged logout token ended the session');
+    assert.deepEqual(await s.worker.sessionKeys().then((k) => k.includes(a.kvKey)), true);
   });
 });

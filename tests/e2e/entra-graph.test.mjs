@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { Browser } from '../support/browser.mjs';
 import { startEntraStack } from '../support/entra.mjs';
 import { describeHops, skipReason } from '../support/stack.mjs';
+import { startSpy } from '../support/tokens.mjs';
 
 const skip = skipReason();
 const T = { timeout: 20_000, skip };
@@ -100,5 +101,29 @@ describe('Entra ID: group overage resolved through Microsoft Graph', () => {
     s.entra.setMemberships(other, [GROUP]);
     const fresh = await s.entra.mintAccessToken({ oid: other, scp: 'Orders.Read', hasgroups: true });
     assert.equal((await b.get(`${s.gw}/api/team/x`, bearer(fresh))).status, 200);
+  });
+
+  test('a token whose _claim_sources names an attacker\'s endpoint: that URL is never fetched, Graph alone decides', T, async () => {
+    const spy = await startSpy({ body: { value: [GROUP] } });
+    try {
+      const stranger = newOid();
+      const member = newOid();
+      s.entra.setMemberships(stranger, OTHER_GROUPS);
+      s.entra.setMemberships(member, [GROUP]);
+      const sources = (oid) => ({
+        _claim_names: { groups: 'src1' },
+        _claim_sources: { src1: { endpoint: `${spy.url}/v1.0/users/${oid}/getMemberObjects`, access_token: 'x' } },
+      });
+      const b = new Browser();
+      const no = await b.get(`${s.gw}/api/team/x`, bearer(await s.entra.mintAccessToken({ oid: stranger, scp: 'Orders.Read', ...sources(stranger) })));
+      assert.equal(no.status, 403, no.text);
+      const ok = await b.get(`${s.gw}/api/team/x`, bearer(await s.entra.mintAccessToken({ oid: member, scp: 'Orders.Read', ...sources(member) })));
+      assert.equal(ok.status, 200, ok.text);
+      assert.deepEqual(spy.requests(), [], 'the gateway fetched a URL taken from a token');
+      assert.equal(s.origin.requests().length, 1, 'only the member reached the origin');
+      assert.ok(s.entra.graphRequests().some((g) => g.path === `/v1.0/users/${stranger}/transitiveMemberOf`), 'Graph was asked instead');
+    } finally {
+      await spy.close();
+    }
   });
 });
