@@ -83,6 +83,38 @@ describe('attacks on several providers', () => {
     assert.deepEqual(s.origin.requests(), []);
   });
 
+  test('hostile values on the providers\' endpoints are each a 4xx with a reason, never a 5xx, never the origin', T, async () => {
+    const enc = encodeURIComponent;
+    const cases = [
+      ['GET', `/auth/frontchannel-logout?iss=${enc(s.idp.issuer)}&sid=${'a'.repeat(5000)}`],
+      ['GET', '/auth/frontchannel-logout?iss=%00%ff&sid=x'],
+      ['GET', `/auth/frontchannel-logout?iss=${enc('https://evil.example')}&sid=x`],
+      ['GET', '/auth/frontchannel-logout?sid=x'],
+      ['POST', `/auth/frontchannel-logout?iss=${enc(s.idp.issuer)}&sid=x`],
+      ['GET', '/auth/login?provider=%ff%fe'],
+      ['GET', `/auth/login?provider=${'p'.repeat(5000)}`],
+      ['GET', '/auth/me?provider=nobody'],
+      ['GET', '/auth/me?provider=%00'],
+      ['GET', `/auth/callback?code=c&state=s&iss=${enc(s.idp2.issuer)}`],
+      ['GET', '/auth/callback?code=c&state=s&iss=%ff'],
+      ['POST', '/auth/backchannel-logout', 'logout_token=not.a.token'],
+      ['POST', '/auth/backchannel-logout', `logout_token=${enc(`${Buffer.from('{"alg":"RS256"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: 'https://evil.example' })).toString('base64url')}.x`)}`],
+    ];
+    for (const [method, path, body] of cases) {
+      // eslint-disable-next-line no-await-in-loop
+      const res = await fetch(`${s.gw}${path}`, {
+        method, redirect: 'manual', body,
+        headers: { accept: 'text/html', ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}) },
+      });
+      // eslint-disable-next-line no-await-in-loop
+      await res.arrayBuffer();
+      assert.ok(res.status >= 400 && res.status < 500, `${method} ${path.slice(0, 80)}: ${res.status}`);
+    }
+    assert.deepEqual(s.origin.requests(), []);
+    const lines = s.worker.jsonLogs().filter((j) => j.status >= 400);
+    assert.ok(lines.length >= cases.length && lines.every((j) => typeof j.reason === 'string' && j.reason.length > 0), JSON.stringify(lines.slice(-3)));
+  });
+
   test('a token signed with one provider\'s key but claiming the other\'s issuer is refused on every route', T, async () => {
     // Signed by the partners provider's own key, iss/aud of the default provider, and the reverse.
     const forgedAsDefault = await mint(s.idp2, { iss: s.idp.issuer, aud: s.idp.resource });
