@@ -290,3 +290,19 @@ fn a_front_channel_logouts_iss_picks_the_provider() {
     assert_eq!(d.log.detail.as_deref(), Some("session_unknown"));
     assert!(matches!(block_on(w.gateway.handle(&w.ports, &navigate("/", &staff))).outcome, Outcome::Forward(_)));
 }
+
+#[test]
+fn every_providers_session_cookie_is_kept_from_the_origin() {
+    let (w, partners) = two_providers();
+    let staff = sign_in_at(&w, &w.idp, "/", "");
+    let partner = sign_in_at(&w, &partners, "/partners/", "");
+    let cookie = format!("theme=dark; {staff}; {partner}");
+    let req = navigate("/partners/x", &cookie);
+    let d = block_on(w.gateway.handle(&w.ports, &req));
+    let Outcome::Forward(plan) = &d.outcome else { panic!("{:?}", d.log) };
+    assert_eq!(plan.headers.apply(&req.headers)["cookie"], "theme=dark");
+    // Nor may the origin set one.
+    assert!(!crate::proxy::origin_set_cookie_allowed("__Host-edgeguard-partners=x; Path=/"));
+    assert!(!crate::proxy::origin_set_cookie_allowed("__HOST-EDGEGUARD-partners=x"));
+    assert!(crate::proxy::origin_set_cookie_allowed("__Host-edgeguardian=x"));
+}
