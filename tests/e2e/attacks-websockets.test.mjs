@@ -6,7 +6,9 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import crypto from 'node:crypto';
+import { WebSocket } from 'ws';
 import { SESSION_COOKIE, signInSession, skipReason, startStack } from '../support/stack.mjs';
+import { mint, nowSecs } from '../support/tokens.mjs';
 
 const skip = skipReason();
 const T = { timeout: 15_000, skip };
@@ -15,6 +17,7 @@ const ROUTES = JSON.stringify([
   { prefix: '/', auth: 'session' },
   { prefix: '/ws/pass/', auth: 'session', websocket: 'pass' },
   { prefix: '/ws/proxy/', auth: 'session', websocket: 'proxy' },
+  { prefix: '/ws/api/', auth: 'bearer', websocket: 'proxy' },
 ]);
 
 /** A WebSocket handshake with exactly `headers` added: resolves { status, headers } (101 or the refusal). */
@@ -72,6 +75,20 @@ describe('attacks on WebSocket upgrades', () => {
       assert.equal(seen.headers.x_forwarded_user, undefined);
       assert.doesNotMatch(seen.headers.connection ?? '', /forwarded|authorization/i, `${path}: ${seen.headers.connection}`);
     }
+  });
+
+  test('a socket proxied for a bearer token is closed (4401) when the token expires, not left open', T, async () => {
+    const token = await mint(s.idp, { sub: 'svc-client', exp: nowSecs() + 2 });
+    const ws = new WebSocket(`${s.gw.replace(/^http/, 'ws')}/ws/api/feed`, { headers: { authorization: `Bearer ${token}` } });
+    const closed = new Promise((done) => ws.on('close', (code) => done(code)));
+    await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
+    const echoed = new Promise((done) => ws.once('message', (m) => done(String(m))));
+    ws.send('tick');
+    assert.equal(await echoed, 'echo:tick');
+    const code = await Promise.race([closed, new Promise((done) => setTimeout(() => done('still open'), 8_000))]);
+    assert.equal(code, 4401, 'the socket outlived the token it was opened with');
+    const origin = s.origin.sockets().find((x) => x.path === '/ws/api/feed');
+    assert.ok(origin, 'the origin had the socket');
   });
 
   test('a signed-out upgrade that looks like a navigation is 401 on every route, never a redirect to sign in', T, async () => {
