@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 pub const ASSERTION_LIFETIME_SECS: u64 = 120;
 
 /// What the assertion says about the caller.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct AssertionSubject<'a> {
     pub sub: &'a str,
     /// Only an address the token states verified (`email_verified`, or Entra's `xms_edov`),
@@ -31,6 +31,9 @@ pub struct AssertionSubject<'a> {
     pub groups: Vec<&'a str>,
     pub scopes: Vec<&'a str>,
     pub sid: Option<&'a str>,
+    /// The provider that vouched for the user, with several providers (`idp`): `sub` is unique
+    /// per provider only.
+    pub idp: Option<&'a str>,
 }
 
 impl<'a> AssertionSubject<'a> {
@@ -46,6 +49,7 @@ impl<'a> AssertionSubject<'a> {
             groups: strs(&identity.groups),
             scopes: strs(&identity.scopes),
             sid: identity.sid.as_deref(),
+            idp: None,
         }
     }
 
@@ -61,6 +65,7 @@ impl<'a> AssertionSubject<'a> {
             groups: token.groups(),
             scopes: token.scopes(),
             sid: token.string("sid"),
+            idp: None,
         }
     }
 }
@@ -74,7 +79,9 @@ pub fn assertion_claims(iss: &str, aud: &str, who: &AssertionSubject<'_>, now: u
     put("iss", json!(iss));
     put("aud", json!(aud));
     put("sub", json!(who.sub));
-    for (name, value) in [("email", who.email), ("name", who.name), ("tid", who.tid), ("sid", who.sid)] {
+    for (name, value) in
+        [("email", who.email), ("name", who.name), ("tid", who.tid), ("sid", who.sid), ("idp", who.idp)]
+    {
         if let Some(value) = value {
             put(name, json!(value));
         }
@@ -150,5 +157,19 @@ impl<P: Ports> Gateway<P> {
         *response.body_mut() = jwks;
         response.headers_mut().insert("cache-control", HeaderValue::from_static("public, max-age=300"));
         respond_with(response, log(req, "assertion_jwks", Some(200)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_provider_is_asserted_only_when_there_are_several() {
+        let one = AssertionSubject { sub: "alice", ..AssertionSubject::default() };
+        let several = AssertionSubject { idp: Some("partners"), ..one.clone() };
+        let claims = |who: &AssertionSubject<'_>| assertion_claims("https://gw", "https://api", who, 1, "j");
+        assert!(claims(&one).get("idp").is_none());
+        assert_eq!(claims(&several)["idp"], "partners");
     }
 }

@@ -301,12 +301,17 @@ impl<P: Ports> Gateway<P> {
             email,
             object_id: verified.string("oid"),
             tenant: verified.tid(),
+            provider: self.forwarded_provider(provider),
             claims: route.needs_claims().then(|| verified.claims()),
         };
         let credential = Credential::Presented { identity };
-        let who = Some(super::assertion::AssertionSubject::from_verified(&verified, subject));
+        let who = Some(super::assertion::AssertionSubject {
+            idp: self.forwarded_provider(provider),
+            ..super::assertion::AssertionSubject::from_verified(&verified, subject)
+        });
         let scope = super::origin_token::CallerScope {
             sub: Some(subject),
+            provider: self.forwarded_provider(provider),
             client_id: verified.client_id().or(verified.azp()).or(verified.string("appid")),
             session_key: None,
             ends_at: verified.exp(),

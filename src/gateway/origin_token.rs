@@ -11,7 +11,7 @@ use crate::ports::Ports;
 use crate::proxy::{Credential, ForwardIdentity};
 
 fn copy<'a>(i: &ForwardIdentity<'a>) -> ForwardIdentity<'a> {
-    ForwardIdentity { subject: i.subject, email: i.email, object_id: i.object_id, tenant: i.tenant, claims: i.claims }
+    ForwardIdentity { claims: i.claims, ..*i }
 }
 
 /// The identity a caller's credential vouches for, if any.
@@ -43,6 +43,8 @@ pub(super) struct Caller<'a> {
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct CallerScope<'a> {
     pub sub: Option<&'a str>,
+    /// The provider's name, with several providers: `sub` is unique per issuer only.
+    pub provider: Option<&'a str>,
     /// The token's client application (`client_id`, `azp` or `appid`).
     pub client_id: Option<&'a str>,
     /// The session's storage key, for a session caller.

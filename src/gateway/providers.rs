@@ -68,6 +68,12 @@ impl<P: Ports> Gateway<P> {
         }
     }
 
+    /// The name the origin is told for the provider at `index` (`X-Forwarded-Provider`, route
+    /// limit keys): only with several providers, where `sub` alone does not say who a caller is.
+    pub(super) fn forwarded_provider(&self, index: usize) -> Option<&str> {
+        (self.provider_count() > 1).then(|| self.config.provider_at(index).name.as_str())
+    }
+
     /// How many providers there are.
     pub(super) fn provider_count(&self) -> usize {
         self.more_providers.len().saturating_add(1)

@@ -66,9 +66,12 @@ impl RateLimitCheck {
 /// The route's limit for this caller, if the route has one.
 pub(super) fn route_limit(route: &Route, caller: &CallerScope<'_>) -> Option<RateLimitCheck> {
     let limit = route.rate_limit.as_ref()?;
+    // With several providers the provider's name comes first (names have no `:`), so two
+    // providers' users that share a `sub` or a client id never share a budget.
+    let of = caller.provider.map(|name| format!("{name}:")).unwrap_or_default();
     let counted = match (limit.key, caller.client_id, caller.sub) {
-        (RateLimitKey::ClientId, Some(client), _) => Counted::Caller(format!("client_id:{client}")),
-        (RateLimitKey::Sub | RateLimitKey::ClientId, _, Some(sub)) => Counted::Caller(format!("sub:{sub}")),
+        (RateLimitKey::ClientId, Some(client), _) => Counted::Caller(format!("client_id:{of}{client}")),
+        (RateLimitKey::Sub | RateLimitKey::ClientId, _, Some(sub)) => Counted::Caller(format!("sub:{of}{sub}")),
         // A route with a caller always has a subject; without one, count the address.
         _ => Counted::ClientIp,
     };

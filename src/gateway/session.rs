@@ -122,15 +122,20 @@ impl<P: Ports> Gateway<P> {
                     email,
                     object_id: record.identity.oid.as_deref(),
                     tenant: record.identity.tenant.as_deref(),
+                    provider: self.forwarded_provider(provider),
                     claims: id_token_claims.as_ref(),
                 };
                 let credential = Credential::Authenticated { access_token: &record.access_token, identity };
                 let caller = super::origin_token::Caller {
                     credential,
                     token: Some(&record.access_token),
-                    who: Some(super::assertion::AssertionSubject::from_identity(&record.identity)),
+                    who: Some(super::assertion::AssertionSubject {
+                        idp: self.forwarded_provider(provider),
+                        ..super::assertion::AssertionSubject::from_identity(&record.identity)
+                    }),
                     scope: super::origin_token::CallerScope {
                         sub: Some(&record.identity.sub),
+                        provider: self.forwarded_provider(provider),
                         client_id: None,
                         session_key: Some(&storage_key),
                         ends_at: Some(ends_at),

@@ -28,6 +28,9 @@ pub const EMAIL_HEADER: &str = "x-forwarded-email";
 /// Entra's stable identifiers: `oid` (the user or app in its tenant) and `tid`.
 pub const OBJECT_ID_HEADER: &str = "x-forwarded-object-id";
 pub const TENANT_HEADER: &str = "x-forwarded-tenant-id";
+/// The provider that vouched for the caller, sent only when the deployment has several: `sub`
+/// is unique per issuer only, so two providers' users may share one.
+pub const PROVIDER_HEADER: &str = "x-forwarded-provider";
 
 /// Whether `text` can travel as a header value unchanged: printable ASCII only (other bytes
 /// reach origins mangled, differently per server), with no leading or trailing space (HTTP
@@ -51,6 +54,8 @@ pub struct ForwardIdentity<'a> {
     pub object_id: Option<&'a str>,
     /// Entra `tid`.
     pub tenant: Option<&'a str>,
+    /// The provider's name, with several providers (see [`PROVIDER_HEADER`]).
+    pub provider: Option<&'a str>,
     /// Every claim of the verified token (ID token for sessions, access token for bearer
     /// callers), when the route maps claims to headers; `None` otherwise (not needed).
     pub claims: Option<&'a Map<String, Value>>,
@@ -168,6 +173,9 @@ pub fn origin_headers(
         }
         if let Some(tid) = identity.tenant {
             changes.set(TENANT_HEADER, tid);
+        }
+        if let Some(provider) = identity.provider {
+            changes.set(PROVIDER_HEADER, provider);
         }
     }
     if let Some(host) = public_url.host_str() {

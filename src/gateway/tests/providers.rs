@@ -11,7 +11,8 @@ const ROUTES: &str = r#"[
     {"prefix": "/partners/", "auth": "session", "provider": "partners"},
     {"prefix": "/api/a/", "auth": "bearer"},
     {"prefix": "/api/b/", "auth": "bearer", "provider": "partners"},
-    {"prefix": "/api/both/", "auth": "bearer", "providers": ["default", "partners"]},
+    {"prefix": "/api/both/", "auth": "bearer", "providers": ["default", "partners"],
+     "rate_limit": {"binding": "API_LIMIT", "key": "sub"}},
     {"prefix": "/obo/", "auth": "bearer", "providers": ["default", "partners"], "origin_token": "on_behalf_of",
      "token_target": {"scope": "api://downstream/.default"}},
     {"prefix": "/partners/app/", "auth": "session", "provider": "partners", "origin_token": "app",
@@ -162,6 +163,24 @@ fn a_bearer_tokens_issuer_picks_the_keys_that_verify_it() {
     let d = bearer(&w, "/api/both/x", &forged);
     assert_eq!((response(&d).status().as_u16(), d.log.reason), (401, "signature_invalid"));
     assert_eq!(sent_to(&w, "partners.example.com", "/jwks"), 1, "fetched once, for the genuine token");
+}
+
+#[test]
+fn the_origin_and_route_limits_tell_apart_two_providers_users_with_one_sub() {
+    let (w, partners) = two_providers();
+    let staff = partners_token(&w.idp, ISSUER);
+    let partner = partners_token(&partners, PARTNERS);
+    let seen = |token: &str| {
+        let d = bearer(&w, "/api/both/x", token);
+        let Outcome::Forward(plan) = &d.outcome else { panic!("not forwarded: {:?}", d.log) };
+        (
+            set_header(&d, "x-forwarded-user"),
+            set_header(&d, "x-forwarded-provider"),
+            plan.rate_limit.clone().unwrap().key(None),
+        )
+    };
+    assert_eq!(seen(&staff), (Some("svc".into()), Some("default".into()), "sub:default:svc".into()));
+    assert_eq!(seen(&partner), (Some("svc".into()), Some("partners".into()), "sub:partners:svc".into()));
 }
 
 #[test]
