@@ -2,9 +2,9 @@
 // vouched: `sub` (and email) are unique only per issuer (OIDC Core §2, §5.7), so a partner provider (or anyone
 // controlling it) could issue a token with a staff user's `sub`. The gateway sends X-Forwarded-Provider (never
 // a client's copy) and keys route limits by provider too.
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { skipReason, startStack } from '../support/stack.mjs';
+import { shareStack, skipReason } from '../support/stack.mjs';
 import { callApi, echoed, mint } from '../support/tokens.mjs';
 
 const skip = skipReason();
@@ -30,12 +30,7 @@ function identitySeen(res) {
 
 describe('provider identity at the origin', () => {
   let s;
-  before(async () => {
-    if (skip) return;
-    s = await startStack({ vars: { ROUTES }, secondIdp: {} });
-  }, { timeout: 60_000 });
-  after(async () => { await s?.close(); });
-  beforeEach(() => { s?.origin.reset(); });
+  shareStack({ vars: { ROUTES }, secondIdp: {} }, { skip, use: (started) => { s = started; } });
 
   test('a partners token with a staff user\'s sub and email is not presented to the origin as that staff user', T, async () => {
     const same = { sub: 'alice', email: 'alice@example.com', email_verified: true };

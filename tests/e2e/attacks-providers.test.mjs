@@ -2,34 +2,21 @@
 // an authorization response with its RFC 9207 `iss` stripped, `/auth/login?provider=` with hostile values, a
 // session cookie of one provider renamed to the other's, and a token signed by one provider's key claiming the
 // other's issuer. Every refusal is a 4xx with a reason in the log, and nothing reaches the origin.
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Browser } from '../support/browser.mjs';
-import { SESSION_COOKIE, describeHops, signInSession, skipReason, startStack } from '../support/stack.mjs';
+import {
+  PARTNERS_COOKIE, SESSION_COOKIE, describeHops, shareStack, signInSession, skipReason, startStack, twoProviderRoutes,
+} from '../support/stack.mjs';
 import { callApi, expectInvalidToken, mint } from '../support/tokens.mjs';
 
 const skip = skipReason();
 const T = { timeout: 20_000, skip };
-const PARTNERS_COOKIE = `${SESSION_COOKIE}-partners`;
-
-const ROUTES = JSON.stringify([
-  { prefix: '/partners/', auth: 'session', provider: 'partners' },
-  { prefix: '/api/a/', auth: 'bearer' },
-  { prefix: '/api/b/', auth: 'bearer', provider: 'partners' },
-  { prefix: '/api/both/', auth: 'bearer', providers: ['default', 'partners'] },
-  { prefix: '/', auth: 'session' },
-]);
+const ROUTES = twoProviderRoutes();
 
 describe('attacks on several providers', () => {
   let s;
-
-  before(async () => {
-    if (skip) return;
-    s = await startStack({ vars: { ROUTES }, secondIdp: {} });
-  }, { timeout: 60_000 });
-
-  after(async () => { await s?.close(); });
-  beforeEach(() => { s?.origin.reset(); });
+  shareStack({ vars: { ROUTES }, secondIdp: {} }, { skip, use: (started) => { s = started; } });
 
   const tokenRequests = () => s.idp.tokenRequests().length + s.idp2.tokenRequests().length;
 

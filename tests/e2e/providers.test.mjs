@@ -3,38 +3,25 @@
 // session of one is no session on the other's routes; a bearer token's `iss` picks the keys that verify it and a
 // token of one provider is refused on the other's routes; a flow state of one provider is never finished with the
 // other's answer.
-import { after, before, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Browser } from '../support/browser.mjs';
-import { SESSION_COOKIE, describeHops, jwtPayload, skipReason, startStack } from '../support/stack.mjs';
+import {
+  PARTNERS_COOKIE, SESSION_COOKIE, describeHops, jwtPayload, shareStack, skipReason, twoProviderRoutes,
+} from '../support/stack.mjs';
 import { callApi, clientCredentialsToken, expectInvalidToken, mint } from '../support/tokens.mjs';
 
 const skip = skipReason();
 const T = { timeout: 20_000, skip };
-const PARTNERS_COOKIE = `${SESSION_COOKIE}-partners`;
-
-const ROUTES = JSON.stringify([
-  { prefix: '/partners/', auth: 'session', provider: 'partners' },
-  { prefix: '/api/a/', auth: 'bearer' },
-  { prefix: '/api/b/', auth: 'bearer', provider: 'partners' },
-  { prefix: '/api/both/', auth: 'bearer', providers: ['default', 'partners'] },
-  {
-    prefix: '/obo/', auth: 'bearer', providers: ['default', 'partners'], origin_token: 'on_behalf_of',
-    token_target: { audience: 'https://inner.example.test' },
-  },
-  { prefix: '/', auth: 'session' },
-]);
+const ROUTES = twoProviderRoutes({
+  prefix: '/obo/', auth: 'bearer', providers: ['default', 'partners'], origin_token: 'on_behalf_of',
+  token_target: { audience: 'https://inner.example.test' },
+});
 
 describe('several providers in one deployment', () => {
   let s;
-
-  before(async () => {
-    if (skip) return;
-    s = await startStack({ vars: { ROUTES }, idp: { tokenExchange: true }, secondIdp: { tokenExchange: true } });
-  }, { timeout: 60_000 });
-
-  after(async () => { await s?.close(); });
-  beforeEach(() => { s?.origin.reset(); });
+  const opts = { vars: { ROUTES }, idp: { tokenExchange: true }, secondIdp: { tokenExchange: true } };
+  shareStack(opts, { skip, use: (started) => { s = started; } });
 
   /** The access token the origin received with the last request, decoded. */
   const originToken = () => {

@@ -11,6 +11,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { after, before, beforeEach } from 'node:test';
 import { freePort, startWorker, workerBuildMissing } from './worker.mjs';
 
 export { workerBuildMissing };
@@ -22,6 +23,23 @@ export function skipReason() {
 
 export const SESSION_COOKIE = '__Host-edgeguard';
 export const TX_COOKIE_PREFIX = '__Secure-edgeguard-tx-';
+/** The session cookie of `startStack({ secondIdp })`'s provider `partners`. */
+export const PARTNERS_COOKIE = `${SESSION_COOKIE}-partners`;
+
+/**
+ * ROUTES split between provider `default` and `partners`: a session route and a bearer route for each, a bearer
+ * route taking both, then `extra` routes and the catch-all session route of `default`.
+ */
+export function twoProviderRoutes(...extra) {
+  return JSON.stringify([
+    { prefix: '/partners/', auth: 'session', provider: 'partners' },
+    { prefix: '/api/a/', auth: 'bearer' },
+    { prefix: '/api/b/', auth: 'bearer', provider: 'partners' },
+    { prefix: '/api/both/', auth: 'bearer', providers: ['default', 'partners'] },
+    ...extra,
+    { prefix: '/', auth: 'session' },
+  ]);
+}
 
 /**
  * @param {object} [opts]
@@ -119,6 +137,21 @@ export async function startStack(opts = {}) {
     removeKvDir();
     throw err;
   }
+}
+
+/**
+ * One stack for the tests of the enclosing `describe`: started before the first (not when the suite is `skip`ped)
+ * and handed to `use` (the tests' `s`), closed after the last, and the origin's record cleared before each test.
+ */
+export function shareStack(opts, { skip, use }) {
+  let stack;
+  before(async () => {
+    if (skip) return;
+    stack = await startStack(opts);
+    use(stack);
+  }, { timeout: 60_000 });
+  after(async () => { await stack?.close(); });
+  beforeEach(() => { stack?.origin.reset(); });
 }
 
 /** The second provider of `startStack({ secondIdp })`, with the PROVIDERS entry that names it. */
