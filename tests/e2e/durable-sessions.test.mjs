@@ -11,7 +11,9 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Browser } from '../support/browser.mjs';
-import { signInSession, skipReason, startStack, waitUntilExpired } from '../support/stack.mjs';
+import {
+  refreshGrants, resetStack, signInSession, skipReason, startStack, waitUntilExpired,
+} from '../support/stack.mjs';
 
 const skip = skipReason();
 const T = { timeout: 40_000, skip };
@@ -32,14 +34,9 @@ describe('sessions with a Durable Object per session (two Worker instances)', ()
   }, { timeout: 60_000 });
 
   after(async () => { await s?.close(); });
-  beforeEach(() => {
-    if (!s) return;
-    s.idp.setFault(null);
-    s.idp.setAccessTokenTtl(null);
-    s.origin.reset();
-  });
+  beforeEach(() => { if (s) resetStack(s); });
 
-  const refreshRequests = () => s.idp.tokenRequests().filter((r) => r.grantType === 'refresh_token');
+  const refreshRequests = () => refreshGrants(s.idp);
 
   /** Signs in and warms the session on the replica; returns what `endedOnReplica` needs. */
   async function signedInOnBoth() {

@@ -9,7 +9,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Browser } from '../support/browser.mjs';
 import {
-  SESSION_COOKIE, describeHops, signInSession, skipReason, startStack, waitUntilExpired,
+  SESSION_COOKIE, describeHops, refreshGrants, resetStack, signInSession, skipReason, startStack, waitUntilExpired,
 } from '../support/stack.mjs';
 
 const skip = skipReason();
@@ -32,15 +32,10 @@ describe('session refresh', () => {
   }, { timeout: 30_000 });
 
   after(async () => { await s?.close(); });
-  beforeEach(() => {
-    if (!s) return;
-    s.idp.setFault(null);
-    s.idp.setAccessTokenTtl(null);
-    s.origin.reset();
-  });
+  beforeEach(() => { if (s) resetStack(s); });
 
   const refreshCount = () => s.idp.counts().refresh_token ?? 0;
-  const refreshRequests = () => s.idp.tokenRequests().filter((r) => r.grantType === 'refresh_token');
+  const refreshRequests = () => refreshGrants(s.idp);
   const api = (b, q = '') => b.get(`${s.gw}/api/echo${q}`);
   const lastIssued = () => s.idp.issuedTokens().at(-1);
 
@@ -327,7 +322,7 @@ describe('session refresh without OIDC_RESOURCE', () => {
     await new Promise((resolve) => { setTimeout(resolve, 2100); }); // opaque token: wait out its 1 s
     const r = await b.get(`${s.gw}/api/echo`);
     assert.equal(r.status, 200, `${r.status} ${r.text.slice(0, 200)}`);
-    const reqs = s.idp.tokenRequests().filter((q) => q.grantType === 'refresh_token');
+    const reqs = refreshGrants(s.idp);
     assert.equal(reqs.length, 1);
     assert.equal(reqs[0].status, 200, reqs[0].error);
     assert.equal(reqs[0].params.refresh_token, tokens.refresh_token);

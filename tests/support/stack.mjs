@@ -154,6 +154,18 @@ export function shareStack(opts, { skip, use }) {
   beforeEach(() => { stack?.origin.reset(); });
 }
 
+/** Puts `s` back as the next test expects it: no IdP fault, the IdP's own access token lifetime, no origin requests. */
+export function resetStack(s) {
+  s.idp.setFault(null);
+  s.idp.setAccessTokenTtl(null);
+  s.origin.reset();
+}
+
+/** The refresh_token grants `idp` has been asked for. */
+export function refreshGrants(idp) {
+  return idp.tokenRequests().filter((r) => r.grantType === 'refresh_token');
+}
+
 /** The second provider of `startStack({ secondIdp })`, with the PROVIDERS entry that names it. */
 async function startSecondIdp(gw, opts) {
   const { startIdp } = await import('./idp.mjs');
