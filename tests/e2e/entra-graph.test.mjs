@@ -6,7 +6,7 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Browser } from '../support/browser.mjs';
-import { startEntraStack } from '../support/entra.mjs';
+import { signInThenVisit, startEntraStack } from '../support/entra.mjs';
 import { describeHops, skipReason } from '../support/stack.mjs';
 import { startSpy } from '../support/tokens.mjs';
 
@@ -55,11 +55,7 @@ describe('Entra ID: group overage resolved through Microsoft Graph', () => {
     const oid = newOid();
     s.entra.setUser({ oid, overage: 'hasgroups' });
     s.entra.setMemberships(oid, OTHER_GROUPS);
-    const b = new Browser();
-    const { final, hops } = await b.navigate(`${s.gw}/home`);
-    assert.equal(final.status, 200, describeHops(hops));
-    s.origin.reset();
-    const admin = await b.navigate(`${s.gw}/admin/users`);
+    const { visit: admin } = await signInThenVisit(s, '/admin/users');
     assert.equal(admin.final.status, 403);
     assert.deepEqual(s.origin.requests(), []);
     await s.worker.waitForLog((e) => e.json?.reason === 'group_missing' && e.json?.path === '/admin/users');

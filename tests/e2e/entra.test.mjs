@@ -6,7 +6,7 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Browser } from '../support/browser.mjs';
-import { HOME_TENANT, PARTNER_TENANT, startEntraStack as startStack } from '../support/entra.mjs';
+import { HOME_TENANT, PARTNER_TENANT, signInThenVisit, startEntraStack as startStack } from '../support/entra.mjs';
 import { SESSION_COOKIE, describeHops, sessionCookieSet, skipReason } from '../support/stack.mjs';
 
 const skip = skipReason();
@@ -102,11 +102,7 @@ describe('Entra ID: multi-tenant sign-in, issuers, API tokens', () => {
 
   test('group overage: a session or token whose groups were cut off gets 403 groups_overage with advice', T, async () => {
     s.entra.setUser({ overage: 'claim_names' });
-    const b = new Browser();
-    const { final, hops } = await b.navigate(`${s.gw}/home`);
-    assert.equal(final.status, 200, describeHops(hops));
-    s.origin.reset();
-    const admin = await b.navigate(`${s.gw}/admin/users`);
+    const { b, visit: admin } = await signInThenVisit(s, '/admin/users');
     assert.equal(admin.final.status, 403);
     assert.match(admin.final.text, /group overage/);
     assert.match(admin.final.text, /app role/);

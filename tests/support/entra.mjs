@@ -21,7 +21,9 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 import { SignJWT, exportJWK, generateKeyPair, jwtVerify } from 'jose';
+import { Browser } from './browser.mjs';
 import { startOrigin } from './origin.mjs';
+import { describeHops } from './stack.mjs';
 import { freePort, startWorker } from './worker.mjs';
 
 export const HOME_TENANT = '72f988bf-86f1-41af-91ab-2d7cd011db47';
@@ -381,6 +383,18 @@ export async function startEntra({ clientId, clientSecret, redirectUris, host = 
       }
     },
   };
+}
+
+/**
+ * Signs the lookalike's current user in at `/home` in a fresh Browser, clears the origin's record, then opens `path`:
+ * what a route's group check does to a signed-in user. Returns the browser and `path`'s navigation.
+ */
+export async function signInThenVisit(s, path) {
+  const b = new Browser();
+  const { final, hops } = await b.navigate(`${s.gw}/home`);
+  if (final.status !== 200) throw new Error(`sign-in at /home answered ${final.status}:\n${describeHops(hops)}`);
+  s.origin.reset();
+  return { b, visit: await b.navigate(`${s.gw}${path}`) };
 }
 
 /**
