@@ -75,9 +75,13 @@ if (bearer) {
 } else {
   writeFileSync(path.join(OUT, 'tokens.txt'), '');
 }
+// The origin request edgeguard sends on a public route, as the load bench's Worker makes it.
+const withXfwd = variants.includes('xfwd');
+if (withXfwd) cpSync(path.join(ROOT, 'bench', 'load', 'workers', 'passthrough-xfwd.mjs'), path.join(OUT, 'passthrough-xfwd.mjs'));
 const harness = `
 ${variants.filter((v) => builds[v] !== undefined).map((v) => `import ${v} from "./${v}/index.mjs";`).join('\n')}
 ${bearer ? 'import webcrypto from "./webcrypto.mjs";' : ''}
+${withXfwd ? 'import xfwd from "./passthrough-xfwd.mjs";' : ''}
 import tokenText from "./tokens.txt";
 const tokens = tokenText.split('\\n');
 const pass = {
@@ -88,20 +92,7 @@ const pass = {
     return fetch(env.ORIGIN_URL + url.pathname + url.search, { method: request.method, headers, body: request.body });
   },
 };
-// bench/load/workers/passthrough-xfwd.mjs: the origin request edgeguard sends on a public route.
-const xfwd = {
-  fetch(request, env) {
-    const url = new URL(request.url);
-    const headers = new Headers(request.headers);
-    headers.delete('authorization');
-    headers.delete('host');
-    headers.set('x-forwarded-host', url.host);
-    headers.set('x-forwarded-proto', url.protocol.slice(0, -1));
-    return fetch(env.ORIGIN_URL + url.pathname + url.search, { method: request.method, headers, body: request.body, redirect: 'manual' });
-  },
-};
 const variants = { ${variants.join(', ')} };
-void xfwd;
 const originFetch = globalThis.fetch;
 export default {
   async fetch(request, env) {
@@ -145,6 +136,7 @@ const text = {
 };
 const modules = [`(name = "harness.mjs", esModule = embed "harness.mjs")`, `(name = "tokens.txt", text = embed "tokens.txt")`];
 if (bearer) modules.push(`(name = "webcrypto.mjs", esModule = embed "webcrypto.mjs")`, `(name = "forward.mjs", esModule = embed "forward.mjs")`);
+if (withXfwd) modules.push(`(name = "passthrough-xfwd.mjs", esModule = embed "passthrough-xfwd.mjs")`);
 for (const v of variants.filter((v) => builds[v] !== undefined)) {
   modules.push(`(name = "${v}/index.mjs", esModule = embed "${v}/index.mjs")`);
   modules.push(`(name = "${v}/index.wasm", wasm = embed "${v}/index.wasm")`);
