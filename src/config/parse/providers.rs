@@ -317,28 +317,20 @@ fn distinct_issuers(c: &mut Collector<'_>, providers: &[ProviderConfig]) {
 
 #[cfg(test)]
 mod tests {
+    use crate::config::parse::tests::{parse as parse_settings, settings};
     use crate::config::{ClientAuth, Config, ConfigErrors, Secret};
-    use std::collections::HashMap;
 
     const PARTNERS: &str = r#"[{"name":"partners","issuer":"https://partners.example.com","client_id":"gw-p",
         "client_secret_name":"PARTNERS_SECRET","scopes":["openid","email"],"api_audiences":"api://p",
         "auth_params":{"prompt":"select_account"}}]"#;
 
+    /// The config unit tests' valid settings, with the partners secret, `pairs` over them and `without` removed.
     fn parse(pairs: &[(&str, &str)], without: &[&str]) -> Result<Config, ConfigErrors> {
-        let mut map: HashMap<&str, &str> = HashMap::from([
-            ("OIDC_ISSUER", "https://idp.example.com"),
-            ("OIDC_CLIENT_ID", "edgeguard"),
-            ("OIDC_CLIENT_SECRET", "client-secret"),
-            ("PUBLIC_URL", "https://gw.example.com"),
-            ("ORIGIN_URL", "https://origin.internal"),
-            ("SESSION_SECRET", "0123456789abcdef0123456789abcdef"),
-            ("PARTNERS_SECRET", "partners-secret"),
-        ]);
-        map.extend(pairs.iter().copied());
+        let mut map = settings(&[&[("PARTNERS_SECRET", "partners-secret")], pairs].concat());
         for name in without {
-            map.remove(name);
+            map.remove(*name);
         }
-        Config::from_settings(|name| map.get(name).map(|v| (*v).to_owned()))
+        parse_settings(&map)
     }
 
     fn problems(errors: ConfigErrors) -> Vec<String> {

@@ -4,7 +4,8 @@ use std::collections::HashMap;
 
 const SECRET: &str = "0123456789abcdef0123456789abcdef";
 
-fn settings(overrides: &[(&str, &str)]) -> HashMap<String, String> {
+/// A valid deployment's settings, with `overrides` set over them (the last of a name wins).
+pub(super) fn settings(overrides: &[(&str, &str)]) -> HashMap<String, String> {
     let mut map: HashMap<String, String> = [
         ("OIDC_ISSUER", "https://idp.example.com"),
         ("OIDC_CLIENT_ID", "edgeguard"),
@@ -22,7 +23,7 @@ fn settings(overrides: &[(&str, &str)]) -> HashMap<String, String> {
     map
 }
 
-fn parse(map: &HashMap<String, String>) -> Result<Config, ConfigErrors> {
+pub(super) fn parse(map: &HashMap<String, String>) -> Result<Config, ConfigErrors> {
     Config::from_settings(|name| map.get(name).cloned())
 }
 
