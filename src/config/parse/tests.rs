@@ -196,3 +196,23 @@ fn private_key_jwt_problems_are_each_named() {
     let missing = parse(&settings(&[("OIDC_CLIENT_AUTH_METHOD", "private_key_jwt")])).unwrap_err();
     assert_eq!(settings_named(&missing), vec!["OIDC_CLIENT_PRIVATE_KEY"]);
 }
+
+/// The external suite configures the Worker from README's settings table alone, so a setting
+/// the parser reads without a row there is one nobody outside can use.
+#[test]
+fn every_setting_the_parser_reads_has_a_row_in_readmes_settings_table() {
+    let readme = include_str!("../../../README.md");
+    let table = readme.split("\n## Settings").nth(1).and_then(|rest| rest.split("\n### ").next()).unwrap();
+    let documented: Vec<&str> = table.lines().filter_map(|line| line.strip_prefix("| `")?.split('`').next()).collect();
+    let entra = settings(&[("OIDC_ISSUER", ""), ("ENTRA_TENANT", "organizations"), ("ENTRA_ALLOWED_TENANTS", "*")]);
+    for map in [settings(&[]), entra] {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let _ = Config::from_settings(|name| {
+            asked.borrow_mut().push(name.to_owned());
+            map.get(name).cloned()
+        });
+        let undocumented: Vec<String> =
+            asked.into_inner().into_iter().filter(|n| !documented.contains(&n.as_str())).collect();
+        assert!(undocumented.is_empty(), "read but not in README's settings table: {undocumented:?}");
+    }
+}
