@@ -15,7 +15,9 @@
 //!
 //! The warm copy means a signed-in request on a warm isolate reads no KV; it is re-read every
 //! `SESSION_REVALIDATE` (default [`WARM_REVALIDATE_SECS`]) so a session ended elsewhere (logout
-//! in another isolate, back-channel logout) stops working here too. KV itself is eventually
+//! in another isolate, back-channel logout) stops working here too. One request re-reads it; the
+//! session's other requests meanwhile keep the copy (one read per session, not one per request
+//! in flight when the copy falls due). KV itself is eventually
 //! consistent: about 60 s across locations. With a session object bound ([`coordinator`]),
 //! each re-read also asks the object, which knows at once that a session ended anywhere.
 
@@ -50,6 +52,27 @@ pub struct RefreshGrace {
     pub refresh_token: Option<String>,
 }
 
+/// Marks a session as being re-read until dropped (also when the request is cancelled).
+struct Revalidating<'a> {
+    set: &'a RefCell<HashSet<String>>,
+    key: String,
+}
+
+impl<'a> Revalidating<'a> {
+    fn start(set: &'a RefCell<HashSet<String>>, key: &str) -> Self {
+        set.borrow_mut().insert(key.to_owned());
+        Self { set, key: key.to_owned() }
+    }
+}
+
+impl Drop for Revalidating<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.set.try_borrow_mut() {
+            set.remove(&self.key);
+        }
+    }
+}
+
 fn keyed(prefix: &str, parts: &[&str]) -> String {
     format!("{prefix}:v1:{}", hex(&sha256(parts.join("\0").as_bytes())))
 }
@@ -61,6 +84,10 @@ pub struct SessionStore {
     ended: RefCell<HashSet<String>>,
     /// How long a warm copy is trusted before KV (and the session's object) is asked again.
     revalidate_secs: u64,
+    /// Sessions whose warm copy a request is re-reading right now: the other requests of that
+    /// session meanwhile keep using the copy (at most one read per session at a time, instead
+    /// of one per concurrent request every `revalidate_secs`).
+    revalidating: RefCell<HashSet<String>>,
     /// Sessions ended, or found ended, since the edge last asked ([`SessionStore::take_just_ended`]):
     /// its proxied WebSockets close.
     just_ended: RefCell<Vec<String>>,
@@ -75,7 +102,13 @@ impl Default for SessionStore {
 impl SessionStore {
     /// A store whose warm copies are re-checked every `revalidate_secs`.
     pub fn with_revalidation(revalidate_secs: u64) -> Self {
-        Self { warm: RefCell::default(), ended: RefCell::default(), just_ended: RefCell::default(), revalidate_secs }
+        Self {
+            warm: RefCell::default(),
+            ended: RefCell::default(),
+            revalidating: RefCell::default(),
+            just_ended: RefCell::default(),
+            revalidate_secs,
+        }
     }
 
     /// The record for `id`, from memory if warm and recent, else from KV. `Ok(None)` for
@@ -94,7 +127,14 @@ impl SessionStore {
         let warm = self.warm.borrow().get(&key).cloned();
         let record = match warm {
             Some((record, loaded_at)) if now < loaded_at.saturating_add(self.revalidate_secs) => Some(record),
-            _ => self.read_through(kv, keys, key, now).await?,
+            // Another request of this session is re-reading it: the copy is at most that
+            // read's few milliseconds staler than it would be anyway.
+            Some((record, _)) if self.revalidating.borrow().contains(&key) => Some(record),
+            Some(_) => {
+                let _reading = Revalidating::start(&self.revalidating, &key);
+                self.read_through(kv, keys, key.clone(), now).await?
+            }
+            None => self.read_through(kv, keys, key, now).await?,
         };
         Ok(record.filter(|r| now < r.expires_at))
     }

@@ -84,6 +84,9 @@ pub struct FakeKv {
     map: RefCell<HashMap<String, (Vec<u8>, u64)>>,
     reads: Cell<usize>,
     pub fail: Cell<bool>,
+    /// Reads give way once before answering, as a real KV read would, so concurrent
+    /// requests overlap under `join`.
+    pub slow_reads: Cell<bool>,
 }
 
 impl FakeKv {
@@ -101,6 +104,9 @@ impl FakeKv {
 impl KvStore for FakeKv {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.reads.set(self.reads.get() + 1);
+        if self.slow_reads.get() {
+            yield_once().await;
+        }
         if self.fail.get() {
             return Err(KvError("injected".into()));
         }

@@ -354,3 +354,23 @@ fn a_refresh_write_that_lands_after_logout_does_not_bring_the_session_back() {
     let d = api_get(&w, &elsewhere, &session);
     assert_eq!((response(&d).status().as_u16(), d.log.reason), (401, "session_unknown"));
 }
+
+#[test]
+fn a_burst_on_a_due_warm_session_reads_kv_once_not_once_per_request() {
+    let w = world();
+    let session = sign_in(&w, "/");
+    w.ports.clock.advance_secs(crate::store::WARM_REVALIDATE_SECS);
+    w.ports.kv.slow_reads.set(true);
+    let reads = w.ports.kv.reads();
+    let requests: Vec<_> = (0..10)
+        .map(|_| request(Method::GET, "/api/x", &[("cookie", session.as_str()), ("accept", "application/json")]))
+        .collect();
+    let decisions = block_on(join_all(requests.iter().map(|r| w.gateway.handle(&w.ports, r))));
+    assert!(decisions.iter().all(|d| matches!(d.outcome, Outcome::Forward(_))), "every request served");
+    assert_eq!(w.ports.kv.reads() - reads, 2, "one re-read (record + tombstone) for the whole burst");
+    // The next due re-read still happens (the mark went with the read).
+    let reads = w.ports.kv.reads();
+    w.ports.clock.advance_secs(crate::store::WARM_REVALIDATE_SECS);
+    assert!(matches!(api_get(&w, &w.gateway, &session).outcome, Outcome::Forward(_)));
+    assert_eq!(w.ports.kv.reads() - reads, 2);
+}
