@@ -2,28 +2,15 @@
 //    never shows a secret.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import { startOrigin } from '../support/origin.mjs';
-import { freePort, startWorker } from '../support/worker.mjs';
+import { startProviderlessWorker } from '../support/worker.mjs';
 import { skipReason } from '../support/stack.mjs';
 
 const skip = skipReason();
 const T = { timeout: 10_000, skip };
 
-async function misconfigured(vars, secrets) {
-  const port = await freePort();
-  const base = {
-    OIDC_ISSUER: 'http://127.0.0.1:9',
-    OIDC_CLIENT_ID: 'edgeguard',
-    PUBLIC_URL: `http://127.0.0.1:${port}`,
-    ORIGIN_URL: 'http://127.0.0.1:9',
-    API_PATH_PREFIXES: '/api/',
-  };
-  const v = { ...base, ...vars };
-  for (const [k, val] of Object.entries(v)) if (val === undefined) delete v[k];
-  const sec = { OIDC_CLIENT_SECRET: 'client-secret-value-123', SESSION_SECRET: crypto.randomBytes(32).toString('hex'), ...secrets };
-  for (const [k, val] of Object.entries(sec)) if (val === undefined) delete sec[k];
-  return startWorker({ port, vars: v, secrets: sec });
+function misconfigured(vars, secrets) {
+  return startProviderlessWorker({ vars: { API_PATH_PREFIXES: '/api/', ...vars }, secrets });
 }
 
 describe('invalid configuration', () => {

@@ -2,10 +2,9 @@
 // internal API behind a service binding, both protected exactly like an HTTP origin.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import path from 'node:path';
 import { Browser } from '../support/browser.mjs';
-import { REPO_ROOT, freePort, startWorker } from '../support/worker.mjs';
+import { REPO_ROOT, startProviderlessWorker } from '../support/worker.mjs';
 import { describeHops, signInSession, skipReason, startStack } from '../support/stack.mjs';
 
 const skip = skipReason();
@@ -106,19 +105,7 @@ describe('origins that are bindings: assets and a service binding', () => {
 });
 
 async function gatewayWith(routes, worker) {
-  const port = await freePort();
-  return startWorker({
-    port,
-    vars: {
-      OIDC_ISSUER: 'http://127.0.0.1:9',
-      OIDC_CLIENT_ID: 'edgeguard',
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      ORIGIN_URL: 'http://127.0.0.1:9',
-      ROUTES: JSON.stringify(routes),
-    },
-    secrets: { OIDC_CLIENT_SECRET: 'client-secret-value-123', SESSION_SECRET: crypto.randomBytes(32).toString('hex') },
-    ...worker,
-  });
+  return startProviderlessWorker({ vars: { ROUTES: JSON.stringify(routes) }, ...worker });
 }
 
 describe('bindings at start-up, and why run_worker_first', () => {

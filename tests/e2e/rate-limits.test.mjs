@@ -5,8 +5,7 @@
 // key (sub, client_id or ip), counted after authentication.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
-import { freePort, startWorker } from '../support/worker.mjs';
+import { startProviderlessWorker } from '../support/worker.mjs';
 import { skipReason, startStack } from '../support/stack.mjs';
 import { mint } from '../support/tokens.mjs';
 
@@ -14,21 +13,8 @@ const skip = skipReason();
 const T = { timeout: 10_000, skip };
 const LIMIT = 3;
 
-async function gateway(extra) {
-  const port = await freePort();
-  return startWorker({
-    port,
-    vars: {
-      // No provider needed: a login that cannot reach one answers 502, which still counts.
-      OIDC_ISSUER: 'http://127.0.0.1:9',
-      OIDC_CLIENT_ID: 'edgeguard',
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      ORIGIN_URL: 'http://127.0.0.1:9',
-    },
-    secrets: { OIDC_CLIENT_SECRET: 'client-secret-value-123', SESSION_SECRET: crypto.randomBytes(32).toString('hex') },
-    ...extra,
-  });
-}
+// No provider needed: a login that cannot reach one answers 502, which still counts.
+const gateway = (options) => startProviderlessWorker(options);
 
 const from = (ip) => ({ 'cf-connecting-ip': ip, accept: 'application/json' });
 
@@ -163,10 +149,6 @@ describe('per-route rate limits', () => {
   test('a route naming a binding the Worker lacks is a configuration error naming it', T, async () => {
     const broken = await gateway({
       vars: {
-        OIDC_ISSUER: 'http://127.0.0.1:9',
-        OIDC_CLIENT_ID: 'edgeguard',
-        PUBLIC_URL: 'http://127.0.0.1:9',
-        ORIGIN_URL: 'http://127.0.0.1:9',
         ROUTES: JSON.stringify([{ prefix: '/', rate_limit: { binding: 'MISSING_LIMIT', key: 'sub' } }]),
       },
     });

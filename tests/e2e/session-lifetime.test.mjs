@@ -7,10 +7,9 @@
 // without waiting.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import { Browser } from '../support/browser.mjs';
 import { SESSION_COOKIE, signInSession, skipReason, startStack, waitUntilExpired } from '../support/stack.mjs';
-import { freePort, startWorker } from '../support/worker.mjs';
+import { startProviderlessWorker } from '../support/worker.mjs';
 import { openCookie, sealCookie } from '../support/session-cookie.mjs';
 
 const skip = skipReason();
@@ -190,18 +189,7 @@ describe('session lifetime settings are validated', () => {
   after(async () => { await Promise.allSettled(workers.map((w) => w.close())); });
 
   async function health(vars) {
-    const port = await freePort();
-    const w = await startWorker({
-      port,
-      vars: {
-        OIDC_ISSUER: 'http://127.0.0.1:9',
-        OIDC_CLIENT_ID: 'edgeguard',
-        PUBLIC_URL: `http://127.0.0.1:${port}`,
-        ORIGIN_URL: 'http://127.0.0.1:9',
-        ...vars,
-      },
-      secrets: { OIDC_CLIENT_SECRET: 'client-secret-value-123', SESSION_SECRET: crypto.randomBytes(32).toString('base64url') },
-    });
+    const w = await startProviderlessWorker({ vars });
     workers.push(w);
     const res = await fetch(`${w.url}/auth/health`, { headers: { accept: 'application/json' } });
     return { status: res.status, text: await res.text() };

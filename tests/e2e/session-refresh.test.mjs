@@ -38,6 +38,15 @@ describe('session refresh', () => {
   const refreshRequests = () => refreshGrants(s.idp);
   const api = (b, q = '') => b.get(`${s.gw}/api/echo${q}`);
   const lastIssued = () => s.idp.issuedTokens().at(-1);
+  /** The provider is back: the next request is refreshed and forwarded with the new access token. */
+  async function recoversWithRefresh(b) {
+    s.idp.setFault(null);
+    const back = await api(b);
+    assert.equal(back.status, 200, `after recovery: ${back.status} ${back.text.slice(0, 200)}`);
+    const fresh = lastIssued();
+    assert.equal(fresh.grantType, 'refresh_token');
+    assert.equal(back.json.headers.authorization, `Bearer ${fresh.access_token}`);
+  }
 
   test('an expired token is refreshed transparently, twice in a row, with the rotated refresh token', T, async () => {
     s.idp.setAccessTokenTtl(1);
@@ -203,12 +212,7 @@ describe('session refresh', () => {
       assert.deepEqual(sessionSetCookies([res, nav]), [], 'the session cookie is neither cleared nor re-set');
       assert.equal(b.jar.get(SESSION_COOKIE)?.value, cookie.value);
 
-      s.idp.setFault(null);
-      const back = await api(b);
-      assert.equal(back.status, 200, `after recovery: ${back.status} ${back.text.slice(0, 200)}`);
-      const fresh = lastIssued();
-      assert.equal(fresh.grantType, 'refresh_token');
-      assert.equal(back.json.headers.authorization, `Bearer ${fresh.access_token}`);
+      await recoversWithRefresh(b);
     });
   }
 
@@ -269,12 +273,7 @@ describe('session refresh', () => {
       assert.equal(s.origin.requests().filter((q) => q.headers.authorization === `Bearer ${tokens.access_token}`).length, 1,
         'the expired token was not forwarded');
 
-      s.idp.setFault(null);
-      const back = await api(b);
-      assert.equal(back.status, 200, `after recovery: ${back.status} ${back.text.slice(0, 200)}`);
-      const fresh = lastIssued();
-      assert.equal(fresh.grantType, 'refresh_token');
-      assert.equal(back.json.headers.authorization, `Bearer ${fresh.access_token}`);
+      await recoversWithRefresh(b);
     });
   }
 

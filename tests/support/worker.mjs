@@ -10,6 +10,7 @@
 // With kvPersist: '/some/dir' the KV namespace lives on disk, so a second Worker started with the same
 // folder (after close(), e.g. with another SESSION_SECRET) sees the sessions of the first.
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -43,6 +44,32 @@ export async function freePort(host = '127.0.0.1') {
       const { port } = srv.address();
       srv.close(() => resolve(port));
     });
+  });
+}
+
+/**
+ * A Worker with valid settings whose provider and origin are unreachable (127.0.0.1:9): for start-up checks and the
+ * gateway's own endpoints, which need no provider. `vars` and `secrets` add to or override the base (undefined
+ * removes one); the other options go to startWorker.
+ */
+export async function startProviderlessWorker({ vars = {}, secrets = {}, ...options } = {}) {
+  const port = await freePort();
+  const defined = (o) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  return startWorker({
+    port,
+    vars: defined({
+      OIDC_ISSUER: 'http://127.0.0.1:9',
+      OIDC_CLIENT_ID: 'edgeguard',
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      ORIGIN_URL: 'http://127.0.0.1:9',
+      ...vars,
+    }),
+    secrets: defined({
+      OIDC_CLIENT_SECRET: 'client-secret-value-123',
+      SESSION_SECRET: crypto.randomBytes(32).toString('hex'),
+      ...secrets,
+    }),
+    ...options,
   });
 }
 
