@@ -11,6 +11,7 @@ mod encoding;
 pub mod entra;
 pub mod error;
 pub mod gateway;
+pub mod json;
 pub mod jwt;
 pub mod oidc;
 pub mod policy;

@@ -1,4 +1,4 @@
-//! The JWT parser and its strict JSON pass (`src/jwt/parse.rs`, `src/jwt/json.rs`).
+//! The JWT parser and its strict JSON pass (`src/jwt/parse.rs`, `src/json.rs`).
 //!
 //! The first byte picks the shape of the input: even, the rest is a raw compact token; odd, the
 //! rest is `header JSON \n payload JSON \n signature bytes`, base64url-encoded here so the
@@ -13,7 +13,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use edgeguard::jwt::json::{StrictJsonError, parse_object};
+use edgeguard::json::{StrictJsonError, parse_object};
 use edgeguard::jwt::{DEFAULT_MAX_TOKEN_LEN, ErrorClass, JwtError, UnverifiedJwt};
 use edgeguard_fuzz::Input;
 use libfuzzer_sys::fuzz_target;

@@ -97,7 +97,7 @@ impl Object {
     /// The state is stored before the answer leaves whenever the call changed it.
     async fn answer(&self, request: Request) -> Result<Response, JsValue> {
         let body = JsFuture::from(request.text()?).await?.as_string().unwrap_or_default();
-        let Ok(call) = serde_json::from_str::<ObjectCall>(&body) else {
+        let Ok(call) = crate::json::decode::<ObjectCall>(body.as_bytes()) else {
             return respond(400, "not a session object call");
         };
         self.load().await?;
@@ -128,7 +128,8 @@ impl Object {
         }
         let stored = JsFuture::from(self.storage.get_key(STATE_KEY)?).await?;
         if !self.loaded.replace(true) {
-            let state = stored.as_string().and_then(|json| serde_json::from_str(&json).ok()).unwrap_or_default();
+            let state =
+                stored.as_string().and_then(|json| crate::json::decode(json.as_bytes()).ok()).unwrap_or_default();
             *self.session.borrow_mut() = state;
         }
         Ok(())
@@ -183,7 +184,7 @@ impl SessionCoordinator for EdgePorts {
             return Err(KvError(format!("session object: answered {}", response.status())));
         }
         let text = JsFuture::from(response.text().map_err(store_error)?).await.map_err(store_error)?;
-        let answer = serde_json::from_str(&text.as_string().unwrap_or_default());
+        let answer = crate::json::decode(text.as_string().unwrap_or_default().as_bytes());
         answer.map(Some).map_err(|e| KvError(format!("session object: {e}")))
     }
 }

@@ -155,7 +155,7 @@ fn read_page(response: IncomingResponse, graph: &str, ids: &mut Vec<String>) -> 
     if !response.status().is_success() {
         return Err(GraphError::Status(response.status().as_u16()));
     }
-    let page: Value = serde_json::from_slice(response.body()).map_err(|_| GraphError::Malformed)?;
+    let page: Value = crate::json::decode::<Value>(response.body()).map_err(|_| GraphError::Malformed)?;
     let objects = page.get("value").and_then(Value::as_array).ok_or(GraphError::Malformed)?;
     for object in objects {
         let is_group = object.get("@odata.type").and_then(Value::as_str).is_none_or(|t| t == "#microsoft.graph.group");

@@ -74,7 +74,7 @@ impl Jwks {
         }
         // JSON is UTF-8 (RFC 8259 §8.1); serde skips members it ignores without checking that.
         let text = std::str::from_utf8(bytes).map_err(|_| JwksError::Malformed("not UTF-8".into()))?;
-        let doc: Document = serde_json::from_str(text).map_err(|e| JwksError::Malformed(e.to_string()))?;
+        let doc: Document = crate::json::decode(text.as_bytes()).map_err(|e| JwksError::Malformed(e.to_string()))?;
         let mut keys: Vec<UsableKey> = Vec::new();
         let mut skipped = 0;
         for value in doc.keys {

@@ -25,7 +25,7 @@ pub mod cache;
 pub mod claims;
 pub mod error;
 mod http_cache;
-pub mod json;
+
 pub mod jwk;
 pub mod keys;
 pub mod parse;

@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 
 use super::alg::JwsAlgorithm;
 use super::error::{JwtError, log_snippet};
-use super::json::{self, StrictJsonError};
+use crate::json::{self, StrictJsonError};
 
 /// The default bound on a token's length: 16 KiB is far above real ID and access tokens
 /// (Entra tokens with many groups stay under 8 KiB) and far below what costs real CPU.

@@ -71,7 +71,7 @@ impl ProviderMetadata {
 
     fn parse_checked(body: &[u8], expected_text: &str, accepts: impl Fn(&str) -> bool) -> Result<Self, DiscoveryError> {
         let metadata: ProviderMetadata =
-            serde_json::from_slice(body).map_err(|e| DiscoveryError::Malformed(e.to_string()))?;
+            crate::json::decode(body).map_err(|e| DiscoveryError::Malformed(e.to_string()))?;
         if !accepts(&metadata.issuer) {
             return Err(DiscoveryError::IssuerMismatch { expected: expected_text.to_owned(), found: metadata.issuer });
         }

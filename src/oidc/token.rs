@@ -125,7 +125,7 @@ pub fn parse_token_response(result: Result<IncomingResponse, HttpError>) -> Resu
     let status = response.status();
     if status.is_success() {
         let tokens: TokenResponse =
-            serde_json::from_slice(response.body()).map_err(|e| TokenError::Malformed(e.to_string()))?;
+            crate::json::decode(response.body()).map_err(|e| TokenError::Malformed(e.to_string()))?;
         if !tokens.token_type.eq_ignore_ascii_case("bearer") {
             return Err(TokenError::Malformed(format!("token_type {:?} is not Bearer", tokens.token_type)));
         }
@@ -135,7 +135,7 @@ pub fn parse_token_response(result: Result<IncomingResponse, HttpError>) -> Resu
         return Ok(tokens);
     }
     if status.is_client_error()
-        && let Ok(body) = serde_json::from_slice::<ErrorBody>(response.body())
+        && let Ok(body) = crate::json::decode::<ErrorBody>(response.body())
     {
         return Err(TokenError::Refused { error: body.error, description: body.error_description });
     }

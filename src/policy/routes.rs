@@ -177,7 +177,7 @@ pub fn parse_routes_for(
     provider_names: &[&str],
 ) -> Result<RouteTable, Vec<String>> {
     let raw_routes: Vec<serde_json::Value> =
-        serde_json::from_str(raw).map_err(|e| vec![format!("is not a JSON array of routes ({e})")])?;
+        crate::json::decode(raw.as_bytes()).map_err(|e| vec![format!("is not a JSON array of routes ({e})")])?;
     let mut errors = Vec::new();
     let mut routes = Vec::new();
     for (i, value) in raw_routes.into_iter().enumerate() {
@@ -431,6 +431,10 @@ mod tests {
         assert!(parse_routes("{}", Some(&origin())).is_err());
         let twins = parse_routes(r#"[{"prefix":"/a"},{"prefix":"/A"}]"#, Some(&origin())).unwrap_err();
         assert!(twins[0].contains("letter case aside"), "{twins:?}");
+        // A field given twice would otherwise be read as whichever copy the parser keeps.
+        let repeated = parse_routes(r#"[{"prefix":"/a","auth":"public","auth":"bearer"}]"#, Some(&origin()));
+        let repeated = repeated.unwrap_err();
+        assert!(repeated[0].contains("duplicate member name at line 1 column"), "{repeated:?}");
     }
 
     #[test]

@@ -218,7 +218,7 @@ impl SessionRecord {
 
     pub fn open(sealed: &[u8], storage_key: &str, keys: &SessionKeys) -> Option<Self> {
         let json = keys.open(Purpose::Store, storage_key.as_bytes(), sealed)?;
-        serde_json::from_slice(&json).ok()
+        crate::json::decode(&json).ok()
     }
 }
 

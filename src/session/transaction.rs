@@ -147,7 +147,7 @@ impl LoginTransaction {
         }
         let sealed = b64url_decode(value)?;
         let json = keys.open(Purpose::Cookie, name.as_bytes(), &sealed)?;
-        serde_json::from_slice(&json).ok()
+        crate::json::decode(&json).ok()
     }
 
     fn is_live(&self, now: u64) -> bool {

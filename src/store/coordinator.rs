@@ -201,7 +201,7 @@ pub fn seal_tokens(keys: &SessionKeys, rng: &impl Rng, session_hash: &str, token
 pub fn open_tokens(keys: &SessionKeys, session_hash: &str, sealed: &str) -> Option<RefreshGrace> {
     let sealed = b64url_decode(sealed)?;
     let plain = keys.open(Purpose::Store, object_aad(session_hash).as_bytes(), &sealed)?;
-    serde_json::from_slice(&plain).ok()
+    crate::json::decode(&plain).ok()
 }
 
 fn object_aad(session_hash: &str) -> String {

@@ -279,7 +279,7 @@ impl SessionStore {
             return Ok(None);
         };
         let plain = keys.open(Purpose::Store, key.as_bytes(), &sealed);
-        Ok(plain.and_then(|p| serde_json::from_slice(&p).ok()))
+        Ok(plain.and_then(|p| crate::json::decode(&p).ok()))
     }
 
     /// Remember what replaced `old_refresh_token`, briefly, for requests still holding it.

@@ -123,7 +123,7 @@ pub(super) fn providers(c: &mut Collector<'_>) -> (Option<Vec<ProviderConfig>>, 
 
 /// The entries of `PROVIDERS`, each an object or `None` (problem recorded).
 fn entries(c: &mut Collector<'_>, raw: &str) -> Vec<Option<Map<String, Value>>> {
-    let list = match serde_json::from_str::<Value>(raw) {
+    let list = match crate::json::decode::<Value>(raw.as_bytes()) {
         Ok(Value::Array(list)) if !list.is_empty() => list,
         Ok(_) => {
             c.fail(names::PROVIDERS, "is not a non-empty JSON array", ENTRY_FIX);

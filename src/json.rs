@@ -1,4 +1,10 @@
-//! Strict JSON for JOSE headers and JWT claims sets: duplicate member names are an error.
+//! Strict JSON, the one reader for every document edgeguard takes in: JOSE headers and JWT
+//! claims sets, provider documents (discovery, JWKS, token and Graph answers), settings and its
+//! own stored records. Duplicate member names are an error.
+//!
+//! One reader is also one copy of the parser in the Worker's wasm: a typed `from_slice::<T>`
+//! per type instantiates serde_json's parser for each of them (2–5 KB of code apiece), where
+//! [`decode`] parses into a `Value` here once and lets each type read that tree.
 //!
 //! RFC 7515 §5.2 and RFC 7519 §4 let a parser either reject duplicate member names or keep the
 //! last one; RFC 8725 §3.2 warns that different parsers picking different duplicates is an
@@ -7,7 +13,7 @@
 //! every member name after unescaping (`"a\u006cg"` is `"alg"`) and checks each object — at
 //! every nesting depth — for repeats. `serde_json`'s recursion limit (128) still applies.
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 use std::cell::Cell;
 use std::fmt;
@@ -26,14 +32,26 @@ pub enum StrictJsonError {
 /// Parse `bytes` as one JSON object, refusing duplicate member names anywhere inside it.
 pub fn parse_object(bytes: &[u8]) -> Result<Map<String, Value>, StrictJsonError> {
     let duplicate = Cell::new(false);
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let parsed = StrictSeed { duplicate: &duplicate }.deserialize(&mut de).and_then(|value| de.end().map(|()| value));
-    match parsed {
+    match parse_value(bytes, &duplicate) {
         Ok(Value::Object(map)) => Ok(map),
         Ok(_) => Err(StrictJsonError::NotObject),
         Err(_) if duplicate.get() => Err(StrictJsonError::DuplicateMember),
         Err(_) => Err(StrictJsonError::Invalid),
     }
+}
+
+/// Read `bytes` as a `T`: strict JSON (no duplicate member names, nothing after the value),
+/// then `T`'s own rules. The error names the line and column of a syntax error or duplicate
+/// member, or the field that `T` could not take.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, serde_json::Error> {
+    T::deserialize(parse_value(bytes, &Cell::new(false))?)
+}
+
+fn parse_value(bytes: &[u8], duplicate: &Cell<bool>) -> Result<Value, serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = StrictSeed { duplicate }.deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
 }
 
 /// Builds a `serde_json::Value`, flagging duplicates through a side channel so the caller can
@@ -156,6 +174,24 @@ mod tests {
         let strict = parse_object(input.as_bytes()).unwrap();
         let plain: Map<String, Value> = serde_json::from_str(input).unwrap();
         assert_eq!(strict, plain);
+    }
+
+    #[test]
+    fn decode_reads_types_strictly_and_says_where() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Doc {
+            issuer: String,
+            #[serde(default)]
+            scopes: Vec<String>,
+        }
+        let doc: Doc = decode(br#"{"issuer":"https://i","scopes":["openid"],"extra":1}"#).unwrap();
+        assert_eq!(doc, Doc { issuer: "https://i".into(), scopes: vec!["openid".into()] });
+        let twice = decode::<Doc>(br#"{"issuer":"https://i","issuer":"https://evil"}"#).unwrap_err();
+        assert_eq!(twice.to_string(), "duplicate member name at line 1 column 30");
+        let missing = decode::<Doc>(br#"{"scopes":[]}"#).unwrap_err();
+        assert_eq!(missing.to_string(), "missing field `issuer`");
+        assert!(decode::<Doc>(br#"{"issuer":"https://i"} {}"#).is_err(), "trailing data");
+        assert_eq!(decode::<Vec<u8>>(b"[1,2]").unwrap(), vec![1, 2], "not only objects");
     }
 
     #[test]
