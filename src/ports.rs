@@ -9,8 +9,14 @@ use crate::jwt::{Jwk, JwsAlgorithm};
 
 /// An outgoing HTTP request to the identity provider (discovery, JWKS, token endpoint).
 pub type OutgoingRequest = http::Request<Vec<u8>>;
-/// The provider's answer, body fully read.
+/// The provider's answer, body fully read, with the headers of [`PROVIDER_RESPONSE_HEADERS`].
 pub type IncomingResponse = http::Response<Vec<u8>>;
+
+/// The only headers of a provider's answer the core reads (the JWKS cache lifetime), so the
+/// only ones an [`HttpClient`] must carry over. A fixed list of constants rather than every
+/// header by its name as text: `http` parses a text name through a matcher of all standard
+/// names (12 KB of wasm). Reading another header means adding it here.
+pub const PROVIDER_RESPONSE_HEADERS: [http::HeaderName; 2] = [http::header::CACHE_CONTROL, http::header::AGE];
 
 /// Why an outgoing request produced no HTTP answer at all.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -163,9 +163,9 @@ pub fn forward(req: &Request, env: &Env, plan: &ForwardPlan) -> Result<Promise, 
         headers.delete(name)?;
     }
     for (name, value) in &plan.headers.set {
-        if headers.set(name.as_str(), value).is_err() {
+        if headers.set(name, value).is_err() {
             // Only the client's own Cookie text can be refused; never let it pass unedited.
-            headers.delete(name.as_str())?;
+            headers.delete(name)?;
         }
     }
     let init = RequestInit::new();

@@ -2,7 +2,9 @@
 //! Signature verification (`crypto.subtle`) is in `crypto.rs`.
 
 use super::convert::{fetch, js_headers};
-use crate::ports::{Clock, HttpClient, HttpError, IncomingResponse, KvError, KvStore, OutgoingRequest, Rng};
+use crate::ports::{
+    Clock, HttpClient, HttpError, IncomingResponse, KvError, KvStore, OutgoingRequest, PROVIDER_RESPONSE_HEADERS, Rng,
+};
 use futures::future::{Either, select};
 use js_sys::{Array, Object, Promise, Reflect, Uint8Array};
 use std::cell::OnceCell;
@@ -96,12 +98,10 @@ async fn send_once(request: OutgoingRequest) -> Result<IncomingResponse, JsValue
     }
     let response = fetch(&parts.uri.to_string(), &init).await?;
     let mut builder = http::Response::builder().status(response.status());
-    if let Some(entries) = js_sys::try_iter(&response.headers())? {
-        for entry in entries {
-            let pair: Array = entry?.unchecked_into();
-            if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
-                builder = builder.header(name, value);
-            }
+    let headers = response.headers();
+    for name in PROVIDER_RESPONSE_HEADERS {
+        if let Some(value) = headers.get(name.as_str())? {
+            builder = builder.header(name, value);
         }
     }
     let buffer = JsFuture::from(response.array_buffer()?).await?;

@@ -135,8 +135,8 @@ pub fn first_page_url(graph: &str, caller: CallerKind, oid: &str) -> Result<Stri
 
 fn page_request(url: &str, app_token: &str) -> Result<OutgoingRequest, GraphError> {
     http::Request::get(url)
-        .header("authorization", format!("Bearer {app_token}"))
-        .header("accept", "application/json")
+        .header(http::header::AUTHORIZATION, format!("Bearer {app_token}"))
+        .header(http::header::ACCEPT, "application/json")
         .body(Vec::new())
         .map_err(|_| GraphError::ForeignNextLink)
 }

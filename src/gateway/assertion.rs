@@ -12,7 +12,8 @@ use crate::error::GatewayError;
 use crate::policy::{AssertionRoute, Route};
 use crate::ports::Ports;
 use crate::proxy::HeaderChanges;
-use http::{HeaderName, HeaderValue};
+use http::HeaderValue;
+use http::header::CACHE_CONTROL;
 use serde_json::{Map, Value, json};
 
 /// How long an assertion is valid: it is made for one request.
@@ -126,10 +127,9 @@ impl<P: Ports> Gateway<P> {
             Ok(jwt) => jwt,
             Err(err) => return self.refuse(req, err, &[]),
         };
-        if let (Outcome::Forward(plan), Ok(name)) =
-            (&mut decision.outcome, HeaderName::from_bytes(target.header.as_bytes()))
-        {
-            plan.headers.set.push((name, jwt));
+        // The name is a lower-case token, checked when ROUTES was read.
+        if let Outcome::Forward(plan) = &mut decision.outcome {
+            plan.headers.set.push((target.header.clone().into(), jwt));
         }
         decision
     }
@@ -155,7 +155,7 @@ impl<P: Ports> Gateway<P> {
         let jwks = self.config.assertion.as_ref().map(|a| a.jwks.as_bytes().to_vec()).unwrap_or_default();
         let mut response = json(200, &Value::Null);
         *response.body_mut() = jwks;
-        response.headers_mut().insert("cache-control", HeaderValue::from_static("public, max-age=300"));
+        response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
         respond_with(response, log(req, "assertion_jwks", Some(200)))
     }
 }

@@ -123,7 +123,7 @@ impl<P: Ports> Gateway<P> {
 pub(super) fn tell_origin(decision: &mut Decision, binding: &Binding) {
     let Outcome::Forward(plan) = &mut decision.outcome else { return };
     if let Some(jkt) = binding.jkt.as_deref().filter(|jkt| crate::proxy::is_header_safe(jkt)) {
-        plan.headers.set.push((http::HeaderName::from_static(CONFIRMATION_HEADER), jkt.to_owned()));
+        plan.headers.set.push((CONFIRMATION_HEADER.into(), jkt.to_owned()));
     }
     if let Some(nonce) = &binding.next_nonce {
         plan.answer_headers.push(("dpop-nonce", nonce.clone()));

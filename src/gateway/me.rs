@@ -49,7 +49,7 @@ impl<P: Ports> Gateway<P> {
         }
         let mut response = json(200, &body);
         if let Some(cookie) = set_cookie.and_then(|c| http::HeaderValue::from_str(&c).ok()) {
-            response.headers_mut().append("set-cookie", cookie);
+            response.headers_mut().append(http::header::SET_COOKIE, cookie);
         }
         let mut entry = log(req, "me", Some(200));
         entry.sub = Some(identity.sub.clone());

@@ -21,7 +21,6 @@ use super::request::IncomingRequest;
 use crate::policy::{Route, WebSocketMode};
 use crate::proxy::HeaderChanges;
 use crate::store::tombstone_key;
-use http::HeaderName;
 
 /// The close code for a proxied socket whose session ended: in the range RFC 6455 §7.4.2 leaves
 /// to applications, read as "401": sign in again before reconnecting (graphql-ws uses it too).
@@ -64,8 +63,8 @@ pub fn passes_upgrade(route: &Route, req: &IncomingRequest) -> bool {
 /// removed with the other hop-by-hop headers; the gateway sets them anew, so names a client
 /// lists in its `Connection` can never make the runtime drop the gateway's identity headers.
 pub fn keep_handshake(headers: &mut HeaderChanges) {
-    headers.set.push((http::header::UPGRADE, "websocket".to_owned()));
-    headers.set.push((HeaderName::from_static("connection"), "Upgrade".to_owned()));
+    headers.set.push(("upgrade".into(), "websocket".to_owned()));
+    headers.set.push(("connection".into(), "Upgrade".to_owned()));
 }
 
 /// The socket plan for a forwarded request, `None` unless it is an upgrade the route lets

@@ -48,7 +48,7 @@ impl ClientAuthentication<'_> {
                 let pair = format!("{}:{}", form_encode(client_id), form_encode(secret.expose()));
                 let basic = base64::engine::general_purpose::STANDARD.encode(pair);
                 form.append_pair("client_id", client_id);
-                builder.header("authorization", format!("Basic {basic}"))
+                builder.header(http::header::AUTHORIZATION, format!("Basic {basic}"))
             }
             ClientAuthentication::Post { client_id, secret } => {
                 form.append_pair("client_id", client_id).append_pair("client_secret", secret.expose());

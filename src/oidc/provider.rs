@@ -147,7 +147,7 @@ impl<K> ProviderState<K> {
 
 async fn fetch_metadata(ports: &impl HttpClient, provider: &ProviderConfig) -> FetchOutcome {
     let request = http::Request::get(&provider.discovery_url)
-        .header("accept", "application/json")
+        .header(http::header::ACCEPT, "application/json")
         .body(Vec::new())
         .map_err(|e| ProviderError::DiscoveryUnreachable(HttpError::Network(e.to_string())))?;
     let response = ports.send(request).await.map_err(ProviderError::DiscoveryUnreachable)?;

@@ -106,8 +106,8 @@ pub fn client_authenticated_post(
     mut form: form_urlencoded::Serializer<'_, String>,
 ) -> Result<OutgoingRequest, http::Error> {
     let builder = http::Request::post(endpoint)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .header("accept", "application/json");
+        .header(http::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(http::header::ACCEPT, "application/json");
     let builder = auth.apply(builder, &mut form);
     builder.body(form.finish().into_bytes())
 }

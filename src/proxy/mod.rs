@@ -18,8 +18,8 @@ pub use strip::StripRule;
 
 use crate::gateway::RequestHeaders;
 use crate::session::cookie::{is_gateway_cookie, without_gateway_cookies};
-use http::{HeaderName, HeaderValue};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use strip::is_stripped;
 
 /// The identity headers the gateway sets.
@@ -41,8 +41,8 @@ pub fn is_header_safe(text: &str) -> bool {
 
 /// A header value the gateway sets, or `None` if the text cannot be a header value (then the
 /// header is left out rather than mangled).
-fn value(text: &str) -> Option<HeaderValue> {
-    HeaderValue::from_str(text).ok().filter(|_| is_header_safe(text))
+fn value(text: &str) -> Option<http::HeaderValue> {
+    http::HeaderValue::from_str(text).ok().filter(|_| is_header_safe(text))
 }
 
 /// Who the origin is told the caller is.
@@ -96,14 +96,17 @@ pub struct HeaderChanges {
     /// Client headers to drop (names as the runtime lists them).
     pub remove: Vec<String>,
     /// Headers to set, replacing any value the client sent. Values are text as it must reach
-    /// the origin (the client's own `Cookie` text may hold bytes `http` refuses).
-    pub set: Vec<(HeaderName, String)>,
+    /// the origin (the client's own `Cookie` text may hold bytes `http` refuses). Names are
+    /// lower-case tokens: the gateway's own, or a route's, checked when the settings were read.
+    /// Plain text rather than `http::HeaderName`, whose constructor carries a 12 KB matcher of
+    /// standard names into the wasm for names the runtime takes as text anyway.
+    pub set: Vec<(Cow<'static, str>, String)>,
 }
 
 impl HeaderChanges {
     fn set(&mut self, name: &'static str, text: &str) {
         if value(text).is_some() {
-            self.set.push((HeaderName::from_static(name), text.to_owned()));
+            self.set.push((name.into(), text.to_owned()));
         }
     }
 
@@ -114,10 +117,10 @@ impl HeaderChanges {
         let mut headers = http::HeaderMap::new();
         for name in client.names().filter(|n| !self.remove.iter().any(|r| r == n)) {
             let value = client.value(name).unwrap_or_default();
-            headers.insert(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+            headers.insert(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
         }
         for (name, value) in &self.set {
-            headers.insert(name.clone(), HeaderValue::from_str(value).unwrap());
+            headers.insert(http::HeaderName::from_bytes(name.as_bytes()).unwrap(), value.parse().unwrap());
         }
         headers
     }
@@ -145,7 +148,7 @@ pub fn origin_headers(
     let cookies = client.get("cookie").unwrap_or_default();
     if cookie_names(cookies).any(is_gateway_cookie) {
         match without_gateway_cookies(cookies) {
-            Some(kept) => changes.set.push((http::header::COOKIE, kept)),
+            Some(kept) => changes.set.push(("cookie".into(), kept)),
             None => changes.remove.push("cookie".to_owned()),
         }
     }

@@ -9,7 +9,6 @@
 use super::HeaderChanges;
 use super::is_header_safe;
 use base64::Engine;
-use http::HeaderName;
 use serde_json::{Map, Value, json};
 
 pub const PRINCIPAL_HEADER: &str = "x-ms-client-principal";
@@ -58,7 +57,7 @@ pub fn add_client_principal(
     let mut notes = Vec::new();
     let encoded = base64::engine::general_purpose::STANDARD.encode(principal_document(claims, idp).to_string());
     if encoded.len() <= max_bytes {
-        changes.set.push((HeaderName::from_static(PRINCIPAL_HEADER), encoded));
+        changes.set.push((PRINCIPAL_HEADER.into(), encoded));
     } else {
         notes.push("client_principal_too_large");
     }
@@ -69,7 +68,7 @@ pub fn add_client_principal(
     {
         match value {
             Some(v) if is_header_safe(v) && v.len() <= max_bytes => {
-                changes.set.push((HeaderName::from_static(header), v.to_owned()));
+                changes.set.push((header.into(), v.to_owned()));
             }
             Some(_) => notes.push("claim_header_unsafe"),
             None => {}
