@@ -18,6 +18,30 @@ pub(super) struct SignedIn {
 }
 
 impl<P: Ports> Gateway<P> {
+    /// RFC 9207 §2.4 for an error response: when it names an issuer and belongs to this
+    /// browser's own sign-in, the issuer must be that sign-in's provider. Otherwise an error of
+    /// one provider, replayed into another's flow, would be shown (or retried with consent) as
+    /// if the provider of the flow had said it. An error for no transaction of this browser
+    /// changes nothing (it is refused anyway); a provider that omits `iss` is not asked to
+    /// prove anything here, as no code is exchanged.
+    pub(super) fn check_error_issuer(
+        &self,
+        cookies: &str,
+        state: Option<&str>,
+        iss: Option<&str>,
+        now: u64,
+    ) -> Result<(), GatewayError> {
+        let (Some(state), Some(iss)) = (state, iss) else { return Ok(()) };
+        let tx = LoginTransaction::find(cookies, state, &self.config.session.keys, now);
+        let provider = tx.filter(|tx| tx.is_bound_to(cookies)).and_then(|tx| self.provider_named(&tx.provider));
+        match provider.map(|index| self.provider_at(index)) {
+            Some(provider) if provider.config.issuer != iss => {
+                Err(GatewayError::CallbackIssuerMismatch(iss.to_owned()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Check the authorization response against the login transaction, exchange the code,
     /// validate the ID token, start the session and send the browser back where it was going.
     /// On failure the caller answers 4xx/5xx and clears the transaction cookie (`cleanup`).
@@ -27,7 +51,8 @@ impl<P: Ports> Gateway<P> {
         let cookies = req.cookie_header();
         let (code, state, iss) = match AuthorizationResponse::from_query(req.query.as_deref().unwrap_or("")) {
             AuthorizationResponse::Code { code, state, iss } => (code, state, iss),
-            AuthorizationResponse::Error { error, description, .. } => {
+            AuthorizationResponse::Error { error, description, state, iss } => {
+                self.check_error_issuer(&cookies, state.as_deref(), iss.as_deref(), now)?;
                 return Err(GatewayError::ProviderDenied { error, description });
             }
             AuthorizationResponse::Malformed => return Err(GatewayError::MalformedCallback),

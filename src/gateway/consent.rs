@@ -40,7 +40,7 @@ impl<P: Ports> Gateway<P> {
     /// At the callback: a consent error for a transaction that has not yet asked for consent
     /// becomes a new sign-in with `prompt=consent`. `None` for every other callback.
     pub(super) async fn retry_with_consent(&self, ports: &P, req: &IncomingRequest) -> Option<Decision> {
-        let AuthorizationResponse::Error { error, state: Some(state), .. } =
+        let AuthorizationResponse::Error { error, state: Some(state), iss, .. } =
             AuthorizationResponse::from_query(req.query.as_deref().unwrap_or(""))
         else {
             return None;
@@ -51,6 +51,9 @@ impl<P: Ports> Gateway<P> {
         let now = ports.now_secs();
         let keys = &self.config.session.keys;
         let cookies = req.cookie_header();
+        if self.check_error_issuer(&cookies, Some(&state), iss.as_deref(), now).is_err() {
+            return None; // another provider's error (a mix-up): the callback refuses it
+        }
         // Only this browser's own transaction is retried (the callback refuses the others).
         let tx = LoginTransaction::find(&cookies, &state, keys, now).filter(|tx| tx.is_bound_to(&cookies))?;
         if tx.prompt.as_deref().is_some_and(|p| p.split(' ').any(|v| v == PROMPT_CONSENT)) {

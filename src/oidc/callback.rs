@@ -8,8 +8,9 @@ pub enum AuthorizationResponse {
     /// Success: a code to exchange, the state to match, and the issuer if the provider
     /// identifies itself (RFC 9207; Azure AD does not).
     Code { code: String, state: String, iss: Option<String> },
-    /// The provider refused (e.g. `access_denied` when the user cancels).
-    Error { error: String, description: Option<String>, state: Option<String> },
+    /// The provider refused (e.g. `access_denied` when the user cancels), with the issuer
+    /// if it says who it is (RFC 9207 §2 covers error responses too).
+    Error { error: String, description: Option<String>, state: Option<String>, iss: Option<String> },
     /// Neither a code with a state nor an error: not a callback at all.
     Malformed,
 }
@@ -42,7 +43,7 @@ impl AuthorizationResponse {
             }
         }
         match (error, code, state) {
-            (Some(error), _, state) => Self::Error { error, description, state },
+            (Some(error), _, state) => Self::Error { error, description, state, iss },
             (None, Some(code), Some(state)) if !code.is_empty() && !state.is_empty() => Self::Code { code, state, iss },
             _ => Self::Malformed,
         }
@@ -61,7 +62,12 @@ mod tests {
         );
         assert_eq!(
             AuthorizationResponse::from_query("error=access_denied&state=s"),
-            AuthorizationResponse::Error { error: "access_denied".into(), description: None, state: Some("s".into()) }
+            AuthorizationResponse::Error {
+                error: "access_denied".into(),
+                description: None,
+                state: Some("s".into()),
+                iss: None
+            }
         );
         for bad in ["", "code=c", "state=s", "code=&state=s", "code=a&code=b&state=s"] {
             assert_eq!(AuthorizationResponse::from_query(bad), AuthorizationResponse::Malformed, "{bad}");

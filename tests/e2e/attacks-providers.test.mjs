@@ -42,6 +42,32 @@ describe('attacks on several providers', () => {
     assert.deepEqual(s.origin.requests(), []);
   });
 
+  test('an error response of one provider sent into the other\'s flow (its iss) is refused as a mix-up, not shown or retried as the flow\'s own (RFC 9207 §2.4)', T, async () => {
+    for (const error of ['access_denied', 'consent_required']) {
+      const b = new Browser();
+      // eslint-disable-next-line no-await-in-loop
+      const r = await b.signIn(`${s.gw}/home`, { stopBeforeCallback: true });
+      assert.ok(r.callbackUrl, describeHops(r.hops));
+      const flow = new URL(r.callbackUrl);
+      const mixed = new URL('/auth/callback', s.gw);
+      mixed.search = new URLSearchParams({ error, state: flow.searchParams.get('state'), iss: s.idp2.issuer }).toString();
+      // eslint-disable-next-line no-await-in-loop
+      const res = await b.request(mixed.href, { navigate: true, initiator: s.idp2.issuer });
+      assert.equal(res.status, 400, `${error}: ${res.status} ${res.location ?? ''} ${res.text.slice(0, 200)}`);
+      assert.ok(!res.location, 'no consent retry');
+      // eslint-disable-next-line no-await-in-loop
+      await s.worker.waitForLog((e) => e.json?.reason === 'callback_issuer_mismatch' && e.json?.path === '/auth/callback');
+    }
+    // The flow's own provider saying the same is its answer: the user sees why.
+    const b = new Browser();
+    const r = await b.signIn(`${s.gw}/home`, { stopBeforeCallback: true });
+    const own = new URL('/auth/callback', s.gw);
+    own.search = new URLSearchParams({ error: 'access_denied', state: new URL(r.callbackUrl).searchParams.get('state'), iss: s.idp.issuer }).toString();
+    const res = await b.request(own.href, { navigate: true, initiator: s.idp.issuer });
+    assert.equal(res.status, 403);
+    assert.deepEqual(s.origin.requests(), []);
+  });
+
   test('/auth/login?provider= with an unknown, URL-shaped or CR/LF-laden name is a 400 with one JSON log line, never a redirect', T, async () => {
     const hostile = ['nobody', 'https://evil.example/', '//evil.example', 'default\r\n{"reason":"forwarded"}', 'Partners', ''];
     for (const name of hostile) {

@@ -449,6 +449,13 @@ fn consent_required_is_retried_once_with_prompt_consent_then_explained() {
     assert!(String::from_utf8_lossy(r.body()).contains("/auth/admin-consent"));
     // A consent error with no matching transaction is not retried either.
     assert_eq!(callback("forged-state", "").log.reason, "consent_required");
+    // Nor one that another issuer sent into this flow (RFC 9207 mix-up): refused, not retried.
+    let d = handle(&w, &navigate("/docs", ""));
+    let r = response(&d);
+    let q = query_of(r.headers()["location"].to_str().unwrap());
+    let mixed = format!("error=consent_required&state={}&iss=https%3A%2F%2Fevil.example", q["state"]);
+    let d = handle(&w, &navigate(&format!("/auth/callback?{mixed}"), &cookie_pairs(r).join("; ")));
+    assert_eq!((response(&d).status().as_u16(), d.log.reason), (400, "callback_issuer_mismatch"));
     // After the retry the user consents: the sign-in completes where it was going.
     let d = handle(&w, &navigate("/docs?x=1", ""));
     let r = response(&d);

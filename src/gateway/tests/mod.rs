@@ -354,6 +354,12 @@ fn callback_without_matching_transaction_is_refused() {
     );
     let d = callback(&w, &format!("code=c&state={}&iss=https%3A%2F%2Fevil.example", q["state"]), &tx);
     expect_refused(&w, &d, 400, "callback_issuer_mismatch");
+    // RFC 9207 §2.4 holds for error responses too: another issuer's error is a mix-up, not
+    // this provider's answer.
+    let d = callback(&w, &format!("error=access_denied&state={}&iss=https%3A%2F%2Fevil.example", q["state"]), &tx);
+    expect_refused(&w, &d, 400, "callback_issuer_mismatch");
+    let d = callback(&w, &format!("error=access_denied&state={}&iss=https%3A%2F%2Fidp.example.com", q["state"]), &tx);
+    expect_refused(&w, &d, 403, "provider_denied");
     assert_eq!(w.ports.http.count("/token"), 0, "nothing is exchanged for a refused callback");
 }
 
