@@ -285,7 +285,9 @@ pub fn parse_routes_for(
     if !errors.is_empty() {
         return Err(errors);
     }
-    routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+    // Longest first. Unstable is enough (and 2–3 KB less wasm than a stable sort): two prefixes
+    // of one length never match the same path, and case twins were refused above.
+    routes.sort_unstable_by_key(|r| std::cmp::Reverse(r.prefix.len()));
     let mut claim_header_names: Vec<String> = Vec::new();
     for header in routes.iter().flat_map(|r| &r.claim_headers) {
         if !claim_header_names.contains(&header.name) {

@@ -183,13 +183,14 @@ pub fn cleanup_cookies(cookie_header: &str, finished_state: Option<&str>, keys: 
             _ => clear.push(name.to_owned()),
         }
     }
-    live.sort_by_key(|(created_at, _)| std::cmp::Reverse(*created_at));
+    // Newest first; which of two started in the same second is kept does not matter.
+    live.sort_unstable_by_key(|(created_at, _)| std::cmp::Reverse(*created_at));
     let kept: Vec<String> = live.iter().take(MAX_PENDING_TX).map(|(_, name)| name.clone()).collect();
     clear.extend(live.into_iter().skip(MAX_PENDING_TX).map(|(_, name)| name));
     // A name also held by a live transaction stays: clearing an unreadable twin (a cookie of the
     // same name from a sibling domain, say) would clear the live one with it.
     clear.retain(|name| !kept.contains(name));
-    clear.sort();
+    clear.sort_unstable();
     clear.dedup();
     let held: Vec<&str> = cookie::parse_cookie_header(cookie_header).map(|(name, _)| name).collect();
     let mut set_cookies = Vec::new();
