@@ -7,6 +7,7 @@
 mod coalesce;
 pub mod config;
 pub mod dpop;
+pub mod drive;
 mod encoding;
 pub mod entra;
 pub mod error;
