@@ -33,6 +33,27 @@ pub fn safe_return_path(public_url: &Url, candidate: &str) -> String {
     }
 }
 
+/// Where a sign-in started at `/auth/login` comes back to: `rd` (a same-site path), else the
+/// `target_link_uri` of a sign-in the provider initiated (OIDC Core §4: an absolute URL, which
+/// must be on the gateway, so it is kept only as that path), else `/`. Anything off the
+/// gateway becomes `/` ([`safe_return_path`]), as for `rd`.
+pub fn login_return_to(query: &str, public_url: &Url) -> String {
+    let param = |name: &str| {
+        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    };
+    if let Some(rd) = param("rd") {
+        return rd;
+    }
+    let Some(target) = param("target_link_uri") else { return "/".into() };
+    match Url::parse(&target) {
+        Ok(url) if url.origin() == public_url.origin() => match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        },
+        _ => "/".into(),
+    }
+}
+
 /// Parameters a sign-in started at `/auth/login` may pass on to the provider (OIDC Core
 /// §3.1.2.1), and the `prompt` values that make sense there.
 const HINTS: [&str; 4] = ["login_hint", "domain_hint", "prompt", "ui_locales"];

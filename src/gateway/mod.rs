@@ -194,10 +194,7 @@ impl<P: Ports> Gateway<P> {
             paths::ADMIN_CONSENT => self.admin_consent(ports, req).await,
             paths::LOGIN => {
                 let query = req.query.as_deref().unwrap_or_default();
-                let rd = url::form_urlencoded::parse(query.as_bytes())
-                    .find(|(k, _)| k == "rd")
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_else(|| "/".into());
+                let rd = login::login_return_to(query, &self.config.public_url);
                 let mut request = login::AuthRequest::from_login_query(query);
                 request.provider = match self.login_provider(query, &rd) {
                     Ok(provider) => provider,

@@ -94,16 +94,36 @@ impl<P: Ports> Gateway<P> {
         self.provider_named(&record.provider) == Some(index)
     }
 
-    /// The provider `/auth/login` signs in with: `?provider=<name>`, else the one of the route
-    /// the return path `rd` leads to, else the default provider.
+    /// The provider `/auth/login` signs in with: `?provider=<name>`, or `?iss=<issuer>` (a
+    /// sign-in the provider initiated, OIDC Core §4: its issuer must be one configured here,
+    /// exactly; with `provider` too, both must name the same one), else the one of the route the
+    /// return path `rd` leads to, else the default provider.
     pub(super) fn login_provider(&self, query: &str, rd: &str) -> Result<usize, GatewayError> {
-        let named = url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "provider");
-        if let Some((_, name)) = named {
-            return self.config.provider_index(&name).ok_or(GatewayError::InvalidRequest("provider_unknown"));
+        let param = |name: &str| url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name);
+        let named = match param("provider") {
+            Some((_, name)) => {
+                Some(self.config.provider_index(&name).ok_or(GatewayError::InvalidRequest("provider_unknown"))?)
+            }
+            None => None,
+        };
+        if let Some((_, iss)) = param("iss") {
+            let issuer = self.provider_with_issuer(&iss).ok_or(GatewayError::InvalidRequest("login_issuer_unknown"))?;
+            return match named {
+                Some(named) if named != issuer => Err(GatewayError::InvalidRequest("login_issuer_unknown")),
+                _ => Ok(issuer),
+            };
+        }
+        if let Some(named) = named {
+            return Ok(named);
         }
         let path = rd.split(['?', '#']).next().unwrap_or_default();
         let route = crate::policy::normalise_path(path).ok().and_then(|p| self.config.routes.find(&p).ok().flatten());
         Ok(route.filter(|r| r.auth != AuthMode::Public).map_or(0, |r| r.providers.session))
+    }
+
+    /// The provider whose configured issuer is `iss`, exactly.
+    fn provider_with_issuer(&self, iss: &str) -> Option<usize> {
+        (0..self.provider_count()).find(|index| self.provider_at(*index).config.issuer == iss)
     }
 
     /// The session cookie names of every provider, by index.

@@ -95,6 +95,36 @@ describe('return paths and parallel logins', () => {
     });
   }
 
+  test('a sign-in the provider initiates (OIDC Core §4: iss, login_hint, target_link_uri) lands on the target on the gateway', T, async () => {
+    const b = new Browser();
+    const target = `${s.gw}/reports/q3?view=full`;
+    const start = await b.request(`${s.gw}/auth/login?${new URLSearchParams({
+      iss: s.idp.issuer, login_hint: 'alice', target_link_uri: target,
+    })}`, { navigate: true, initiator: s.idp.issuer });
+    assert.equal(start.status, 302, start.text.slice(0, 200));
+    const authorize = new URL(start.location);
+    assert.equal(authorize.origin, new URL(s.idp.issuer).origin);
+    assert.equal(authorize.searchParams.get('login_hint'), 'alice');
+    const r = await b.signIn(start.location);
+    assert.equal(r.final.status, 200, describeHops(r.hops));
+    assert.equal(r.final.url, target);
+    assert.equal(s.origin.last().path, '/reports/q3');
+  });
+
+  test('a provider-initiated sign-in with a foreign target_link_uri returns to /, and an unknown iss starts nothing', T, async () => {
+    const r = await new Browser().signIn(`${s.gw}/auth/login?${new URLSearchParams({
+      iss: s.idp.issuer, target_link_uri: 'https://evil.example/phish',
+    })}`);
+    assert.ok(r.callback, describeHops(r.hops));
+    assert.equal(browserTarget(r.callback.rawLocation, r.callback.url).href, `${s.gw}/`);
+    const b = new Browser();
+    const res = await b.request(`${s.gw}/auth/login?${new URLSearchParams({ iss: 'https://evil.example' })}`, { navigate: true });
+    assert.equal(res.status, 400);
+    assert.ok(!res.location);
+    assert.deepEqual(b.jar.all(new RegExp(`^${TX_COOKIE_PREFIX}`)), [], 'no login transaction');
+    await s.worker.waitForLog((e) => e.json?.reason === 'login_issuer_unknown');
+  });
+
   test('an open-redirect attempt via the originally requested path is impossible too', T, async () => {
     const b = new Browser();
     const r = await b.signIn(`${s.gw}//evil.example/x`);

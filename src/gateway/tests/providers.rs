@@ -137,6 +137,41 @@ fn login_picks_the_provider_by_name_or_by_the_return_path() {
     assert_eq!(status, 400);
 }
 
+/// OIDC Core §4: a provider sends the browser to `/auth/login` with its `iss` (and maybe a
+/// `login_hint` and a `target_link_uri`); the sign-in goes to that provider, and back to the
+/// target only if it is on the gateway.
+#[test]
+fn a_sign_in_the_provider_initiates_goes_to_that_provider_and_back_to_the_target_on_the_gateway() {
+    let (w, partners) = two_providers();
+    let start = |query: &str| block_on(w.gateway.handle(&w.ports, &navigate(&format!("/auth/login?{query}"), "")));
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let target = enc("https://gw.example.com/partners/report?y=2");
+    let d = start(&format!("iss={}&login_hint=bob%40partner.example&target_link_uri={target}", enc(PARTNERS)));
+    let r = response(&d);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&format!("{PARTNERS}/authorize?")), "{location}");
+    let q = query_of(&location);
+    assert_eq!(q["login_hint"], "bob@partner.example");
+    *partners.nonce.borrow_mut() = q["nonce"].clone();
+    let d = callback(&w, &format!("code=c&state={}&iss={PARTNERS}", q["state"]), &cookie_pairs(r).join("; "));
+    assert_eq!(response(&d).headers()["location"], "https://gw.example.com/partners/report?y=2", "{:?}", d.log);
+
+    // A target off the gateway is no open redirect: the sign-in comes back to `/`.
+    let d = start(&format!("iss={}&target_link_uri={}", enc(ISSUER), enc("https://evil.example/phish")));
+    let r = response(&d);
+    let q = query_of(r.headers()["location"].to_str().unwrap());
+    *w.idp.nonce.borrow_mut() = q["nonce"].clone();
+    let d = callback(&w, &format!("code=c&state={}&iss={}", q["state"], enc(ISSUER)), &cookie_pairs(r).join("; "));
+    assert_eq!(response(&d).headers()["location"], "https://gw.example.com/", "{:?}", d.log);
+
+    // An issuer not configured here, or one that contradicts `provider`, starts nothing.
+    for query in [format!("iss={}", enc("https://evil.example")), format!("iss={}&provider=default", enc(PARTNERS))] {
+        let d = start(&query);
+        assert_eq!((response(&d).status().as_u16(), d.log.reason), (400, "login_issuer_unknown"), "{query}");
+        assert!(cookie_pairs(response(&d)).is_empty(), "no login transaction");
+    }
+}
+
 fn partners_token(partners: &FakeIdp, iss: &str) -> String {
     let claims = json!({"iss": iss, "sub": "svc", "aud": "https://api.example.test", "exp": NOW + 300, "iat": NOW});
     partners.signer.sign(&json!({"alg": "ES256", "kid": partners.signer.kid, "typ": "at+jwt"}), &claims)
