@@ -33,6 +33,7 @@ pub mod sign;
 pub mod verified;
 pub mod verified_cache;
 pub mod verify;
+pub mod web_crypto;
 
 pub use alg::{HashAlg, JwsAlgorithm, KeyFamily, UnsupportedAlgorithm};
 pub use cache::{CacheEvent, JwksCache, JwksCachePolicy, KeyLookup};
