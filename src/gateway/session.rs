@@ -116,14 +116,15 @@ impl<P: Ports> Gateway<P> {
                     record.identity.email_verified,
                     self.config.email_verified_required,
                 );
-                let id_token_claims = route.needs_claims().then(|| record.id_token_claims()).flatten();
+                let id_token_claims =
+                    route.needs_claims().then(|| self.sessions.id_token_claims(&storage_key, &record)).flatten();
                 let identity = ForwardIdentity {
                     subject: &record.identity.sub,
                     email,
                     object_id: record.identity.oid.as_deref(),
                     tenant: record.identity.tenant.as_deref(),
                     provider: self.forwarded_provider(provider),
-                    claims: id_token_claims.as_ref(),
+                    claims: id_token_claims.as_deref(),
                 };
                 let credential = Credential::Authenticated { access_token: &record.access_token, identity };
                 let caller = super::origin_token::Caller {

@@ -27,6 +27,7 @@ use crate::session::{Purpose, SessionId, SessionKeys, SessionRecord, random_nonc
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 pub mod coordinator;
 pub use coordinator::{ObjectAnswer, ObjectCall, SessionCoordinator};
@@ -73,13 +74,25 @@ impl Drop for Revalidating<'_> {
     }
 }
 
+/// The claims of a session's ID token, parsed once per warm copy.
+pub type IdTokenClaims = Rc<serde_json::Map<String, serde_json::Value>>;
+
+/// A warm copy of a session record: when it was read, and its ID token's claims once a route
+/// forwarding claims needed them (kept beside the record, not in it: the record is what is
+/// sealed into KV).
+struct Warm {
+    record: SessionRecord,
+    loaded_at: u64,
+    id_token_claims: Option<IdTokenClaims>,
+}
+
 fn keyed(prefix: &str, parts: &[&str]) -> String {
     format!("{prefix}:v1:{}", hex(&sha256(parts.join("\0").as_bytes())))
 }
 
 /// The session store for one isolate.
 pub struct SessionStore {
-    warm: RefCell<HashMap<String, (SessionRecord, u64)>>,
+    warm: RefCell<HashMap<String, Warm>>,
     /// Sessions ended in this isolate (logout, back-channel logout, rejected refresh).
     ended: RefCell<HashSet<String>>,
     /// How long a warm copy is trusted before KV (and the session's object) is asked again.
@@ -124,7 +137,7 @@ impl SessionStore {
         if self.ended.borrow().contains(&key) {
             return Ok(None);
         }
-        let warm = self.warm.borrow().get(&key).cloned();
+        let warm = self.warm.borrow().get(&key).map(|w| (w.record.clone(), w.loaded_at));
         let record = match warm {
             Some((record, loaded_at)) if now < loaded_at.saturating_add(self.revalidate_secs) => Some(record),
             // Another request of this session is re-reading it: the copy is at most that
@@ -264,7 +277,24 @@ impl SessionStore {
                 warm.remove(&k);
             }
         }
-        warm.insert(key, (record, now));
+        warm.insert(key, Warm { record, loaded_at: now, id_token_claims: None });
+    }
+
+    /// The claims of `record`'s ID token (stored under `key`), parsed once per warm copy: the
+    /// copy's parse is reused while the copy holds that same ID token. A new copy (a refresh,
+    /// a re-read from KV) starts unparsed, and a record that is not the warm copy's (another
+    /// ID token) is parsed on its own, so the claims always follow the record handed in.
+    pub fn id_token_claims(&self, key: &str, record: &SessionRecord) -> Option<IdTokenClaims> {
+        let mut warm = self.warm.borrow_mut();
+        let Some(copy) = warm.get_mut(key).filter(|w| w.record.id_token == record.id_token) else {
+            return record.id_token_claims().map(Rc::new);
+        };
+        if let Some(claims) = &copy.id_token_claims {
+            return Some(Rc::clone(claims));
+        }
+        let claims = Rc::new(record.id_token_claims()?);
+        copy.id_token_claims = Some(Rc::clone(&claims));
+        Some(claims)
     }
 
     /// The tokens that replaced `refresh_token`, if another request refreshed it recently.
@@ -415,6 +445,49 @@ mod tests {
             kv.delete(&id.storage_key()).await.unwrap();
             assert!(store.load(&kv, &keys, &id, 200 + WARM_REVALIDATE_SECS - 1).await.unwrap().is_some());
             assert_eq!(store.load(&kv, &keys, &id, 200 + WARM_REVALIDATE_SECS).await.unwrap(), None);
+        });
+    }
+
+    /// A record whose ID token carries `name`.
+    fn record_named(name: &str) -> SessionRecord {
+        let signer = crate::testkit::idp::Signer::new("k1");
+        let id_token = signer.sign_claims(&serde_json::json!({"iss": "https://idp", "sub": "alice", "name": name}));
+        SessionRecord { id_token, ..record(1000) }
+    }
+
+    fn name_in(claims: &IdTokenClaims) -> &str {
+        claims.get("name").and_then(|v| v.as_str()).unwrap_or_default()
+    }
+
+    #[test]
+    fn id_token_claims_are_parsed_once_per_warm_copy_and_follow_the_record() {
+        block_on(async {
+            let (kv, rng, keys, store) =
+                (FakeKv::default(), FakeRng::new(5), SessionKeys::derive(&[SECRET]), SessionStore::default());
+            let id = SessionId::generate(&rng);
+            let key = id.storage_key();
+            let first = record_named("Alice");
+            store.save(&kv, &keys, &rng, &id, &first, 100).await.unwrap();
+            let warm = store.load(&kv, &keys, &id, 101).await.unwrap().unwrap();
+            let claims = store.id_token_claims(&key, &warm).unwrap();
+            assert_eq!(name_in(&claims), "Alice");
+            for now in 102..110 {
+                let again = store.load(&kv, &keys, &id, now).await.unwrap().unwrap();
+                let reused = store.id_token_claims(&key, &again).unwrap();
+                assert!(Rc::ptr_eq(&claims, &reused), "parsed again at {now}");
+            }
+            // A record with another ID token than the warm copy's is never given the copy's claims.
+            let other = record_named("Mallory");
+            assert_eq!(name_in(&store.id_token_claims(&key, &other).unwrap()), "Mallory");
+            assert!(Rc::ptr_eq(&claims, &store.id_token_claims(&key, &warm).unwrap()), "the copy's parse is kept");
+            // A new warm copy (saved after a refresh, or re-read from KV) with a new ID token.
+            let renamed = record_named("Alice Cooper");
+            store.save(&kv, &keys, &rng, &id, &renamed, 110).await.unwrap();
+            let warm = store.load(&kv, &keys, &id, 111).await.unwrap().unwrap();
+            assert_eq!(name_in(&store.id_token_claims(&key, &warm).unwrap()), "Alice Cooper");
+            kv.put(&key, &first.seal(&key, &keys, &rng), 900).await.unwrap();
+            let reread = store.load(&kv, &keys, &id, 111 + WARM_REVALIDATE_SECS).await.unwrap().unwrap();
+            assert_eq!(name_in(&store.id_token_claims(&key, &reread).unwrap()), "Alice");
         });
     }
 

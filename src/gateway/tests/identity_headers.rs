@@ -35,6 +35,36 @@ fn session_routes_map_id_token_claims() {
 }
 
 #[test]
+fn mapped_id_token_claims_stay_right_on_every_request_and_follow_the_stored_record() {
+    use crate::ports::KvStore;
+    let w = headers_world();
+    let session = sign_in(&w, "/");
+    let user_name = |w: &World| {
+        let req = request(Method::GET, "/docs", &[("cookie", &session)]);
+        let d = block_on(w.gateway.handle(&w.ports, &req));
+        sent(&d, &req).get("x-user-name").map(|v| v.to_str().unwrap().to_owned())
+    };
+    for n in 1..=5 {
+        assert_eq!(user_name(&w).as_deref(), Some("Alice"), "request {n}");
+    }
+    // The stored record gets a new ID token (as a refresh in another isolate would write it):
+    // once this isolate re-reads it, the header shows the new token's claim.
+    let key = block_on(w.ports.list("session:v1:")).unwrap().pop().unwrap();
+    let keys = &w.gateway.config.session.keys;
+    let mut record =
+        crate::session::SessionRecord::open(&block_on(w.ports.get(&key)).unwrap().unwrap(), &key, keys).unwrap();
+    let mut claims = w.idp.id_claims("n", NOW);
+    claims["name"] = json!("Alice Cooper");
+    record.id_token = w.idp.signer.sign_claims(&claims);
+    block_on(w.ports.put(&key, &record.seal(&key, keys, &w.ports), 3600)).unwrap();
+    assert_eq!(user_name(&w).as_deref(), Some("Alice"), "the warm copy is still trusted");
+    w.ports.clock.advance_secs(crate::store::WARM_REVALIDATE_SECS);
+    for n in 1..=3 {
+        assert_eq!(user_name(&w).as_deref(), Some("Alice Cooper"), "request {n} after the re-read");
+    }
+}
+
+#[test]
 fn client_copies_of_mapped_headers_are_stripped_on_every_route() {
     let w = headers_world();
     let spoofed = [("X-Forwarded-Groups", "admins"), ("x_groups_json", "[\"admins\"]"), ("X-User-Name", "mallory")];
