@@ -266,7 +266,7 @@ fn main() {
     let algs = [JwsAlgorithm::Rs256, JwsAlgorithm::Es256];
     let origin = url::Url::parse("http://127.0.0.1:9401").unwrap();
     let routes = parse_routes(ROUTES, Some(&origin)).expect("ROUTES");
-    let ring_keys: KeySet<RingKey> = KeySet::new(Jwks::parse(&fx.jwks).expect("JWKS"));
+    let ring_keys: Rc<KeySet<RingKey>> = Rc::new(KeySet::new(Jwks::parse(&fx.jwks).expect("JWKS")));
     let no_keys: KeySet<()> = KeySet::new(Jwks::parse(&fx.jwks).expect("JWKS"));
 
     // The bearer pipeline of gateway::bearer, minus fetching metadata and keys: route, parse,
@@ -276,7 +276,7 @@ fn main() {
         let route = routes.find(&path).expect("canonical").expect("route");
         let jwt = UnverifiedJwt::parse(token, DEFAULT_MAX_TOKEN_LEN).expect("parse");
         let verified = if verifier_ring {
-            run(verify(&RingVerifier, &ring_keys, &jwt, &algs, &rules, NOW))
+            run(verify(&RingVerifier, &*ring_keys, &jwt, &algs, &rules, NOW))
         } else {
             run(verify(&NoCrypto, &no_keys, &jwt, &algs, &rules, NOW))
         }
@@ -302,7 +302,7 @@ fn main() {
         tampered[at] = if tampered[at] == b'A' { b'B' } else { b'A' };
         let tampered = String::from_utf8(tampered).unwrap();
         let jwt = UnverifiedJwt::parse(&tampered, DEFAULT_MAX_TOKEN_LEN).unwrap();
-        assert!(run(verify(&RingVerifier, &ring_keys, &jwt, &algs, &rules, NOW)).is_err(), "tampered token accepted");
+        assert!(run(verify(&RingVerifier, &*ring_keys, &jwt, &algs, &rules, NOW)).is_err(), "tampered token accepted");
     }
     assert!(ring_keys.imported_count() == 2, "keys imported once each");
 
@@ -324,18 +324,22 @@ fn main() {
     let es_key = signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, es_point.as_slice());
 
     // The verified-token cache's hit path, as gateway::bearer runs it: hash the whole token, look
-    // it up against the current keys, re-check the claims, then route and policy as above.
+    // it up against the current keys of the provider that verified it (if the route takes it),
+    // re-check the claims, then route and policy as above. `candidates`: the route's providers
+    // (the token's is index 0).
     let cache = VerifiedTokenCache::default();
+    let shared_rules = Rc::new(rules.clone());
     for token in [&fx.rs256, &fx.es256] {
         let jwt = UnverifiedJwt::parse(token, DEFAULT_MAX_TOKEN_LEN).unwrap();
-        let verified = run(verify(&RingVerifier, &ring_keys, &jwt, &algs, &rules, NOW)).unwrap();
+        let verified = run(verify(&RingVerifier, &*ring_keys, &jwt, &algs, &rules, NOW)).unwrap();
         let key = ring_keys.jwks().keys()[ring_keys.jwks().select(jwt.header()).unwrap()].clone();
-        cache.insert((TokenDigest::of(token), token.len()), Rc::new(verified), key, &rules, NOW);
+        cache.insert((TokenDigest::of(token), token.len()), Rc::new(verified), (0, key), &rules, NOW);
     }
-    let cached_pipeline = |token: &str| -> String {
+    let cached_pipeline = |token: &str, candidates: &[usize]| -> String {
         let path = normalise_path(black_box(PATH)).expect("path");
         let route = routes.find(&path).expect("canonical").expect("route");
-        let CachedVerdict::Valid(verified) = cache.lookup(&TokenDigest::of(token), &ring_keys, &rules, NOW) else {
+        let keys_of = |index| candidates.contains(&index).then(|| (Rc::clone(&ring_keys), Rc::clone(&shared_rules)));
+        let CachedVerdict::Valid(verified, 0) = cache.lookup(&TokenDigest::of(token), NOW, keys_of) else {
             panic!("expected a cache hit")
         };
         let claims = Claims {
@@ -348,7 +352,19 @@ fn main() {
         route.requirements.check(&claims).expect("policy");
         verified.sub().expect("sub").to_owned()
     };
-    assert_eq!(cached_pipeline(&fx.rs256), "bench-user-1");
+    // Before a hit on a route of several providers skipped the parse: parse the token to read
+    // its `iss` (which picks the provider), then the hit as above.
+    let parse_then_hit = |token: &str| -> String {
+        let jwt = UnverifiedJwt::parse(token, DEFAULT_MAX_TOKEN_LEN).unwrap();
+        assert_eq!(jwt.unverified_claims().get("iss").and_then(Value::as_str), Some(ISSUER));
+        cached_pipeline(token, &[1, 0])
+    };
+    assert_eq!(cached_pipeline(&fx.rs256, &[0]), "bench-user-1");
+    assert_eq!(parse_then_hit(&fx.rs256), "bench-user-1");
+    assert!(matches!(
+        cache.lookup(&TokenDigest::of(&fx.rs256), NOW, |_| None::<(Rc<KeySet<RingKey>>, Rc<ClaimRules>)>),
+        CachedVerdict::Miss
+    ));
 
     // The origin request's header edits on a public route, for what a browser sends.
     let public_url = url::Url::parse("https://gw.example.com").unwrap();
@@ -394,8 +410,16 @@ fn main() {
         case("ring ES256 verify only", || es_key.verify(black_box(&es_input), black_box(&es_sig)).is_ok()),
         case("full pipeline ES256 (ring)", || pipeline(black_box(&fx.es256), true)),
         case("SHA-256 of the whole RS256 token", || TokenDigest::of(black_box(token))),
-        case("cache hit RS256: hash + lookup + claims + route + policy", || cached_pipeline(black_box(&fx.rs256))),
-        case("cache hit ES256: hash + lookup + claims + route + policy", || cached_pipeline(black_box(&fx.es256))),
+        case("cache hit RS256: hash + lookup + claims + route + policy", || {
+            cached_pipeline(black_box(&fx.rs256), &[0])
+        }),
+        case("cache hit ES256: hash + lookup + claims + route + policy", || {
+            cached_pipeline(black_box(&fx.es256), &[0])
+        }),
+        case("cache hit RS256, route of 2 providers (now: no parse)", || {
+            cached_pipeline(black_box(&fx.rs256), &[1, 0])
+        }),
+        case("cache hit RS256, route of 2 providers, parsed first (before)", || parse_then_hit(black_box(&fx.rs256))),
         case("origin request header edits, public route, 13 browser headers", || {
             origin_headers(black_box(&browser), &Credential::Anonymous, &public_url, &[])
         }),

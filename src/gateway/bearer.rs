@@ -119,7 +119,7 @@ type Verified = (Rc<VerifiedJwt>, Vec<&'static str>, usize);
 impl<P: Ports> Gateway<P> {
     /// Verify the bearer token against the keys and rules of one of `providers` (the route's):
     /// the only one, or the one the token's `iss` names. From the verified-token cache when it
-    /// holds the token, else in full (then cache it).
+    /// holds the token as verified by one of them (nothing parsed), else in full (then cache it).
     pub(super) async fn verify_bearer(
         &self,
         ports: &P,
@@ -127,14 +127,8 @@ impl<P: Ports> Gateway<P> {
         providers: &[usize],
     ) -> Result<Verified, GatewayError> {
         let digest = TokenDigest::of(token);
-        let single = match providers {
-            [only] => Some(self.provider_at(*only)),
-            _ => None,
-        };
-        if let Some(provider) = &single
-            && let Some(verified) = self.cached_bearer(ports, provider, &digest)?
-        {
-            return Ok((verified, Vec::new(), provider.index));
+        if let Some((verified, provider)) = self.cached_bearer(ports, providers, &digest)? {
+            return Ok((verified, Vec::new(), provider));
         }
         let jwt = UnverifiedJwt::parse(token, DEFAULT_MAX_TOKEN_LEN).map_err(GatewayError::InvalidToken)?;
         if jwt.header().has_nonce {
@@ -142,18 +136,10 @@ impl<P: Ports> Gateway<P> {
             // but Graph. Say so rather than report a puzzling signature failure.
             return Err(GatewayError::InvalidToken(JwtError::GraphToken));
         }
-        let provider = match single {
+        let provider = match providers {
             // One provider in the whole deployment: its rules alone decide, as they always did.
-            Some(provider) if self.provider_count() == 1 => provider,
-            _ => {
-                let provider = self.provider_for_issuer(ports, &jwt, providers).await?;
-                if single.is_none()
-                    && let Some(verified) = self.cached_bearer(ports, &provider, &digest)?
-                {
-                    return Ok((verified, Vec::new(), provider.index));
-                }
-                provider
-            }
+            [only] if self.provider_count() == 1 => self.provider_at(*only),
+            _ => self.provider_for_issuer(ports, &jwt, providers).await?,
         };
         let metadata = provider.state.metadata(ports, provider.config).await?;
         let rules = provider.bearer_rules.for_metadata(&self.config, provider.config, &metadata);
@@ -178,7 +164,8 @@ impl<P: Ports> Gateway<P> {
         };
         forwardable_subject(&verified)?;
         if let Some(key) = verification.verified_by {
-            self.verified_tokens.insert((digest, token.len()), verified.clone(), key, &rules, now);
+            let verifier = (provider.index, key);
+            self.verified_tokens.insert((digest, token.len()), verified.clone(), verifier, &rules, now);
         }
         Ok((verified, notes, provider.index))
     }
@@ -223,22 +210,27 @@ impl<P: Ports> Gateway<P> {
         Err(GatewayError::InvalidToken(JwtError::IssuerUnknown))
     }
 
-    /// The cache's verdict on a token, against `provider`'s keys as cached now. `None`:
-    /// verify in full — not cached, its key left the JWKS, or the keys are due for a refresh
-    /// (the full path refreshes them; a hit never waits on the network).
+    /// The cache's verdict on a token, with the index of the provider that verified it, if that
+    /// provider is one of `candidates` (the route's), checked against its keys and rules as
+    /// cached now. `None`: verify in full — not cached, cached for another provider, its key
+    /// left the JWKS, or the keys are due for a refresh (the full path refreshes them; a hit
+    /// never waits on the network).
     fn cached_bearer(
         &self,
         ports: &P,
-        provider: &super::providers::Provider<'_, P>,
+        candidates: &[usize],
         digest: &TokenDigest,
-    ) -> Result<Option<Rc<VerifiedJwt>>, GatewayError> {
-        let (Some(keys), Some(rules)) =
-            (provider.state.keys.fresh_keys(ports.now_millis()), provider.bearer_rules.current())
-        else {
-            return Ok(None);
-        };
-        match self.verified_tokens.lookup(digest, &keys, &rules, ports.now_secs()) {
-            CachedVerdict::Valid(verified) => Ok(Some(verified)),
+    ) -> Result<Option<(Rc<VerifiedJwt>, usize)>, GatewayError> {
+        let now_ms = ports.now_millis();
+        let verdict = self.verified_tokens.lookup(digest, ports.now_secs(), |index| {
+            if !candidates.contains(&index) {
+                return None;
+            }
+            let provider = self.provider_at(index);
+            Some((provider.state.keys.fresh_keys(now_ms)?, provider.bearer_rules.current()?))
+        });
+        match verdict {
+            CachedVerdict::Valid(verified, provider) => Ok(Some((verified, provider))),
             CachedVerdict::Refused(refusal) => Err(GatewayError::InvalidToken(refusal)),
             CachedVerdict::Miss => Ok(None),
         }

@@ -14,6 +14,10 @@
 //!   the caller on every request, so one entry serves routes with different requirements.
 //! - An entry dies when its key leaves the provider's JWKS: a hit first checks that the key
 //!   that verified the token is still in the current key set (hard rotation revokes at once).
+//! - An entry records which provider's keys and rules verified it, and serves only a route that
+//!   takes that provider, checked against that provider's current keys and rules. So a route
+//!   taking several providers needs no parse to learn the token's `iss` on a hit, and a token
+//!   of one provider never counts on a route of another, even when both publish the same key.
 //! - Memory is bounded twice: at most `capacity` entries and at most `byte_budget` bytes of
 //!   token text (the parsed claims grow with it). Nothing grows past either bound.
 //!
@@ -62,8 +66,9 @@ impl TokenDigest {
 pub enum CachedVerdict {
     /// Not cached, or cached but its key has left the JWKS: verify in full.
     Miss,
-    /// Cached, its key still published, its claims still valid now.
-    Valid(Rc<VerifiedJwt>),
+    /// Cached, its key still published, its claims still valid now; with the index of the
+    /// provider whose keys verified it.
+    Valid(Rc<VerifiedJwt>, usize),
     /// Cached, but its claims no longer hold now (expired): the entry is gone, and this is
     /// the same refusal a full verification would give.
     Refused(JwtError),
@@ -73,6 +78,8 @@ struct Entry {
     jwt: Rc<VerifiedJwt>,
     /// The JWKS key that verified the signature.
     key: UsableKey,
+    /// The index of the provider whose keys and rules verified it.
+    provider: usize,
     /// `exp` plus leeway: past this the entry can never be valid again.
     dead_after: u64,
     token_len: usize,
@@ -137,10 +144,21 @@ impl VerifiedTokenCache {
         self.state.borrow_mut().remove(digest);
     }
 
-    /// The cached verdict for a token at `now`, given the provider's current keys.
-    pub fn lookup<K>(&self, digest: &TokenDigest, keys: &KeySet<K>, rules: &ClaimRules, now: u64) -> CachedVerdict {
+    /// The cached verdict for a token at `now`. `provider_keys` is asked about the provider that
+    /// verified the entry: its current keys and rules if the caller accepts that provider and
+    /// has its keys fresh, else `None` (a miss that keeps the entry, as it may serve a route of
+    /// that provider). It must not use this cache (it runs inside its borrow).
+    pub fn lookup<K>(
+        &self,
+        digest: &TokenDigest,
+        now: u64,
+        provider_keys: impl FnOnce(usize) -> Option<(Rc<KeySet<K>>, Rc<ClaimRules>)>,
+    ) -> CachedVerdict {
         let mut st = self.state.borrow_mut();
         let Some(entry) = st.entries.get_mut(digest) else {
+            return CachedVerdict::Miss;
+        };
+        let Some((keys, rules)) = provider_keys(entry.provider) else {
             return CachedVerdict::Miss;
         };
         if !keys.jwks().keys().contains(&entry.key) {
@@ -152,15 +170,16 @@ impl VerifiedTokenCache {
             return CachedVerdict::Refused(refusal);
         }
         entry.hits = entry.hits.saturating_add(1).min(MAX_HITS);
-        CachedVerdict::Valid(entry.jwt.clone())
+        CachedVerdict::Valid(entry.jwt.clone(), entry.provider)
     }
 
-    /// Remember a token of `token_len` bytes, verified in full by `key` under `rules` at `now`.
+    /// Remember a token of `token_len` bytes, verified in full at `now` by `key` of the provider
+    /// at index `provider`, under its `rules`.
     pub fn insert(
         &self,
         (digest, token_len): (TokenDigest, usize),
         jwt: Rc<VerifiedJwt>,
-        key: UsableKey,
+        (provider, key): (usize, UsableKey),
         rules: &ClaimRules,
         now: u64,
     ) {
@@ -182,7 +201,8 @@ impl VerifiedTokenCache {
         let seq = st.next_seq;
         st.next_seq = seq.wrapping_add(1);
         st.bytes = st.bytes.saturating_add(token_len);
-        let entry = Entry { jwt, key, dead_after: exp.saturating_add(rules.leeway_secs), token_len, hits: 0, seq };
+        let entry =
+            Entry { jwt, key, provider, dead_after: exp.saturating_add(rules.leeway_secs), token_len, hits: 0, seq };
         st.entries.insert(digest, entry);
         st.probation.push((seq, digest));
         if st.probation.len() > self.capacity.saturating_mul(2).max(64) {

@@ -200,6 +200,64 @@ fn a_bearer_tokens_issuer_picks_the_keys_that_verify_it() {
     assert_eq!(sent_to(&w, "partners.example.com", "/jwks"), 1, "fetched once, for the genuine token");
 }
 
+/// Whether the request went to the origin, and as which provider's caller.
+fn forwarded_as(w: &World, path: &str, token: &str) -> Result<Option<String>, (u16, &'static str)> {
+    let d = bearer(w, path, token);
+    match &d.outcome {
+        Outcome::Forward(_) => Ok(set_header(&d, "x-forwarded-provider")),
+        Outcome::Respond(r) => Err((r.status().as_u16(), d.log.reason)),
+    }
+}
+
+#[test]
+fn a_cached_token_counts_only_on_routes_taking_the_provider_that_verified_it() {
+    let (w, partners) = two_providers();
+    let partner = partners_token(&partners, PARTNERS);
+    let staff = partners_token(&w.idp, ISSUER);
+    for _ in 0..3 {
+        assert_eq!(forwarded_as(&w, "/api/both/x", &partner), Ok(Some("partners".into())));
+        assert_eq!(forwarded_as(&w, "/api/both/x", &staff), Ok(Some("default".into())));
+    }
+    assert_eq!(w.ports.crypto.verifications(), 2, "the route of both serves repeats from the cache");
+    assert_eq!(forwarded_as(&w, "/api/a/x", &partner), Err((401, "issuer_unknown")));
+    assert_eq!(forwarded_as(&w, "/api/b/x", &staff), Err((401, "issuer_unknown")));
+    // Each still counts where its provider is taken, from the cache.
+    assert_eq!(forwarded_as(&w, "/api/b/x", &partner), Ok(Some("partners".into())));
+    assert_eq!(forwarded_as(&w, "/api/both/x", &partner), Ok(Some("partners".into())));
+    assert_eq!(forwarded_as(&w, "/api/a/x", &staff), Ok(Some("default".into())));
+    assert_eq!(w.ports.crypto.verifications(), 2);
+}
+
+#[test]
+fn a_cached_token_whose_key_left_its_providers_jwks_is_refused_on_a_route_of_both() {
+    let (mut w, partners) = two_providers();
+    // The partners provider's published keys, in the test's hands.
+    let published = Rc::new(std::cell::RefCell::new(vec![partners.signer.jwk()]));
+    let (keys, idps) = (Rc::clone(&published), [Rc::clone(&w.idp), Rc::clone(&partners)]);
+    w.ports = TestPorts::new(
+        FakeHttp::new(move |req| match (req.uri().host(), req.uri().path()) {
+            (Some("partners.example.com"), "/jwks") => Ok(json_response(200, &json!({"keys": *keys.borrow()}))),
+            (Some("partners.example.com"), _) => idps[1].answer(req, NOW),
+            _ => idps[0].answer(req, NOW),
+        }),
+        NOW,
+    );
+    let old = partners_token(&partners, PARTNERS);
+    assert_eq!(forwarded_as(&w, "/api/both/x", &old), Ok(Some("partners".into())));
+    assert_eq!(forwarded_as(&w, "/api/both/x", &old), Ok(Some("partners".into())));
+    // Hard rotation; the gateway learns of it when a token with the new kid arrives.
+    let rotated = crate::testkit::idp::Signer::new("k2");
+    *published.borrow_mut() = vec![rotated.jwk()];
+    w.ports.clock.advance_secs(30);
+    let claims =
+        json!({"iss": PARTNERS, "sub": "new", "aud": "https://api.example.test", "exp": NOW + 300, "iat": NOW});
+    let new = rotated.sign(&json!({"alg": "ES256", "kid": "k2", "typ": "at+jwt"}), &claims);
+    assert_eq!(forwarded_as(&w, "/api/both/x", &new), Ok(Some("partners".into())));
+    assert_eq!(sent_to(&w, "partners.example.com", "/jwks"), 2);
+    assert_eq!(forwarded_as(&w, "/api/both/x", &old), Err((401, "kid_unknown")));
+    assert_eq!(forwarded_as(&w, "/api/b/x", &old), Err((401, "kid_unknown")));
+}
+
 #[test]
 fn the_origin_and_route_limits_tell_apart_two_providers_users_with_one_sub() {
     let (w, partners) = two_providers();

@@ -18,13 +18,26 @@ fn claims(sub: &str, exp: u64) -> Value {
 
 struct Keys {
     signer: TestKey,
-    set: KeySet<()>,
+    set: Rc<KeySet<()>>,
 }
 
 fn keys(kid: &str) -> Keys {
     let signer = TestKey::es256();
-    let set = KeySet::new(Jwks::parse(&jwks_doc(&[signer.jwk(kid)])).unwrap());
+    let set = Rc::new(KeySet::new(Jwks::parse(&jwks_doc(&[signer.jwk(kid)])).unwrap()));
     Keys { signer, set }
+}
+
+/// The provider every helper below caches for and looks up as (index 0, as the default).
+const PROVIDER: usize = 0;
+
+/// What the gateway answers for `accepted` providers: `set` and the rules, for those alone.
+fn keys_for(
+    accepted: &[usize],
+    set: &Rc<KeySet<()>>,
+) -> impl FnOnce(usize) -> Option<(Rc<KeySet<()>>, Rc<ClaimRules>)> {
+    let accepted = accepted.to_vec();
+    let set = Rc::clone(set);
+    move |index| accepted.contains(&index).then(|| (set, Rc::new(rules())))
 }
 
 /// A token as the full path hands it over: its text, and the verified token with its key.
@@ -38,16 +51,16 @@ fn verified(keys: &Keys, kid: &str, claims: &Value) -> (String, Rc<VerifiedJwt>,
 
 fn put(cache: &VerifiedTokenCache, keys: &Keys, claims: &Value, now: u64) -> String {
     let (token, jwt, key) = verified(keys, "k1", claims);
-    cache.insert((TokenDigest::of(&token), token.len()), jwt, key, &rules(), now);
+    cache.insert((TokenDigest::of(&token), token.len()), jwt, (PROVIDER, key), &rules(), now);
     token
 }
 
 fn get(cache: &VerifiedTokenCache, keys: &Keys, token: &str, now: u64) -> CachedVerdict {
-    cache.lookup(&TokenDigest::of(token), &keys.set, &rules(), now)
+    cache.lookup(&TokenDigest::of(token), now, keys_for(&[PROVIDER], &keys.set))
 }
 
 fn is_valid(verdict: &CachedVerdict) -> bool {
-    matches!(verdict, CachedVerdict::Valid(_))
+    matches!(verdict, CachedVerdict::Valid(_, PROVIDER))
 }
 
 #[test]
@@ -55,7 +68,7 @@ fn a_hit_gives_the_claims_until_the_token_expires_with_skew() {
     let cache = VerifiedTokenCache::default();
     let k = keys("k1");
     let token = put(&cache, &k, &claims("alice", NOW + 300), NOW);
-    let CachedVerdict::Valid(jwt) = get(&cache, &k, &token, NOW + 10) else { panic!("expected a hit") };
+    let CachedVerdict::Valid(jwt, _) = get(&cache, &k, &token, NOW + 10) else { panic!("expected a hit") };
     assert_eq!(jwt.sub(), Some("alice"));
     // Still inside the 60 s skew after `exp`, then refused with the full path's own reason.
     assert!(is_valid(&get(&cache, &k, &token, NOW + 300 + 59)));
@@ -85,8 +98,8 @@ fn an_entry_dies_when_its_key_leaves_the_jwks() {
     let token = put(&cache, &k, &claims("alice", NOW + 3600), NOW);
     // A refreshed JWKS that still publishes the key (plus a new one) keeps the entry.
     let refreshed =
-        KeySet::<()>::new(Jwks::parse(&jwks_doc(&[k.signer.jwk("k1"), TestKey::es256().jwk("k2")])).unwrap());
-    assert!(matches!(cache.lookup(&TokenDigest::of(&token), &refreshed, &rules(), NOW), CachedVerdict::Valid(_)));
+        Rc::new(KeySet::<()>::new(Jwks::parse(&jwks_doc(&[k.signer.jwk("k1"), TestKey::es256().jwk("k2")])).unwrap()));
+    assert!(is_valid(&cache.lookup(&TokenDigest::of(&token), NOW, keys_for(&[PROVIDER], &refreshed))));
     // Hard rotation: the key is gone, so is the entry.
     let rotated = keys("k2");
     assert!(matches!(get(&cache, &rotated, &token, NOW), CachedVerdict::Miss));
@@ -172,4 +185,25 @@ fn a_zero_capacity_caches_nothing() {
     let k = keys("k1");
     let token = put(&cache, &k, &claims("alice", NOW + 300), NOW);
     assert!(matches!(get(&cache, &k, &token, NOW), CachedVerdict::Miss));
+}
+
+#[test]
+fn an_entry_serves_only_routes_taking_the_provider_that_verified_it() {
+    let cache = VerifiedTokenCache::default();
+    let k = keys("k1");
+    let (a, b) = (0, 1);
+    let (token, jwt, key) = verified(&k, "k1", &claims("alice", NOW + 3600));
+    let digest = TokenDigest::of(&token);
+    cache.insert((digest, token.len()), jwt, (a, key), &rules(), NOW);
+    // B publishes the very same key and has the same rules: still not B's token.
+    assert!(matches!(cache.lookup(&digest, NOW, keys_for(&[b], &k.set)), CachedVerdict::Miss));
+    assert_eq!(cache.len(), 1, "kept for A's routes");
+    // A route taking both: a hit, as A's.
+    assert!(matches!(cache.lookup(&digest, NOW, keys_for(&[b, a], &k.set)), CachedVerdict::Valid(_, 0)));
+    // A's keys not at hand (due for a refresh): a miss that keeps the entry.
+    assert!(matches!(cache.lookup(&digest, NOW, |_| None::<(Rc<KeySet<()>>, Rc<ClaimRules>)>), CachedVerdict::Miss));
+    assert_eq!(cache.len(), 1);
+    // A's key rotated out: gone, even on a route taking both.
+    assert!(matches!(cache.lookup(&digest, NOW, keys_for(&[a, b], &keys("k2").set)), CachedVerdict::Miss));
+    assert!(cache.is_empty());
 }
