@@ -1,10 +1,11 @@
 // The verified-token cache, end to end: a repeated bearer token is served every time (the cache holds it after
 // the first request), a token that differs from a cached one in any byte is judged on its own, route policy is
 // applied on every hit, and a cached token whose key the provider hard-rotates out is refused as soon as the
-// gateway sees the new key set. Each scenario gets its own Worker: the cache lives in the isolate.
+// gateway sees the new key set. On a route taking two providers, a hit skips the parse too, yet a cached token
+// counts only where its own provider is taken. Each scenario gets its own Worker: the cache lives in the isolate.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { skipReason, startStack } from '../support/stack.mjs';
+import { skipReason, startStack, twoProviderRoutes } from '../support/stack.mjs';
 import {
   callApi, echoed, expectInsufficientScope, expectInvalidToken, mint, startJwksProxy,
 } from '../support/tokens.mjs';
@@ -100,6 +101,40 @@ describe('verified-token cache: hard key rotation', () => {
     expectInvalidToken(await callApi(`${s.gw}/api/echo`, { token: oldRs }), { what: 'cached token, RS256 key gone' });
     expectInvalidToken(await callApi(`${s.gw}/api/echo`, { token: oldEs }), { what: 'cached token, ES256 key gone' });
     expectInvalidToken(await callApi(`${s.gw}/api/echo`, { token: oldRs }), { what: 'and again' });
+    assert.deepEqual(s.origin.requests(), []);
+  });
+});
+
+describe('verified-token cache: a route of two providers', () => {
+  let s;
+  before(async () => { if (!skip) s = await startStack({ vars: { ROUTES: twoProviderRoutes() }, secondIdp: true }); }, { timeout: 60_000 });
+  after(async () => { await s?.close(); });
+
+  test('a partners token cached on the route of both reaches the origin as partners\' there, and only there', T, async () => {
+    const token = await mint(s.idp2, { sub: 'partner-svc' });
+    for (let i = 0; i < 3; i++) {
+      const seen = echoed(await callApi(`${s.gw}/api/both/x`, { token })).headers;
+      assert.equal(seen['x-forwarded-provider'], 'partners', `request ${i}`);
+      assert.equal(seen['x-forwarded-user'], 'partner-svc');
+    }
+    s.origin.reset();
+    expectInvalidToken(await callApi(`${s.gw}/api/a/x`, { token }), { what: 'cached partners token, default route' });
+    assert.deepEqual(s.origin.requests(), []);
+    await s.worker.waitForLog((e) => e.json?.reason === 'issuer_unknown');
+    assert.equal(echoed(await callApi(`${s.gw}/api/b/x`, { token })).headers['x-forwarded-provider'], 'partners');
+    assert.equal(echoed(await callApi(`${s.gw}/api/both/x`, { token })).headers['x-forwarded-provider'], 'partners');
+  });
+
+  test('a cached partners token whose key the partners provider drops is refused on the route of both', T, async () => {
+    const old = await mint(s.idp2, { sub: 'old-key' });
+    for (let i = 0; i < 2; i++) echoed(await callApi(`${s.gw}/api/both/x`, { token: old }));
+    await s.idp2.rotateKeys({ graceful: false });
+    // A token from the new key makes the gateway refetch the partners set, which no longer has the old key.
+    const fresh = await mint(s.idp2, { sub: 'new-key' });
+    assert.equal(echoed(await callApi(`${s.gw}/api/both/x`, { token: fresh })).headers['x-forwarded-user'], 'new-key');
+    s.origin.reset();
+    expectInvalidToken(await callApi(`${s.gw}/api/both/x`, { token: old }), { what: 'cached token, key gone' });
+    expectInvalidToken(await callApi(`${s.gw}/api/b/x`, { token: old }), { what: 'and on the partners route' });
     assert.deepEqual(s.origin.requests(), []);
   });
 });

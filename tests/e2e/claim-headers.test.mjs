@@ -96,6 +96,14 @@ describe('identity headers from claims', () => {
       assert.deepEqual(vals(doc, 'groups'), ['readers', 'writers']);
       assert.deepEqual(vals(doc, 'email'), ['alice@example.com']);
       assert.equal(seen.headers['x-ms-client-principal-name'], 'alice');
+      // Later requests of the warm session (its claims parsed once, then reused) map the same values.
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await b.request(`${s.gw}/home/${i}`, { headers: Object.fromEntries(SPOOFED) })).status, 200);
+        const again = s.origin.last().headers;
+        assert.equal(again['x-forwarded-groups'], 'readers,writers', `request ${i + 2}`);
+        assert.equal(again['x-user-name'], 'Alice Liddell');
+        assert.deepEqual(vals(principal(again), 'groups'), ['readers', 'writers']);
+      }
     } finally {
       s.idp.setTokenHook(null);
     }
