@@ -1,7 +1,8 @@
 //! The `SessionObject` Durable Object class and the isolates' side of it: with a
 //! `SESSION_OBJECTS` namespace bound, every session (by its session hash, `idFromName`) has one
-//! object worldwide. Its behaviour is the core's `store::coordinator` (state machine and
-//! waiting loop); this file only loads and stores that state and carries calls as JSON.
+//! object worldwide. Its behaviour is the core's (`store::coordinator`: state machine and waiting
+//! loop; `store::session_object`: loading, storing, the alarm); this file binds the runtime's
+//! storage and carries calls and answers.
 //!
 //! A plain `#[wasm_bindgen]` class rather than workers-rs' `#[durable_object]`: measured, the
 //! macro's `Request`/`Response`/`Storage` wrappers (and the exports they pull in) added 36 KiB
@@ -10,10 +11,10 @@
 //! class, wrapped so that a wasm instance reset never leaves it pointing at the old instance.
 
 use super::ports::EdgePorts;
-use crate::ports::{Clock, KvError, SessionCoordinator};
-use crate::store::coordinator::{ObjectAnswer, ObjectCall, ObjectState, serve};
+use crate::ports::{KvError, SessionCoordinator};
+use crate::store::coordinator::{ObjectAnswer, ObjectCall};
+use crate::store::session_object::{ObjectInstance, ObjectStorage, read_reply};
 use js_sys::{Promise, Reflect};
-use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
@@ -39,9 +40,9 @@ extern "C" {
     #[wasm_bindgen(method, catch, js_name = put)]
     fn put_key(this: &Storage, key: &str, value: &str) -> Result<Promise, JsValue>;
     #[wasm_bindgen(method, catch, js_name = setAlarm)]
-    fn set_alarm(this: &Storage, at_millis: f64) -> Result<Promise, JsValue>;
+    fn set_alarm_at(this: &Storage, at_millis: f64) -> Result<Promise, JsValue>;
     #[wasm_bindgen(method, catch, js_name = deleteAll)]
-    fn delete_all(this: &Storage) -> Result<Promise, JsValue>;
+    fn delete_everything(this: &Storage) -> Result<Promise, JsValue>;
 
     /// A Durable Object namespace binding.
     type Namespace;
@@ -56,11 +57,29 @@ extern "C" {
     fn stub_fetch(this: &Stub, url: &str, init: &RequestInit) -> Result<Promise, JsValue>;
 }
 
+impl ObjectStorage for Storage {
+    type Error = JsValue;
+
+    async fn load_state(&self) -> Result<Option<String>, JsValue> {
+        Ok(JsFuture::from(self.get_key(STATE_KEY)?).await?.as_string())
+    }
+
+    async fn store_state(&self, json: &str) -> Result<(), JsValue> {
+        JsFuture::from(self.put_key(STATE_KEY, json)?).await.map(drop)
+    }
+
+    async fn set_alarm(&self, at_ms: u64) -> Result<(), JsValue> {
+        JsFuture::from(self.set_alarm_at(at_ms as f64)?).await.map(drop)
+    }
+
+    async fn delete_all(&self) -> Result<(), JsValue> {
+        JsFuture::from(self.delete_everything()?).await.map(drop)
+    }
+}
+
 struct Object {
-    storage: Storage,
+    instance: ObjectInstance<Storage>,
     ports: EdgePorts,
-    session: RefCell<ObjectState>,
-    loaded: Cell<bool>,
 }
 
 /// One session's object (exported to JS; `scripts/worker-entry.mjs` wraps it).
@@ -72,87 +91,26 @@ impl SessionObject {
     #[wasm_bindgen(constructor)]
     pub fn new(state: DurableObjectState, env: JsValue) -> SessionObject {
         let ports = EdgePorts::new(env.unchecked_into::<Env>());
-        SessionObject(Rc::new(Object {
-            storage: state.storage(),
-            ports,
-            session: RefCell::default(),
-            loaded: Cell::new(false),
-        }))
+        SessionObject(Rc::new(Object { instance: ObjectInstance::new(state.storage()), ports }))
     }
 
     /// One call (JSON `ObjectCall`) in, one answer (JSON `ObjectAnswer`) out.
     pub fn fetch(&self, request: Request) -> Promise {
         let object = Rc::clone(&self.0);
-        future_to_promise(async move { object.answer(request).await.map(JsValue::from) })
+        future_to_promise(async move {
+            let body = JsFuture::from(request.text()?).await?.as_string().unwrap_or_default();
+            let reply = object.instance.answer(body.as_bytes(), &object.ports, &object.ports).await?;
+            let init = ResponseInit::new();
+            init.set_status(reply.status);
+            Response::new_with_opt_str_and_init(Some(&reply.body), &init).map(JsValue::from)
+        })
     }
 
-    /// The session's possible lifetime is over: forget it.
+    /// The session's possible lifetime may be over: forget it (see `ObjectInstance::alarm`).
     pub fn alarm(&self) -> Promise {
         let object = Rc::clone(&self.0);
-        future_to_promise(async move { object.expire().await.map(|()| JsValue::UNDEFINED) })
+        future_to_promise(async move { object.instance.alarm(&object.ports).await.map(|()| JsValue::UNDEFINED) })
     }
-}
-
-impl Object {
-    /// The state is stored before the answer leaves whenever the call changed it.
-    async fn answer(&self, request: Request) -> Result<Response, JsValue> {
-        let body = JsFuture::from(request.text()?).await?.as_string().unwrap_or_default();
-        let Ok(call) = crate::json::decode::<ObjectCall>(body.as_bytes()) else {
-            return respond(400, "not a session object call");
-        };
-        self.load().await?;
-        let (answer, changed) = serve(&self.session, &call, &self.ports, &self.ports).await;
-        if changed {
-            self.store().await?;
-        }
-        respond(200, &serde_json::to_string(&answer).map_err(|e| JsValue::from_str(&e.to_string()))?)
-    }
-
-    async fn expire(&self) -> Result<(), JsValue> {
-        self.load().await?;
-        let keep_until_ms = self.session.borrow().keep_until_ms;
-        if keep_until_ms > self.ports.now_millis() {
-            JsFuture::from(self.storage.set_alarm(keep_until_ms as f64)?).await?;
-        } else {
-            JsFuture::from(self.storage.delete_all()?).await?;
-            *self.session.borrow_mut() = ObjectState::default();
-        }
-        Ok(())
-    }
-
-    /// Read the stored state once per instance. The runtime's input gate holds other calls
-    /// while storage is read; a call that finds it loaded meanwhile keeps what is there.
-    async fn load(&self) -> Result<(), JsValue> {
-        if self.loaded.get() {
-            return Ok(());
-        }
-        let stored = JsFuture::from(self.storage.get_key(STATE_KEY)?).await?;
-        if !self.loaded.replace(true) {
-            let state =
-                stored.as_string().and_then(|json| crate::json::decode(json.as_bytes()).ok()).unwrap_or_default();
-            *self.session.borrow_mut() = state;
-        }
-        Ok(())
-    }
-
-    /// Store the state and schedule its deletion at the end of the session's possible lifetime.
-    async fn store(&self) -> Result<(), JsValue> {
-        let (json, keep_until_ms) = {
-            let session = self.session.borrow();
-            (serde_json::to_string(&*session).unwrap_or_default(), session.keep_until_ms)
-        };
-        JsFuture::from(self.storage.put_key(STATE_KEY, &json)?).await?;
-        if keep_until_ms > 0 {
-            JsFuture::from(self.storage.set_alarm(keep_until_ms as f64)?).await?;
-        }
-        Ok(())
-    }
-}
-
-fn respond(status: u16, body: &str) -> Result<Response, JsValue> {
-    let init = ResponseInit::new();
-    init.set_status(status);
-    Response::new_with_opt_str_and_init(Some(body), &init)
 }
 
 fn store_error(e: JsValue) -> KvError {
@@ -180,11 +138,7 @@ impl SessionCoordinator for EdgePorts {
         init.set_body(&JsValue::from_str(&body));
         let answer = JsFuture::from(stub.stub_fetch("https://session-object/", &init).map_err(store_error)?);
         let response: Response = answer.await.and_then(|r| r.dyn_into()).map_err(store_error)?;
-        if response.status() != 200 {
-            return Err(KvError(format!("session object: answered {}", response.status())));
-        }
         let text = JsFuture::from(response.text().map_err(store_error)?).await.map_err(store_error)?;
-        let answer = crate::json::decode(text.as_string().unwrap_or_default().as_bytes());
-        answer.map(Some).map_err(|e| KvError(format!("session object: {e}")))
+        read_reply(response.status(), &text.as_string().unwrap_or_default()).map(Some)
     }
 }

@@ -30,6 +30,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 pub mod coordinator;
+pub mod session_object;
 pub use coordinator::{ObjectAnswer, ObjectCall, SessionCoordinator};
 
 /// How many sessions one isolate keeps warm before it forgets the oldest half.
