@@ -1,7 +1,9 @@
 //! Native micro-benchmark of the bearer-token pipeline, through the crate's public API, as
 //! `gateway::bearer` runs it minus I/O: parse -> key selection -> signature -> claims -> route
 //! policy. Signatures are checked with `ring` through a small `SignatureVerifier` defined here
-//! (the crate's own test verifier lives in `src/testkit`, which benches cannot reach).
+//! (the crate's own test verifier lives in `src/testkit`, which benches cannot reach). Also the
+//! verified-token cache's hit (one provider, and a route of two), the ID token claims a session
+//! route forwards, and a public route's header edits.
 //!
 //!   cargo bench --bench pipeline                 # full run, ~15 s
 //!   cargo bench --bench pipeline -- --quick      # fewer, shorter samples
@@ -40,6 +42,8 @@ use edgeguard::jwt::{
 use edgeguard::policy::{Claims, normalise_path, parse_routes};
 use edgeguard::ports::{CryptoError, SignatureVerifier};
 use edgeguard::proxy::{Credential, origin_headers};
+use edgeguard::session::{SessionId, SessionRecord};
+use edgeguard::store::SessionStore;
 
 const RSA_PKCS8: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/rsa2048-a.pk8"));
 const ISSUER: &str = "https://idp.bench.example";
@@ -389,6 +393,46 @@ fn main() {
     let edits = origin_headers(&browser, &Credential::Anonymous, &public_url, &[]);
     assert_eq!(edits.remove, ["host", "x-forwarded-for"], "host and the spoofable header go");
 
+    // A session route that forwards ID token claims (`headers`, `client_principal`): the claims
+    // of the warm session's ID token, as oidc-provider issues it (about 0.9 KB).
+    let id_payload = json!({
+        "iss": ISSUER, "sub": "bench-user-1", "aud": "edgeguard", "exp": NOW + 3600, "iat": NOW - 10,
+        "auth_time": NOW - 10, "nonce": "n-0S6_WzA2Mj", "at_hash": "77QmUPtjPfzWtF2AnpK9RQ", "sid": "9b1e0c3f-2d4a",
+        "name": "Bench User", "email": "bench.user@example.com", "email_verified": true,
+        "groups": ["readers", "writers", "b1c3e5f7-0a2b-4c6d-8e9f-0a1b2c3d4e5f", "ops", "finance-emea"],
+    });
+    let id_token = format!(
+        "{}.{}.{}",
+        enc(br#"{"alg":"ES256","kid":"bench-es256","typ":"JWT"}"#),
+        enc(&serde_json::to_vec(&id_payload).unwrap()),
+        enc(&[7u8; 64])
+    );
+    let record = SessionRecord {
+        identity: Default::default(),
+        access_token: "at".into(),
+        access_expires_at: None,
+        access_issued_at: None,
+        refresh_token: None,
+        id_token,
+        created_at: NOW,
+        expires_at: NOW + 3600,
+        provider: String::new(),
+    };
+    struct FixedRng;
+    impl edgeguard::ports::Rng for FixedRng {
+        fn fill(&self, buf: &mut [u8]) {
+            buf.iter_mut().enumerate().for_each(|(i, b)| *b = i as u8);
+        }
+    }
+    let session_id = SessionId::generate(&FixedRng);
+    let session_key = session_id.storage_key();
+    let sessions = SessionStore::default();
+    sessions.keep_warm(&session_id, &record, NOW);
+    let warm_claims = sessions.id_token_claims(&session_key, &record).unwrap();
+    assert_eq!(warm_claims.get("name"), Some(&json!("Bench User")));
+    assert!(Rc::ptr_eq(&warm_claims, &sessions.id_token_claims(&session_key, &record).unwrap()), "parsed once");
+    assert_eq!(record.id_token_claims().as_ref(), Some(&*warm_claims));
+
     let token = fx.rs256.as_str();
     let mut cases = vec![
         case("baseline: serde_json::from_slice::<Map> of the payload", || {
@@ -420,6 +464,10 @@ fn main() {
             cached_pipeline(black_box(&fx.rs256), &[1, 0])
         }),
         case("cache hit RS256, route of 2 providers, parsed first (before)", || parse_then_hit(black_box(&fx.rs256))),
+        case("session ID token claims per request, parsed (before)", || black_box(&record).id_token_claims()),
+        case("session ID token claims per request, warm copy's (now)", || {
+            sessions.id_token_claims(black_box(&session_key), black_box(&record))
+        }),
         case("origin request header edits, public route, 13 browser headers", || {
             origin_headers(black_box(&browser), &Credential::Anonymous, &public_url, &[])
         }),

@@ -8,18 +8,21 @@
 // bench on a busy machine (no client, no sockets), and an A/B of two builds in one process.
 //
 //   npx node bench/profile/workerd-micro.mjs --a build/worker [--b DIR] [--mode public|bearer]
-//                                            [--alg RS256|ES256]
+//                                            [--alg RS256|ES256] [--repeat] [--two-providers]
 //                                            [--n 500] [--rounds 9] [--stub-fetch]
 //                                            [--profile FILE.cpuprofile]
 //
 // --mode bearer: every request carries a new RFC 9068 token (minted here with jose, distinct per
 // request and per round, so edgeguard's verified-token cache never hits), edgeguard on a bearer
 // route beside bench/load/workers/webcrypto.mjs (raw crypto.subtle.verify); the origin service also
-// answers edgeguard's discovery and JWKS fetches.
+// answers edgeguard's discovery and JWKS fetches. --repeat: one token on every request instead
+// (edgeguard's verified-token cache hits after the first). --two-providers: the bearer route
+// takes the default provider and a second one (`partners`); the tokens stay the default's.
 // --n stays under workerd's 1000 subrequests per request. --stub-fetch replaces the global
-// `fetch` with one answering 200 "ok" at once (no subrequest): what is left is the Worker's own
-// work. To compare against main, copy build/worker/ of a main build to a directory and pass it
-// as --b. A and B are copied to build/micro/.
+// `fetch` with one answering 200 "ok" at once (no subrequest; the provider's discovery and JWKS
+// still reach the origin service): what is left is the Worker's own work. To compare against
+// main, copy build/worker/ of a main build to a directory and pass it as --b. A and B are
+// copied to build/micro/.
 import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -49,7 +52,12 @@ for (const [name, dir] of Object.entries(builds)) {
   variants.push(name);
 }
 
-const ROUTES = { public: '[{"prefix":"/","auth":"public"}]', bearer: '[{"prefix":"/","auth":"bearer"}]' };
+const twoProviders = args.includes('--two-providers');
+const repeat = args.includes('--repeat');
+const ROUTES = {
+  public: '[{"prefix":"/","auth":"public"}]',
+  bearer: twoProviders ? '[{"prefix":"/","auth":"bearer","providers":["default","partners"]}]' : '[{"prefix":"/","auth":"bearer"}]',
+};
 const ISSUER = 'http://127.0.0.1:9/issuer';
 const AUDIENCE = 'bench-api';
 const bearer = mode === 'bearer';
@@ -63,6 +71,10 @@ if (bearer) {
   const now = Math.floor(Date.now() / 1000);
   const tokens = [];
   for (let i = 0; i < n * (rounds + 1); i++) {
+    if (repeat && i > 0) {
+      tokens.push(tokens[0]);
+      continue;
+    }
     tokens.push(await new jose.SignJWT({ scope: 'api.read', client_id: 'bench' })
       .setProtectedHeader({ alg, kid: jwk.kid, typ: 'at+jwt' })
       .setIssuer(ISSUER).setAudience(AUDIENCE).setSubject(`micro-user-${i}`)
@@ -100,7 +112,9 @@ export default {
     const worker = variants[q.get('v')];
     const n = Number(q.get('n'));
     const offset = Number(q.get('offset') ?? 0);
-    if (${stubFetch}) globalThis.fetch = () => Promise.resolve(new Response('ok'));
+    // The provider's discovery and JWKS still go to the origin service (bearer mode).
+    const stub = (input, init) => (String(input.url ?? input).includes('/issuer/') ? originFetch(input, init) : Promise.resolve(new Response('ok')));
+    if (${stubFetch}) globalThis.fetch = stub;
     try {
       let status = 0;
       for (let i = 0; i < n; i++) {
@@ -133,6 +147,10 @@ const text = {
   ROUTES: ROUTES[mode],
   API_AUDIENCES: AUDIENCE,
   LOG_FORWARDED: 'false',
+  ...(twoProviders ? {
+    PROVIDERS: JSON.stringify([{ name: 'partners', issuer: 'http://127.0.0.1:9/partners', client_id: 'p', client_secret_name: 'PARTNERS_SECRET' }]),
+    PARTNERS_SECRET: 'bench-partners-secret-not-used',
+  } : {}),
 };
 const modules = [`(name = "harness.mjs", esModule = embed "harness.mjs")`, `(name = "tokens.txt", text = embed "tokens.txt")`];
 if (bearer) modules.push(`(name = "webcrypto.mjs", esModule = embed "webcrypto.mjs")`, `(name = "forward.mjs", esModule = embed "forward.mjs")`);
@@ -248,7 +266,7 @@ if (inspector) {
 }
 child.kill('SIGTERM');
 const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-console.log(`workerd, mode ${mode}${bearer ? ` ${alg}, every token new` : ''}${stubFetch ? ', fetch stubbed' : ''}, ${n} requests x ${rounds} rounds; µs/req: median, added over pass (paired median)`);
+console.log(`workerd, mode ${mode}${bearer ? ` ${alg}, ${repeat ? 'one token repeated' : 'every token new'}` : ''}${twoProviders ? ', route of two providers' : ''}${stubFetch ? ', fetch stubbed' : ''}, ${n} requests x ${rounds} rounds; µs/req: median, added over pass (paired median)`);
 for (const v of variants) {
   const added = results[v].map((x, i) => x - results.pass[i]);
   const label = { pass: 'pass-through JS', xfwd: "pass-through JS, edgeguard's origin request", webcrypto: 'JS crypto.subtle.verify (webcrypto.mjs)' }[v] ?? `${v}: ${builds[v]}`;
