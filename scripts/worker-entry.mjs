@@ -2,11 +2,32 @@
 //
 // build/bindgen/index.js is wasm-bindgen's `--target module` output for the Rust crate: it
 // imports build/worker/index.wasm (a WebAssembly.Module, as the CompiledWasm rule gives it) and
-// instantiates it. This entry is ours rather than workers-rs' `#[event(fetch)]` so that only
-// what must be awaited is awaited (src/edge/mod.rs says why and describes the steps):
-// `handleFetch` answers synchronously with a step; public and signed-in requests return the
-// origin's fetch promise without ever entering a Rust future, and a bearer request resumes
-// after `crypto.subtle` through `resume`, without a wasm-bindgen-futures task.
+// instantiates it.
+//
+// Why the entry is ours and not workers-rs' `#[event(fetch)]`: that macro runs every request as
+// a wasm-bindgen-futures task (a promise, a task queue, a wake-up per `.await`) and converts the
+// whole request and response, which the profile in `bench/profile/` measured as more CPU than
+// the signature check. Here only what must be awaited is awaited: `handleFetch`
+// (src/edge/mod.rs) polls the pipeline once, synchronously (src/drive.rs), and answers with a
+// *step* for this entry:
+// - `[0, response]`: answer with this;
+// - `[0, response, endedSessions]`: as above, and the storage keys of sessions this isolate just
+//   ended, whose proxied WebSockets the relay closes;
+// - `[1, originFetch, setCookies?, watch?, added?]`: the origin `fetch` promise, unawaited. The
+//   origin's answer passes through, via `originResponse` only when it carries or gains a cookie
+//   or gains a header (`added`: flat name/value pairs), and a rejected fetch becomes a 502 with
+//   `originFailed`. With `watch`, a WebSocket upgrade on a `proxy` route: the relay
+//   (scripts/ws-relay.mjs) holds the socket and closes it as `watch` says (`[session, tombstone,
+//   closeAtMs, revalidateMs, closeCode]`, decided by the core);
+// - `[2, promise, id]`: await `promise` (`crypto.subtle`), then call `resume(id, ...)`: a bearer
+//   request resumes without a wasm-bindgen-futures task;
+// - `[3, promise]`: the rest runs on wasm-bindgen-futures (KV, provider calls); the promise
+//   resolves to `[0, response]`, the origin fetch awaited in Rust (that task may run in another
+//   request's turn, whose promises this request's JS could not wait on).
+// Public and signed-in requests thus return the origin's fetch promise without ever entering a
+// Rust future. A request the client cancels stops with it: the origin fetch is the runtime's
+// own, cancelled with the request, and a parked future is dropped (src/drive.rs). workers-rs
+// stays the dependency for what it does well: bindings and types (`Env`, `Delay`).
 //
 // The glue is built with `--experimental-reset-state-function --force-enable-abort-handler`:
 // after a Rust panic (panic = "abort") or any other trap, this entry answers 500, logs the

@@ -19,7 +19,7 @@ const ended = new Map();
 /** How long an ended session is remembered: longer than any relay takes to see it. */
 const ENDED_MEMORY_MS = 60_000;
 const TICK_MS = 1_000;
-/** The KV namespace of session records and tombstones (SESSIONS_BINDING in src/edge/mod.rs). */
+/** The KV namespace of session records and tombstones (SESSIONS_BINDING in src/config/bindings.rs). */
 const SESSIONS = "SESSIONS";
 
 /** Record sessions this isolate just ended (logout, back-channel logout, a refused refresh). */

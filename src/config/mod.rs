@@ -3,6 +3,7 @@
 //! Validation collects every problem, each naming the setting and how to fix it, so an
 //! operator fixes a deployment in one round instead of one error at a time.
 
+pub mod bindings;
 mod duration;
 mod entra;
 mod private_key;

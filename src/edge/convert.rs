@@ -7,6 +7,7 @@
 //! client's headers with a few edits.
 
 use super::trampoline::JsAwait;
+use crate::config::bindings::WorkerBindings;
 use crate::gateway::{ForwardPlan, IncomingRequest, MAX_FORM_BYTES, RequestHeaders};
 use crate::proxy::{origin_set_cookie_allowed, private_cache_control};
 use js_sys::{Array, Promise, Reflect, Uint8Array};
@@ -54,11 +55,6 @@ fn fetcher(env: &Env, name: &str) -> Option<Fetcher> {
     fetch.is_function().then(|| binding.unchecked_into())
 }
 
-/// Whether `env` has a binding `name` the gateway can forward to (checked at start-up).
-pub fn has_fetch(env: &Env, name: &str) -> bool {
-    fetcher(env, name).is_some()
-}
-
 /// Whether `key` is within the limit of the rate-limiting binding `binding`. `true` when the
 /// binding is absent (the endpoints' optional one; a route's is checked at start-up), and when
 /// it fails: requests must not depend on the counter.
@@ -89,11 +85,21 @@ pub fn client_ip(req: &Request) -> Option<String> {
     req.headers().get("cf-connecting-ip").ok().flatten()
 }
 
-/// Whether `env` has a rate-limiting binding `name` (checked at start-up for routes' limits).
-pub fn has_limit(env: &Env, name: &str) -> bool {
-    Reflect::get(env.as_ref(), &JsValue::from_str(name))
-        .and_then(|b| Reflect::get(&b, &JsValue::from_str("limit")))
-        .is_ok_and(|f| f.is_function())
+/// The start-up check's view of `env`.
+impl WorkerBindings for Env {
+    fn has_kv(&self, name: &str) -> bool {
+        super::ports::kv_namespace(self, name).is_some()
+    }
+
+    fn has_fetch(&self, name: &str) -> bool {
+        fetcher(self, name).is_some()
+    }
+
+    fn has_rate_limit(&self, name: &str) -> bool {
+        Reflect::get(self.as_ref(), &JsValue::from_str(name))
+            .and_then(|b| Reflect::get(&b, &JsValue::from_str("limit")))
+            .is_ok_and(|f| f.is_function())
+    }
 }
 
 /// The request as the core sees it, without its body. `names` is the runtime's list of header

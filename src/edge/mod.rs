@@ -1,30 +1,9 @@
 //! The wasm32-only edge layer: workers-rs adapters for the core's ports, and the fetch entry
 //! point. No protocol logic lives here.
 //!
-//! Why the entry is ours and not workers-rs' `#[event(fetch)]`: that macro runs every request
-//! as a wasm-bindgen-futures task (a promise, a task queue, a wake-up per `.await`) and converts
-//! the whole request and response, which the profile in `bench/profile/` measured as more CPU
-//! than the signature check. Here `scripts/worker-entry.mjs` calls [`handle_fetch`], which
-//! polls the pipeline once, synchronously, and answers with a *step* for the JS entry:
-//! - `[0, response]`: answer with this;
-//! - `[0, response, endedSessions]`: as above, and the storage keys of sessions this isolate
-//!   just ended, whose proxied WebSockets the JS relay closes;
-//! - `[1, originFetch, setCookies?]`: the origin `fetch` promise, unawaited. JS passes the
-//!   origin's answer through, via [`origin_response`] only when it carries or gains a cookie,
-//!   and turns a rejected fetch into a 502 with [`origin_failed`];
-//! - `[1, originFetch, setCookies?, watch]`: a WebSocket upgrade on a `proxy` route: the JS
-//!   relay (`scripts/ws-relay.mjs`) holds the socket and closes it as `watch` says
-//!   (`[session, tombstone, closeAtMs, revalidateMs, closeCode]`, decided by the core);
-//! - `[2, promise, id]`: await `promise` (`crypto.subtle`), then call `resume(id, ...)`;
-//! - `[3, promise]`: the rest runs on wasm-bindgen-futures (KV, provider calls); the promise
-//!   resolves to `[0, response]`, the origin fetch awaited in Rust as before (that task may
-//!   run in another request's turn, whose promises this request's JS could not wait on).
-//!
-//! A panic aborts the wasm instance (`panic = "abort"`); the JS entry answers 500, logs it and
-//! asks wasm-bindgen for a fresh instance (`--experimental-reset-state-function`). A request
-//! the client cancels stops with it: the origin fetch is the runtime's own, cancelled with the
-//! request, and a parked future is dropped (see [`trampoline`]). workers-rs stays the
-//! dependency for what it does well: bindings and types (`Env`, KV, `Delay`).
+//! [`handle_fetch`] answers `scripts/worker-entry.mjs` with a *step* (`[0, response]`,
+//! `[1, originFetch, ...]`, `[2, promise, id]`, `[3, promise]`); that file's header is the one
+//! description of the steps and of why the entry is ours rather than `#[event(fetch)]`.
 
 mod convert;
 mod crypto;
@@ -32,7 +11,8 @@ mod ports;
 mod session_object;
 mod trampoline;
 
-use crate::config::{Config, ConfigErrors, SettingError};
+use crate::config::bindings::check_bindings;
+use crate::config::{Config, ConfigErrors};
 use crate::gateway::{
     CLOSE_SESSION_ENDED, Gateway, IncomingRequest, Outcome, RATE_LIMIT_BINDING, SocketPlan, config_error_decision,
     origin_failure_decision, rate_limited_decision, rate_limited_endpoint,
@@ -44,9 +24,6 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::{Request, Response};
 use worker::Env;
-
-/// The KV namespace binding that holds session records.
-pub const SESSIONS_BINDING: &str = "SESSIONS";
 
 type State = Rc<std::result::Result<Gateway<EdgePorts>, ConfigErrors>>;
 
@@ -71,38 +48,7 @@ fn setting(env: &Env, name: &str) -> Option<String> {
 
 fn build_state(env: &Env) -> State {
     let config = Config::from_settings(|name| setting(env, name));
-    let mut missing = Vec::new();
-    if ports::kv_namespace(env, SESSIONS_BINDING).is_none() {
-        missing.push(SettingError {
-            setting: "SESSIONS",
-            problem: "the KV namespace binding is missing".into(),
-            fix: "add [[kv_namespaces]] binding = \"SESSIONS\" to wrangler.toml (see README)",
-        });
-    }
-    if let Ok(config) = &config {
-        missing.extend(config.routes.bindings().into_iter().filter(|n| !convert::has_fetch(env, n)).map(
-            |name| SettingError {
-                setting: "ROUTES",
-                problem: format!("a route's origin is binding:{name}, but the Worker has no binding {name} with fetch"),
-                fix: "bind it in wrangler.toml: [assets] binding = \"ASSETS\" or [[services]] binding = \"NAME\" (see README)",
-            },
-        ));
-        missing.extend(config.routes.rate_limit_bindings().into_iter().filter(|n| !convert::has_limit(env, n)).map(
-            |name| SettingError {
-                setting: "ROUTES",
-                problem: format!("a route's rate_limit names binding {name}, but the Worker has no rate-limiting binding {name}"),
-                fix: "bind it in wrangler.toml: [[ratelimits]] name = \"NAME\" with namespace_id and simple = { limit, period } (see README)",
-            },
-        ));
-    }
-    Rc::new(match config {
-        Ok(config) if missing.is_empty() => Ok(Gateway::new(config)),
-        Ok(_) => Err(ConfigErrors(missing)),
-        Err(ConfigErrors(mut errors)) => {
-            errors.extend(missing);
-            Err(ConfigErrors(errors))
-        }
-    })
+    Rc::new(check_bindings(config, env).map(Gateway::new))
 }
 
 fn state(env: &Env) -> State {
@@ -126,7 +72,7 @@ fn emit(log: &crate::gateway::DecisionLog) {
 }
 
 /// The fetch entry, called by `scripts/worker-entry.mjs` with the runtime's header names (one
-/// per line) and the headers' total size. Returns a step (see the module docs).
+/// per line) and the headers' total size. Returns a step (see worker-entry.mjs).
 #[wasm_bindgen(js_name = handleFetch)]
 pub fn handle_fetch(req: Request, env: JsValue, names: &str, size: usize) -> Result<JsValue, JsValue> {
     let incoming = convert::incoming_request(&req, names, size);

@@ -2,6 +2,7 @@
 //! Signature verification (`crypto.subtle`) is in `crypto.rs`.
 
 use super::convert::{fetch, js_headers};
+use crate::config::bindings::SESSIONS_BINDING;
 use crate::ports::{
     Clock, HttpClient, HttpError, IncomingResponse, KvError, KvStore, OutgoingRequest, PROVIDER_RESPONSE_HEADERS, Rng,
 };
@@ -66,7 +67,7 @@ impl EdgePorts {
 
     fn kv(&self) -> Result<&KvNamespace, KvError> {
         self.kv
-            .get_or_init(|| kv_namespace(&self.env, super::SESSIONS_BINDING))
+            .get_or_init(|| kv_namespace(&self.env, SESSIONS_BINDING))
             .as_ref()
             .ok_or_else(|| KvError("the SESSIONS KV binding is missing".into()))
     }

@@ -18,7 +18,7 @@ thread_local! {
 impl Host for Js {
     type Awaitable = Promise;
     type Value = JsValue;
-    /// A step for the JS entry (see `super`), or an error it turns into a 500.
+    /// A step for the JS entry (see `scripts/worker-entry.mjs`), or an error it turns into a 500.
     type Output = Result<JsValue, JsValue>;
     type Fallback = JsFuture;
 

@@ -18,6 +18,7 @@ describe('invalid configuration', () => {
   let w1;
   let w2;
   let w3;
+  let w4;
 
   before(async () => {
     if (skip) return;
@@ -32,10 +33,17 @@ describe('invalid configuration', () => {
     // The client id as an API audience (ID tokens would pass as access tokens) and a plain-http
     // origin on a public host (tokens in clear text).
     w3 = await misconfigured({ API_AUDIENCES: 'api://orders,edgeguard', ORIGIN_URL: 'http://origin.example.com' });
+    // Valid settings whose routes name an origin binding and a rate-limiting binding the Worker lacks.
+    w4 = await misconfigured({
+      ORIGIN_URL: origin.url,
+      ROUTES: JSON.stringify([
+        { prefix: '/', auth: 'public', origin: 'binding:STATIC_SITE', rate_limit: { binding: 'SITE_LIMIT', key: 'ip' } },
+      ]),
+    });
   }, { timeout: 30_000 });
 
   after(async () => {
-    await Promise.allSettled([w1?.close(), w2?.close(), w3?.close(), origin?.close()]);
+    await Promise.allSettled([w1?.close(), w2?.close(), w3?.close(), w4?.close(), origin?.close()]);
   });
 
   for (const [path, headers] of [
@@ -73,6 +81,15 @@ describe('invalid configuration', () => {
     assert.match(text, /ID tokens/);
     assert.match(text, /ORIGIN_URL/);
     assert.match(text, /plain http/);
+  });
+
+  test('bindings the routes name but the Worker lacks are refused at start-up, each with its fix', T, async () => {
+    const res = await fetch(`${w4.url}/anything`);
+    const text = await res.text();
+    assert.equal(res.status, 500, text.slice(0, 300));
+    assert.match(text, /binding:STATIC_SITE, but the Worker has no binding STATIC_SITE with fetch/);
+    assert.match(text, /no rate-limiting binding SITE_LIMIT/);
+    assert.match(text, /\[\[ratelimits\]\]/);
   });
 
   test('nothing reached the origin and the Worker logged the refusals', T, async () => {

@@ -3,6 +3,7 @@
 
 use super::bearer::call;
 use super::*;
+use crate::config::bindings::{WorkerBindings, check_bindings};
 
 const ROUTES: &str = r#"[
     {"prefix": "/", "auth": "session", "origin": "binding:ASSETS"},
@@ -69,4 +70,52 @@ fn the_bindings_routes_need_are_listed_once_for_the_start_up_check() {
     assert_eq!(bad.0.len(), 1);
     assert_eq!(bad.0[0].setting, "ROUTES");
     assert!(bad.0[0].problem.contains("not-a-name"), "{}", bad.0[0].problem);
+}
+
+/// An environment with the bindings listed (by name), of any kind.
+struct Env(&'static [&'static str]);
+
+impl WorkerBindings for Env {
+    fn has_kv(&self, name: &str) -> bool {
+        self.0.contains(&name)
+    }
+    fn has_fetch(&self, name: &str) -> bool {
+        self.0.contains(&name)
+    }
+    fn has_rate_limit(&self, name: &str) -> bool {
+        self.0.contains(&name)
+    }
+}
+
+const LIMITED: &str = r#"[
+    {"prefix": "/", "auth": "session", "origin": "binding:ASSETS", "rate_limit": {"binding": "USER_LIMIT", "key": "sub"}}
+]"#;
+
+#[test]
+fn start_up_names_every_binding_the_worker_lacks_with_its_fix() {
+    let ok = check_bindings(Ok(config(&[("ROUTES", LIMITED)])), &Env(&["SESSIONS", "ASSETS", "USER_LIMIT"]));
+    assert!(ok.is_ok(), "every binding present: {ok:?}");
+    let errors = check_bindings(Ok(config(&[("ROUTES", LIMITED)])), &Env(&[])).unwrap_err();
+    let found: Vec<_> = errors.0.iter().map(|e| (e.setting, e.problem.as_str())).collect();
+    assert_eq!(
+        found,
+        [
+            ("SESSIONS", "the KV namespace binding is missing"),
+            ("ROUTES", "a route's origin is binding:ASSETS, but the Worker has no binding ASSETS with fetch"),
+            (
+                "ROUTES",
+                "a route's rate_limit names binding USER_LIMIT, but the Worker has no rate-limiting binding USER_LIMIT"
+            ),
+        ]
+    );
+    assert!(errors.0.iter().all(|e| e.fix.contains("wrangler.toml")));
+}
+
+#[test]
+fn a_missing_kv_binding_is_reported_beside_the_setting_errors() {
+    let bad = Config::from_settings(|name| (name == "OIDC_ISSUER").then(|| ISSUER.to_owned()));
+    let settings = bad.clone().unwrap_err().0.len();
+    let errors = check_bindings(bad, &Env(&[])).unwrap_err();
+    assert_eq!(errors.0.len(), settings + 1);
+    assert_eq!(errors.0.last().map(|e| e.setting), Some("SESSIONS"));
 }
