@@ -158,7 +158,7 @@ impl<P: Ports> Gateway<P> {
         let verified = match verification.result {
             Ok(verified) => Rc::new(verified),
             Err(refusal) => {
-                self.verified_tokens.forget(&digest);
+                self.verified_tokens.forget(&digest, provider.index);
                 return Err(GatewayError::InvalidToken(refusal));
             }
         };

@@ -138,10 +138,16 @@ impl VerifiedTokenCache {
         self.state.borrow().bytes
     }
 
-    /// Drop a token the full path has just refused (e.g. its key is gone and the keys were
-    /// due for a refresh, so no lookup saw it): a refused token is never left cached.
-    pub fn forget(&self, digest: &TokenDigest) {
-        self.state.borrow_mut().remove(digest);
+    /// Drop a token the full path has just refused under the provider at index `provider`
+    /// (e.g. its key is gone and the keys were due for a refresh, so no lookup saw it): a
+    /// refused token is never left cached. An entry of another provider stays: that refusal
+    /// says nothing about it (say a token of one Entra tenant tried on another tenant's route,
+    /// both verified with Microsoft's shared keys).
+    pub fn forget(&self, digest: &TokenDigest, provider: usize) {
+        let mut st = self.state.borrow_mut();
+        if st.entries.get(digest).is_some_and(|e| e.provider == provider) {
+            st.remove(digest);
+        }
     }
 
     /// The cached verdict for a token at `now`. `provider_keys` is asked about the provider that

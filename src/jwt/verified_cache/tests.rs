@@ -203,6 +203,13 @@ fn an_entry_serves_only_routes_taking_the_provider_that_verified_it() {
     // A's keys not at hand (due for a refresh): a miss that keeps the entry.
     assert!(matches!(cache.lookup(&digest, NOW, |_| None::<(Rc<KeySet<()>>, Rc<ClaimRules>)>), CachedVerdict::Miss));
     assert_eq!(cache.len(), 1);
+    // Refused in full under B: nothing to do with A's entry. Refused under A: gone.
+    cache.forget(&digest, b);
+    assert_eq!(cache.len(), 1);
+    cache.forget(&digest, a);
+    assert!(cache.is_empty());
+    let (_, jwt, key) = verified(&k, "k1", &claims("alice", NOW + 3600));
+    cache.insert((digest, token.len()), jwt, (a, key), &rules(), NOW);
     // A's key rotated out: gone, even on a route taking both.
     assert!(matches!(cache.lookup(&digest, NOW, keys_for(&[a, b], &keys("k2").set)), CachedVerdict::Miss));
     assert!(cache.is_empty());
