@@ -7,7 +7,7 @@
 // the variants, and "added" is the paired median over the pass-through. Less noise than the load
 // bench on a busy machine (no client, no sockets), and an A/B of two builds in one process.
 //
-//   npx node bench/profile/workerd-micro.mjs --a build/worker [--b DIR] [--mode public|bearer]
+//   npx node bench/profile/workerd-micro.mjs --a build/worker [--b DIR] [--mode public|bearer|session]
 //                                            [--alg RS256|ES256] [--repeat] [--two-providers]
 //                                            [--n 500] [--rounds 9] [--stub-fetch]
 //                                            [--profile FILE.cpuprofile]
@@ -18,6 +18,9 @@
 // answers edgeguard's discovery and JWKS fetches. --repeat: one token on every request instead
 // (edgeguard's verified-token cache hits after the first). --two-providers: the bearer route
 // takes the default provider and a second one (`partners`); the tokens stay the default's.
+// --mode session: every request carries the cookie of one signed-in session (sealed here the way
+// src/session seals it, under the harness's SESSION_SECRET; its record is served by the KV stub,
+// read once, then warm), on a session route that forwards two ID token claims as headers.
 // --n stays under workerd's 1000 subrequests per request. --stub-fetch replaces the global
 // `fetch` with one answering 200 "ok" at once (no subrequest; the provider's discovery and JWKS
 // still reach the origin service): what is left is the Worker's own work. To compare against
@@ -56,6 +59,7 @@ const twoProviders = args.includes('--two-providers');
 const repeat = args.includes('--repeat');
 const ROUTES = {
   public: '[{"prefix":"/","auth":"public"}]',
+  session: '[{"prefix":"/","auth":"session","headers":{"X-User-Name":"name","X-Groups":"groups"}}]',
   bearer: twoProviders ? '[{"prefix":"/","auth":"bearer","providers":["default","partners"]}]' : '[{"prefix":"/","auth":"bearer"}]',
 };
 const ISSUER = 'http://127.0.0.1:9/issuer';
@@ -87,6 +91,46 @@ if (bearer) {
 } else {
   writeFileSync(path.join(OUT, 'tokens.txt'), '');
 }
+const SESSION_SECRET = 'bench-session-secret-0123456789-abcdefghijklmnop';
+const session = mode === 'session' ? await signedInSession() : { cookie: '', storageKey: '', sealedRecord: '' };
+
+/** A session as edgeguard stores it (src/session/keys.rs, record.rs): AES-256-GCM under HKDF-SHA256 keys. */
+async function signedInSession() {
+  const crypto = await import('node:crypto');
+  const key = (label) => Buffer.from(crypto.hkdfSync('sha256', SESSION_SECRET, 'edgeguard', label, 32));
+  const seal = (label, aad, plain) => {
+    const nonce = crypto.randomBytes(12);
+    const cipher = crypto.createCipheriv('aes-256-gcm', key(label), nonce);
+    cipher.setAAD(Buffer.from(aad));
+    return Buffer.concat([nonce, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  };
+  const now = Math.floor(Date.now() / 1000);
+  const id = crypto.randomBytes(32);
+  const storageKey = `session:v1:${crypto.createHash('sha256').update(id).digest('hex')}`;
+  const b64 = (v) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+  // The ID token of the pipeline bench (benches/pipeline.rs); never verified again after sign-in.
+  const idToken = [b64({ alg: 'ES256', kid: 'bench-es256', typ: 'JWT' }), b64({
+    iss: ISSUER, sub: 'bench-user-1', aud: 'bench', exp: now + 3600, iat: now - 10, auth_time: now - 10,
+    nonce: 'n-0S6_WzA2Mj', at_hash: '77QmUPtjPfzWtF2AnpK9RQ', sid: '9b1e0c3f-2d4a', name: 'Bench User',
+    email: 'bench.user@example.com', email_verified: true,
+    groups: ['readers', 'writers', 'b1c3e5f7-0a2b-4c6d-8e9f-0a1b2c3d4e5f', 'ops', 'finance-emea'],
+  }), Buffer.alloc(64, 7).toString('base64url')].join('.');
+  const record = {
+    identity: { sub: 'bench-user-1', email: 'bench.user@example.com', email_verified: true, name: 'Bench User' },
+    access_token: 'bench-access-token', access_expires_at: null, access_issued_at: null, refresh_token: null,
+    id_token: idToken, created_at: now, expires_at: now + 8 * 3600,
+  };
+  const plain = Buffer.alloc(48);
+  id.copy(plain, 0);
+  plain.writeBigUInt64BE(BigInt(now + 8 * 3600), 32);
+  plain.writeBigUInt64BE(BigInt(now + 3600), 40);
+  return {
+    cookie: `__Host-edgeguard=${seal('edgeguard cookie sealing v1', '__Host-edgeguard', plain).toString('base64url')}`,
+    storageKey,
+    sealedRecord: seal('edgeguard kv encryption v1', storageKey, Buffer.from(JSON.stringify(record))).toString('base64'),
+  };
+}
+
 // The origin request edgeguard sends on a public route, as the load bench's Worker makes it.
 const withXfwd = variants.includes('xfwd');
 if (withXfwd) cpSync(path.join(ROOT, 'bench', 'load', 'workers', 'passthrough-xfwd.mjs'), path.join(OUT, 'passthrough-xfwd.mjs'));
@@ -120,6 +164,7 @@ export default {
       for (let i = 0; i < n; i++) {
         const headers = { host: '127.0.0.1:8787', 'user-agent': 'wrk' };
         if (${bearer}) headers.authorization = 'Bearer ' + tokens[offset + i];
+        if (${JSON.stringify(session.cookie)}) headers.cookie = ${JSON.stringify(session.cookie)};
         const r = new Request('http://127.0.0.1:8787/hello?x=1', { headers });
         const response = await worker.fetch(r, env, {});
         status = response.status;
@@ -163,7 +208,12 @@ const bindings = Object.entries(text).map(([k, v]) => `(name = ${q(k)}, text = $
 bindings.push(`(name = "SESSIONS", kvNamespace = "kv")`);
 writeFileSync(
   path.join(OUT, 'kv.mjs'),
-  `export default { fetch() { return new Response(null, { status: 404 }); } };`,
+  // KV reads arrive as GET https://fake-host/<encoded key>: the session's record, nothing else.
+  `const record = Uint8Array.from(atob(${JSON.stringify(session.sealedRecord)}), (c) => c.charCodeAt(0));
+export default { fetch(request) {
+  const key = decodeURIComponent(new URL(request.url).pathname.slice(1));
+  return key === ${JSON.stringify(session.storageKey)} && request.method === 'GET' ? new Response(record) : new Response(null, { status: 404 });
+} };`,
 );
 // The origin; it also answers edgeguard's discovery and JWKS fetches (the harness's global outbound).
 const discovery = { issuer: ISSUER, authorization_endpoint: `${ISSUER}/authorize`, token_endpoint: `${ISSUER}/token`, jwks_uri: `${ISSUER}/jwks`,
