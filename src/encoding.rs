@@ -20,7 +20,14 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 
 /// Lower-case hexadecimal.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    // Not `format!("{b:02x}")` per byte: that is a formatter run and an allocation per byte,
+    // and a session's storage key (hex of a SHA-256) is derived on every signed-in request.
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from_digit(u32::from(b >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(b & 0x0f), 16).unwrap_or('0'));
+    }
+    out
 }
 
 /// Constant-time equality for secrets compared with attacker input (state, nonce).
@@ -39,6 +46,12 @@ mod tests {
         assert_eq!(b64url_decode("__4").as_deref(), Some(&b"\xff\xfe"[..]));
         assert_eq!(b64url_decode("__4="), None);
         assert_eq!(b64url_decode("//4"), None);
+    }
+
+    #[test]
+    fn hex_is_lower_case_two_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        assert_eq!(hex(&[]), "");
     }
 
     #[test]

@@ -82,6 +82,8 @@ pub struct Gateway<P: Ports> {
     more_providers: Vec<providers::ProviderSlot<P>>,
     /// Each provider's session cookie name, by provider index.
     session_cookies: Vec<String>,
+    /// Session cookie values already opened (a warm session skips AES-GCM).
+    opened_cookies: crate::session::OpenedCookies,
 }
 
 fn log(req: &IncomingRequest, reason: &'static str, status: Option<u16>) -> DecisionLog {
@@ -131,6 +133,7 @@ impl<P: Ports> Gateway<P> {
             bearer_rules: bearer::BearerRules::default(),
             more_providers,
             session_cookies,
+            opened_cookies: crate::session::OpenedCookies::default(),
             config,
             provider: ProviderState::new(JwksCache::new(policy)),
             sessions,

@@ -8,8 +8,8 @@ use crate::error::GatewayError;
 use crate::policy::Route;
 use crate::ports::Ports;
 use crate::proxy::{Credential, ForwardIdentity};
+use crate::session::SessionRecord;
 use crate::session::cookie::clear_cookie;
-use crate::session::{SessionCookie, SessionRecord};
 
 /// A live session, the re-sealed cookie to send back if its idle deadline moved, and log notes
 /// (a refresh put off because the provider failed).
@@ -39,7 +39,7 @@ impl<P: Ports> Gateway<P> {
         let keys = &self.config.session.keys;
         let cookies = req.cookie_header();
         let name = self.provider_at(provider).cookie;
-        let Some(cookie) = SessionCookie::from_cookie_header_named(&cookies, name, keys) else {
+        let Some(cookie) = self.opened_cookies.open(&cookies, name, keys) else {
             let presented = crate::session::cookie::parse_cookie_header(&cookies).any(|(n, _)| n == name);
             return Ok(Err(if presented { "session_cookie_invalid" } else { "session_missing" }));
         };

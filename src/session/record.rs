@@ -58,7 +58,7 @@ impl SessionCookie {
         cookie::set_cookie(name, &b64url(&sealed), "/", self.expires_at.saturating_sub(now))
     }
 
-    fn open(name: &str, value: &str, keys: &SessionKeys) -> Option<Self> {
+    pub(super) fn open(name: &str, value: &str, keys: &SessionKeys) -> Option<Self> {
         if value.len() > cookie::MAX_COOKIE_VALUE_LEN {
             return None;
         }
