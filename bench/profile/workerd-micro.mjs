@@ -7,7 +7,7 @@
 // the variants, and "added" is the paired median over the pass-through. Less noise than the load
 // bench on a busy machine (no client, no sockets), and an A/B of two builds in one process.
 //
-//   npx node bench/profile/workerd-micro.mjs --a build/worker [--b DIR] [--mode public|bearer|session]
+//   npx node bench/profile/workerd-micro.mjs --a build/worker [--b DIR] [--c DIR ...] [--mode public|bearer|session]
 //                                            [--alg RS256|ES256] [--repeat] [--two-providers]
 //                                            [--n 500] [--rounds 9] [--stub-fetch]
 //                                            [--profile FILE.cpuprofile]
@@ -42,9 +42,13 @@ const opt = (name, fallback) => {
 const mode = opt('mode', 'public');
 const n = Number(opt('n', 500));
 const rounds = Number(opt('rounds', 9));
-const builds = { a: opt('a', 'build/worker'), b: opt('b', undefined) };
+// Up to six builds: --a (default build/worker), --b ... --f; every one is compared with --b.
+const builds = Object.fromEntries(['a', 'b', 'c', 'd', 'e', 'f'].map((k) => [k, opt(k, k === 'a' ? 'build/worker' : undefined)]));
 const port = 18000 + (process.pid % 1000);
 const stubFetch = args.includes('--stub-fetch');
+const perfFile = opt('perf', undefined);
+// --v8-flags a,b: V8 flags for workerd (diagnostics only: a deployed Worker cannot set them).
+const v8Flags = [...(opt('v8-flags', '') || '').split(',').filter(Boolean), ...(perfFile ? ['--perf-basic-prof'] : [])];
 
 rmSync(OUT, { recursive: true, force: true });
 const variants = ['pass', 'xfwd'];
@@ -234,17 +238,27 @@ const config :Workerd.Config = (
     (name = "origin", worker = (modules = [(name = "origin.mjs", esModule = embed "origin.mjs")], compatibilityDate = "2025-09-01")),
     (name = "harness", worker = (modules = [${modules.join(', ')}], compatibilityDate = "2025-09-01", bindings = [${bindings.join(', ')}], globalOutbound = "origin"))
   ],
+  v8Flags = [${v8Flags.map((f) => JSON.stringify(f)).join(', ')}],
   sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "harness") ]
 );
 `,
 );
 
+// --perf FILE: a native profile of workerd (Linux `perf record -e cpu-clock -g`, V8's JIT code
+// named through --perf-basic-prof) over the measured rounds; with --only V those rounds run only
+// the variant V, so two runs (e.g. --only pass, --only a) compare where workerd's CPU goes,
+// runtime internals included, which the V8 profile cannot see.
+// Read it with `perf report -i FILE --no-children --sort dso,sym`.
+const only = opt('only', undefined);
 // --profile FILE: a V8 CPU profile (50 µs sampling) of the measured rounds, through workerd's
 // inspector, for bench/profile/aggregate.mjs. Profiling inflates the µs; read shares from it.
 const profileFile = opt('profile', undefined);
 const inspectorPort = port + 1;
 const workerdArgs = ['serve', path.join(OUT, 'micro.capnp'), ...(profileFile ? [`--inspector-addr=127.0.0.1:${inspectorPort}`] : [])];
-const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'workerd'), workerdArgs, {
+// With V8 flags (e.g. --trace-gc), workerd's stdout is line-buffered so nothing is lost at exit.
+const workerd = path.join(ROOT, 'node_modules', '.bin', 'workerd');
+const child = spawn(v8Flags.length ? 'stdbuf' : workerd, v8Flags.length ? ['-oL', workerd, ...workerdArgs] : workerdArgs, {
+  cwd: OUT, // --perf-basic-prof leaves V8 log files in the working directory
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 process.on('exit', () => child.kill('SIGKILL'));
@@ -277,6 +291,7 @@ for (let i = 0; ; i++) {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
 async function measure(v, count, offset = 0) {
   const before = cpuNs();
   const res = await get(`/run?v=${v}&n=${count}&offset=${offset}`);
@@ -284,7 +299,14 @@ async function measure(v, count, offset = 0) {
   if (res.body !== '200') throw new Error(`${v}: ${res.status} ${res.body}`);
   return used / 1000 / count;
 }
-for (const v of variants) await measure(v, Math.min(n, 2000));
+// --warmup N: requests per variant before measuring (default n). V8 runs a wasm function in its
+// baseline tier (Liftoff) until it has executed ~13 MB of its code (--wasm-tiering-budget), so a
+// function run once per request is optimised only after 10^4..10^6 requests: a short warm-up
+// measures a young isolate, a long one a long-lived isolate.
+const warmup = Number(opt('warmup', n));
+for (const v of variants) {
+  for (let done = 0; done < warmup; done += n) await measure(v, Math.min(n, warmup - done), 0);
+}
 let inspector;
 if (profileFile) {
   const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
@@ -305,9 +327,34 @@ if (profileFile) {
   await inspector('Profiler.setSamplingInterval', { interval: 50 });
   await inspector('Profiler.start');
 }
+let perf;
+if (perfFile) {
+  perf = spawn('perf', ['record', '-e', 'cpu-clock', '-F', '4999', '-g', '-k', 'CLOCK_MONOTONIC', '-p', String(child.pid), '-o', perfFile], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 1000));
+}
+const measured = only ? [only] : variants;
 const results = Object.fromEntries(variants.map((v) => [v, []]));
+// With --perf, when each variant's calls ran (CLOCK_MONOTONIC ns, perf's clock here): perf-split.py
+// assigns every sample to the variant running then, so one interleaved run compares them.
+const intervals = [];
 for (let r = 0; r < rounds; r++) {
-  for (const v of r % 2 ? [...variants].reverse() : variants) results[v].push(await measure(v, n, (r + 1) * n));
+  for (const v of r % 2 ? [...measured].reverse() : measured) {
+    const start = process.hrtime.bigint();
+    results[v].push(await measure(v, n, (r + 1) * n));
+    intervals.push([v, String(start), String(process.hrtime.bigint())]);
+  }
+}
+if (perf) {
+  perf.kill('SIGINT');
+  await new Promise((r) => perf.on('exit', r));
+  writeFileSync(`${perfFile}.n`, String(n * rounds));
+  writeFileSync(`${perfFile}.intervals.json`, JSON.stringify({ n, intervals }));
+  console.log(`perf: ${perfFile}, ${n * rounds} requests of ${measured.join(', ')}`);
+}
+if (only) {
+  console.log(`${only}: ${median(results[only]).toFixed(2)} µs/req (median of ${rounds} rounds)`);
+  child.kill('SIGTERM');
+  process.exit(0);
 }
 if (inspector) {
   const { profile } = await inspector('Profiler.stop');
@@ -315,15 +362,20 @@ if (inspector) {
   writeFileSync(`${profileFile}.n`, String(n * rounds));
 }
 child.kill('SIGTERM');
-const median = (xs) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)];
-console.log(`workerd, mode ${mode}${bearer ? ` ${alg}, ${repeat ? 'one token repeated' : 'every token new'}` : ''}${twoProviders ? ', route of two providers' : ''}${stubFetch ? ', fetch stubbed' : ''}, ${n} requests x ${rounds} rounds; µs/req: median, added over pass (paired median)`);
+// Quartiles of the paired differences say how far to trust a median; best − best (the least
+// disturbed round of each) is the second estimate on a busy machine.
+const quantile = (xs, q) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) * q)];
+const spread = (xs) => `[${quantile(xs, 0.25).toFixed(1)}, ${quantile(xs, 0.75).toFixed(1)}]`;
+console.log(`workerd, mode ${mode}${bearer ? ` ${alg}, ${repeat ? 'one token repeated' : 'every token new'}` : ''}${twoProviders ? ', route of two providers' : ''}${stubFetch ? ', fetch stubbed' : ''}, ${n} requests x ${rounds} rounds; µs/req: median, added over pass (paired median, its quartiles), best − best`);
 for (const v of variants) {
   const added = results[v].map((x, i) => x - results.pass[i]);
   const label = { pass: 'pass-through JS', xfwd: "pass-through JS, edgeguard's origin request", webcrypto: 'JS crypto.subtle.verify (webcrypto.mjs)' }[v] ?? `${v}: ${builds[v]}`;
-  console.log(`${label.padEnd(44)} ${median(results[v]).toFixed(2).padStart(8)} ${median(added).toFixed(2).padStart(8)}`);
+  const best = Math.min(...results[v]) - Math.min(...results.pass);
+  console.log(`${label.padEnd(44)} ${median(results[v]).toFixed(2).padStart(8)} ${median(added).toFixed(2).padStart(8)} ${spread(added).padStart(16)} ${best.toFixed(2).padStart(8)}`);
 }
-if (builds.b) {
-  const diff = results.a.map((x, i) => x - results.b[i]);
-  console.log(`a − b (paired median): ${median(diff).toFixed(2)} µs/req; per round: ${diff.map((d) => d.toFixed(1)).join(' ')}`);
+for (const v of variants.filter((v) => builds.b && v !== 'b' && builds[v] !== undefined)) {
+  const diff = results[v].map((x, i) => x - results.b[i]);
+  const best = Math.min(...results[v]) - Math.min(...results.b);
+  console.log(`${v} − b: paired median ${median(diff).toFixed(2)} µs/req, quartiles ${spread(diff)}, best − best ${best.toFixed(2)}`);
 }
 process.exit(0);
