@@ -8,7 +8,8 @@
 
 use super::trampoline::JsAwait;
 use crate::config::bindings::WorkerBindings;
-use crate::gateway::{ForwardPlan, IncomingRequest, MAX_FORM_BYTES, RequestHeaders};
+use crate::gateway::entry::RequestRuntime;
+use crate::gateway::{DecisionLog, ForwardPlan, IncomingRequest, MAX_FORM_BYTES, RequestHeaders};
 use crate::proxy::{origin_set_cookie_allowed, private_cache_control};
 use js_sys::{Array, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -55,34 +56,69 @@ fn fetcher(env: &Env, name: &str) -> Option<Fetcher> {
     fetch.is_function().then(|| binding.unchecked_into())
 }
 
-/// Whether `key` is within the limit of the rate-limiting binding `binding`. `true` when the
-/// binding is absent (the endpoints' optional one; a route's is checked at start-up), and when
-/// it fails: requests must not depend on the counter.
-pub async fn within_limit(env: &Env, binding: &str, key: &str) -> bool {
-    let Ok(binding) = Reflect::get(env.as_ref(), &JsValue::from_str(binding)) else {
-        return true;
-    };
-    if !Reflect::get(&binding, &JsValue::from_str("limit")).is_ok_and(|f| f.is_function()) {
-        return true;
-    }
-    let options = js_sys::Object::new();
-    if Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from_str(key)).is_err() {
-        return true;
-    }
-    let Ok(counted) = binding.unchecked_into::<RateLimiter>().limit(&options) else {
-        return true;
-    };
-    match JsAwait::new(counted).await {
-        Ok(outcome) => {
-            Reflect::get(&outcome, &JsValue::from_str("success")).ok().and_then(|v| v.as_bool()) != Some(false)
-        }
-        Err(_) => true,
-    }
+/// One request's runtime, for the core's `gateway::entry`.
+pub struct Runtime<'a> {
+    pub req: &'a Request,
+    pub env: &'a Env,
 }
 
-/// The client's address, as Cloudflare tells it (`CF-Connecting-IP`): read only for rate limits.
-pub fn client_ip(req: &Request) -> Option<String> {
-    req.headers().get("cf-connecting-ip").ok().flatten()
+impl RequestRuntime for Runtime<'_> {
+    type Error = JsValue;
+
+    /// The client's address, as Cloudflare tells it (`CF-Connecting-IP`).
+    fn client_ip(&self) -> Option<String> {
+        self.req.headers().get("cf-connecting-ip").ok().flatten()
+    }
+
+    /// `true` when the binding is absent (the endpoints' optional one; a route's is checked at
+    /// start-up), and when it fails.
+    async fn within_limit(&self, binding: &str, key: &str) -> bool {
+        let Ok(binding) = Reflect::get(self.env.as_ref(), &JsValue::from_str(binding)) else {
+            return true;
+        };
+        if !Reflect::get(&binding, &JsValue::from_str("limit")).is_ok_and(|f| f.is_function()) {
+            return true;
+        }
+        let options = js_sys::Object::new();
+        if Reflect::set(&options, &JsValue::from_str("key"), &JsValue::from_str(key)).is_err() {
+            return true;
+        }
+        let Ok(counted) = binding.unchecked_into::<RateLimiter>().limit(&options) else {
+            return true;
+        };
+        match JsAwait::new(counted).await {
+            Ok(outcome) => {
+                Reflect::get(&outcome, &JsValue::from_str("success")).ok().and_then(|v| v.as_bool()) != Some(false)
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// Read with a running cap: `None` as soon as it passes [`MAX_FORM_BYTES`] (the stream is
+    /// cancelled, never buffered whole).
+    async fn read_form(&self) -> Result<Option<Vec<u8>>, JsValue> {
+        let Some(stream) = self.req.body() else {
+            return Ok(Some(Vec::new()));
+        };
+        let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+        let mut body = Vec::new();
+        loop {
+            let chunk = JsFuture::from(reader.read()).await?;
+            if Reflect::get(&chunk, &"done".into())?.as_bool().unwrap_or(true) {
+                return Ok(Some(body));
+            }
+            let bytes = Uint8Array::new(&Reflect::get(&chunk, &"value".into())?);
+            if body.len().saturating_add(bytes.length() as usize) > MAX_FORM_BYTES {
+                let _ = reader.cancel();
+                return Ok(None);
+            }
+            body.extend(bytes.to_vec());
+        }
+    }
+
+    fn emit(&self, log: &DecisionLog) {
+        super::emit(log);
+    }
 }
 
 /// The start-up check's view of `env`.
@@ -111,28 +147,6 @@ pub fn incoming_request(req: &Request, names: &str, size: usize) -> IncomingRequ
     let names = names.split('\n').filter(|n| !n.is_empty()).map(str::to_owned).collect();
     let headers = RequestHeaders::from_runtime(names, size, |name| js.get(name).ok().flatten());
     IncomingRequest { method, path, query, headers, form: None }
-}
-
-/// The body of a gateway form endpoint, read with a running cap: `None` as soon as it passes
-/// [`MAX_FORM_BYTES`] (the stream is cancelled, never buffered whole).
-pub async fn read_form(req: &Request) -> Result<Option<Vec<u8>>, JsValue> {
-    let Some(stream) = req.body() else {
-        return Ok(Some(Vec::new()));
-    };
-    let reader: web_sys::ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
-    let mut body = Vec::new();
-    loop {
-        let chunk = JsFuture::from(reader.read()).await?;
-        if Reflect::get(&chunk, &"done".into())?.as_bool().unwrap_or(true) {
-            return Ok(Some(body));
-        }
-        let bytes = Uint8Array::new(&Reflect::get(&chunk, &"value".into())?);
-        if body.len().saturating_add(bytes.length() as usize) > MAX_FORM_BYTES {
-            let _ = reader.cancel();
-            return Ok(None);
-        }
-        body.extend(bytes.to_vec());
-    }
 }
 
 /// A `Headers` object with every header of `map`.

@@ -13,10 +13,8 @@ mod trampoline;
 
 use crate::config::bindings::check_bindings;
 use crate::config::{Config, ConfigErrors};
-use crate::gateway::{
-    CLOSE_SESSION_ENDED, Gateway, IncomingRequest, Outcome, RATE_LIMIT_BINDING, SocketPlan, config_error_decision,
-    origin_failure_decision, rate_limited_decision, rate_limited_endpoint,
-};
+use crate::gateway::entry::{self, Next};
+use crate::gateway::{CLOSE_SESSION_ENDED, Gateway, IncomingRequest, SocketPlan, origin_failure_decision};
 use js_sys::Array;
 use ports::EdgePorts;
 use std::cell::RefCell;
@@ -81,37 +79,13 @@ pub fn handle_fetch(req: Request, env: JsValue, names: &str, size: usize) -> Res
 }
 
 async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result<JsValue, JsValue> {
-    if rate_limited_endpoint(&incoming.path) {
-        let ip = convert::client_ip(&req).unwrap_or_else(|| "unknown".into());
-        if !convert::within_limit(&env, RATE_LIMIT_BINDING, &ip).await {
-            return limited(&incoming);
-        }
-    }
-    if IncomingRequest::wants_form(&incoming.method, &incoming.path) && !incoming.declares_oversized_form() {
-        incoming.form = convert::read_form(&req).await?;
-    }
     let state = state(&env);
-    let decision = match state.as_ref() {
-        Ok(gateway) => gateway.handle(&EdgePorts::new(env.clone()), &incoming).await,
-        Err(errors) => config_error_decision(errors, &incoming),
+    let runtime = convert::Runtime { req: &req, env: &env };
+    let next = entry::decide(state.as_ref().as_ref(), &EdgePorts::new(env.clone()), &runtime, &mut incoming).await?;
+    let plan = match next {
+        Next::Respond { response, ended } => return respond(response, ended),
+        Next::Forward(plan) => plan,
     };
-    let log_forward = decision.should_log();
-    let plan = match decision.outcome {
-        Outcome::Respond(response) => {
-            emit(&decision.log);
-            let ended = state.as_ref().as_ref().map(Gateway::take_ended_sessions).unwrap_or_default();
-            return respond_ending(response, ended);
-        }
-        Outcome::Forward(plan) => plan,
-    };
-    if let Some(limit) = &plan.rate_limit
-        && !convert::within_limit(&env, &limit.binding, &limit.key(convert::client_ip(&req).as_deref())).await
-    {
-        return limited(&incoming);
-    }
-    if log_forward {
-        emit(&decision.log);
-    }
     let origin = convert::forward(&req, &env, &plan)?;
     let cookies = match plan.set_cookies.is_empty() {
         true => JsValue::UNDEFINED,
@@ -177,28 +151,15 @@ pub fn origin_response(
     convert::origin_response(&response, &set_cookies.unwrap_or_default(), &pairs)
 }
 
-/// Step 0: answer with the gateway's own response.
-fn respond(response: http::Response<Vec<u8>>) -> Result<JsValue, JsValue> {
-    Ok(Array::of2(&0.into(), &convert::js_response(response)?.into()).into())
-}
-
-/// Step 0, naming the sessions this isolate just ended (their proxied sockets close).
-fn respond_ending(response: http::Response<Vec<u8>>, ended: Vec<String>) -> Result<JsValue, JsValue> {
+/// Step 0: answer with the gateway's own response, naming the sessions this isolate just
+/// ended (their proxied sockets close).
+fn respond(response: http::Response<Vec<u8>>, ended: Vec<String>) -> Result<JsValue, JsValue> {
+    let response = convert::js_response(response)?.into();
     if ended.is_empty() {
-        return respond(response);
+        return Ok(Array::of2(&0.into(), &response).into());
     }
     let ended: Array = ended.iter().map(|key| JsValue::from_str(key)).collect();
-    Ok(Array::of3(&0.into(), &convert::js_response(response)?.into(), &ended).into())
-}
-
-/// A client over a rate limit: `429`, logged.
-fn limited(incoming: &IncomingRequest) -> Result<JsValue, JsValue> {
-    let limited = rate_limited_decision(incoming);
-    emit(&limited.log);
-    match limited.outcome {
-        Outcome::Respond(response) => respond(response),
-        Outcome::Forward(_) => Err(JsValue::from_str("a rate-limited request is never forwarded")),
-    }
+    Ok(Array::of3(&0.into(), &response, &ended).into())
 }
 
 /// The answer when the origin fetch rejected: 502, with a log line saying why.
@@ -210,8 +171,5 @@ pub fn origin_failed(req: Request, names: &str, size: usize, reason: String) -> 
 fn origin_failure(incoming: &IncomingRequest, reason: String) -> Result<Response, JsValue> {
     let failure = origin_failure_decision(incoming, reason);
     emit(&failure.log);
-    match failure.outcome {
-        Outcome::Respond(response) => convert::js_response(response),
-        Outcome::Forward(_) => Err(JsValue::from_str("an origin failure is never forwarded")),
-    }
+    convert::js_response(failure.response)
 }

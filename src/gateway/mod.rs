@@ -10,6 +10,7 @@ mod callback;
 mod client_auth;
 mod consent;
 mod dpop;
+pub mod entry;
 mod frontchannel;
 mod groups_overage;
 pub mod headers;
@@ -36,7 +37,9 @@ pub use consent::CONSENT_ERRORS;
 pub use headers::{DECISION_HEADERS, RequestHeaders};
 pub use login::safe_return_path;
 pub use rate_limit::{Counted, RATE_LIMIT_BINDING, RateLimitCheck, rate_limited_decision, rate_limited_endpoint};
-pub use request::{Decision, DecisionLog, ForwardPlan, IncomingRequest, MAX_FORM_BYTES, MAX_HEADER_BYTES, Outcome};
+pub use request::{
+    Decision, DecisionLog, ForwardPlan, IncomingRequest, MAX_FORM_BYTES, MAX_HEADER_BYTES, Outcome, Refusal,
+};
 pub use websocket::{CLOSE_SESSION_ENDED, SocketPlan, SocketWatch};
 
 use crate::config::{Config, ConfigErrors};
@@ -113,11 +116,15 @@ pub fn config_error_decision(errors: &ConfigErrors, req: &IncomingRequest) -> De
 }
 
 /// The answer when the origin cannot be reached (the edge performs the origin fetch).
-pub fn origin_failure_decision(req: &IncomingRequest, detail: String) -> Decision {
-    let err = GatewayError::OriginUnreachable(detail);
+pub fn origin_failure_decision(req: &IncomingRequest, detail: String) -> Refusal {
+    refusal(GatewayError::OriginUnreachable(detail), req)
+}
+
+/// `err`'s answer, and its log line with the error as detail.
+fn refusal(err: GatewayError, req: &IncomingRequest) -> Refusal {
     let mut entry = log(req, err.reason(), Some(err.status()));
     entry.detail = Some(err.to_string());
-    respond_with(error_response(&err, req, "edgeguard", &[]), entry)
+    Refusal { response: error_response(&err, req, "edgeguard", &[]), log: entry }
 }
 
 impl<P: Ports> Gateway<P> {

@@ -12,7 +12,7 @@
 //! count, under which key, and what a limited client is told.
 
 use super::origin_token::CallerScope;
-use super::{Decision, IncomingRequest, log, paths, respond::error_response, respond_with};
+use super::{IncomingRequest, Refusal, paths};
 use crate::error::GatewayError;
 use crate::policy::{RateLimitKey, Route, normalise_path};
 
@@ -79,11 +79,8 @@ pub(super) fn route_limit(route: &Route, caller: &CallerScope<'_>) -> Option<Rat
 }
 
 /// The answer once the client is over its limit: `429` with `Retry-After`, logged as `rate_limited`.
-pub fn rate_limited_decision(req: &IncomingRequest) -> Decision {
-    let err = GatewayError::RateLimited(RETRY_AFTER_SECS);
-    let mut entry = log(req, err.reason(), Some(err.status()));
-    entry.detail = Some(err.to_string());
-    respond_with(error_response(&err, req, "edgeguard", &[]), entry)
+pub fn rate_limited_decision(req: &IncomingRequest) -> Refusal {
+    super::refusal(GatewayError::RateLimited(RETRY_AFTER_SECS), req)
 }
 
 #[cfg(test)]

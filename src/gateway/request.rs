@@ -177,6 +177,14 @@ pub struct Decision {
     pub quiet: bool,
 }
 
+/// A refusal decided around the pipeline (a rate limit, an unreachable origin): always
+/// answered, never forwarded, always logged.
+#[derive(Debug)]
+pub struct Refusal {
+    pub response: http::Response<Vec<u8>>,
+    pub log: DecisionLog,
+}
+
 impl Decision {
     /// Whether to write the log line: always for refusals, errors and anything with notes;
     /// for forwarded requests unless configured quiet.

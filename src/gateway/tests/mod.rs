@@ -10,6 +10,7 @@ mod dpop;
 mod edge_input;
 mod entra;
 mod entra_graph;
+mod entry;
 mod frontchannel;
 mod identity_headers;
 mod me;
