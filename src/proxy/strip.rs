@@ -6,6 +6,8 @@
 //! The list is matched against the runtime's header *names*, never against parsed values, so a
 //! header whose value is odd (control bytes, obs-text) is stripped like any other.
 
+use std::borrow::Cow;
+
 /// Exact names (normalised) a client may never send to the origin.
 const STRIPPED: &[&str] = &[
     // hop-by-hop (RFC 9110 §7.6.1) and what the runtime sets itself
@@ -60,9 +62,14 @@ const STRIPPED_PREFIXES: &[&str] = &[
     "proxy-",
 ];
 
-/// A header name as servers may read it: lower case, `_` as `-`.
-pub fn normalise(name: &str) -> String {
-    name.to_ascii_lowercase().replace('_', "-")
+/// A header name as servers may read it: lower case, `_` as `-`. Borrowed when it already is
+/// (the runtime lists names in lower case): this runs for every client header of every request.
+pub fn normalise(name: &str) -> Cow<'_, str> {
+    if name.bytes().any(|b| b == b'_' || b.is_ascii_uppercase()) {
+        Cow::Owned(name.to_ascii_lowercase().replace('_', "-"))
+    } else {
+        Cow::Borrowed(name)
+    }
 }
 
 /// One entry of a deployment's own strip list (`STRIP_HEADERS`): a name, or a prefix written
@@ -86,7 +93,7 @@ impl StripRule {
         if name.is_empty() || !name.bytes().all(is_token) {
             return None;
         }
-        let name = normalise(name);
+        let name = normalise(name).into_owned();
         Some(if prefix { StripRule::Prefix(name) } else { StripRule::Name(name) })
     }
 
@@ -101,9 +108,10 @@ impl StripRule {
 /// Whether a client header of this name is removed before the origin request.
 pub fn is_stripped(name: &str, extra: &[StripRule]) -> bool {
     let name = normalise(name);
-    STRIPPED.contains(&name.as_str())
+    let name = name.as_ref();
+    STRIPPED.contains(&name)
         || STRIPPED_PREFIXES.iter().any(|p| name.starts_with(p))
-        || extra.iter().any(|rule| rule.matches(&name))
+        || extra.iter().any(|rule| rule.matches(name))
 }
 
 #[cfg(test)]
