@@ -10,7 +10,7 @@ use super::trampoline::JsAwait;
 use crate::config::bindings::WorkerBindings;
 use crate::gateway::entry::RequestRuntime;
 use crate::gateway::{DecisionLog, ForwardPlan, IncomingRequest, MAX_FORM_BYTES, RequestHeaders};
-use crate::proxy::{origin_set_cookie_allowed, private_cache_control};
+use crate::proxy::answer_edits;
 use js_sys::{Array, Promise, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
@@ -219,20 +219,13 @@ pub fn origin_response(
 ) -> Result<Response, JsValue> {
     let headers = Headers::new_with_headers(&response.headers())?;
     let from_origin = response.headers().unchecked_into::<SetCookieHeaders>().get_set_cookie();
+    let from_origin = from_origin.iter().filter_map(|c| c.as_string());
+    let edits = answer_edits(from_origin, headers.get("cache-control")?.as_deref(), set_cookies, added);
     headers.delete("set-cookie")?;
-    for cookie in from_origin.iter().filter_map(|c| c.as_string()) {
-        if origin_set_cookie_allowed(&cookie) {
-            headers.append("set-cookie", &cookie)?;
-        }
+    for cookie in &edits.set_cookies {
+        headers.append("set-cookie", cookie)?;
     }
-    if !set_cookies.is_empty() {
-        for cookie in set_cookies {
-            headers.append("set-cookie", cookie)?;
-        }
-        let cache_control = private_cache_control(headers.get("cache-control")?.as_deref());
-        headers.set("cache-control", &cache_control)?;
-    }
-    for (name, value) in added {
+    for (name, value) in &edits.set {
         headers.set(name, value)?;
     }
     let init = ResponseInit::new();

@@ -15,6 +15,7 @@ use crate::config::bindings::check_bindings;
 use crate::config::{Config, ConfigErrors};
 use crate::gateway::entry::{self, Next};
 use crate::gateway::{CLOSE_SESSION_ENDED, Gateway, IncomingRequest, SocketPlan, origin_failure_decision};
+use crate::proxy::header_pairs;
 use js_sys::Array;
 use ports::EdgePorts;
 use std::cell::RefCell;
@@ -87,20 +88,9 @@ async fn decide(req: Request, env: Env, mut incoming: IncomingRequest) -> Result
         Next::Forward(plan) => plan,
     };
     let origin = convert::forward(&req, &env, &plan)?;
-    let cookies = match plan.set_cookies.is_empty() {
-        true => JsValue::UNDEFINED,
-        false => plan.set_cookies.iter().map(|c| JsValue::from_str(c)).collect::<Array>().into(),
-    };
+    let cookies = js_strings(plan.set_cookies.iter().map(String::as_str).collect());
     // Headers for the answer as one flat [name, value, …] array (step[4]).
-    let added = match plan.answer_headers.is_empty() {
-        true => JsValue::UNDEFINED,
-        false => plan
-            .answer_headers
-            .iter()
-            .flat_map(|(n, v)| [JsValue::from_str(n), JsValue::from_str(v)])
-            .collect::<Array>()
-            .into(),
-    };
+    let added = js_strings(plan.answer_headers.iter().flat_map(|(n, v)| [*n, v.as_str()]).collect());
     if let Some(SocketPlan::Proxy(watch)) = &plan.socket {
         // The relay runs in JS on this request's own turn, also when wasm-bindgen-futures polled
         // this far (then the origin fetch was started in whichever turn that was: in the rare
@@ -146,9 +136,7 @@ pub fn origin_response(
     added: Option<Vec<String>>,
 ) -> Result<Response, JsValue> {
     let added = added.unwrap_or_default();
-    let pairs: Vec<(&str, String)> =
-        added.chunks_exact(2).filter_map(|p| Some((p.first()?.as_str(), p.get(1)?.clone()))).collect();
-    convert::origin_response(&response, &set_cookies.unwrap_or_default(), &pairs)
+    convert::origin_response(&response, &set_cookies.unwrap_or_default(), &header_pairs(&added))
 }
 
 /// Step 0: answer with the gateway's own response, naming the sessions this isolate just
@@ -158,8 +146,15 @@ fn respond(response: http::Response<Vec<u8>>, ended: Vec<String>) -> Result<JsVa
     if ended.is_empty() {
         return Ok(Array::of2(&0.into(), &response).into());
     }
-    let ended: Array = ended.iter().map(|key| JsValue::from_str(key)).collect();
-    Ok(Array::of3(&0.into(), &response, &ended).into())
+    Ok(Array::of3(&0.into(), &response, &js_strings(ended.iter().map(String::as_str).collect())).into())
+}
+
+/// `items` as a JS array, or `undefined` when there are none (the JS entry's cheap test).
+fn js_strings(items: Vec<&str>) -> JsValue {
+    match items.is_empty() {
+        true => JsValue::UNDEFINED,
+        false => items.into_iter().map(JsValue::from_str).collect::<Array>().into(),
+    }
 }
 
 /// The answer when the origin fetch rejected: 502, with a log line saying why.

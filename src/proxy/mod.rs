@@ -13,7 +13,7 @@ mod strip;
 
 pub use claims::{add_claim_headers, ascii_json};
 pub use principal::{add_client_principal, principal_document};
-pub use response::{origin_set_cookie_allowed, private_cache_control};
+pub use response::{AnswerEdits, answer_edits, header_pairs, origin_set_cookie_allowed, private_cache_control};
 pub use strip::StripRule;
 
 use crate::gateway::RequestHeaders;
