@@ -39,14 +39,14 @@ impl<P: Ports> Gateway<P> {
         let keys = &self.config.session.keys;
         let cookies = req.cookie_header();
         let name = self.provider_at(provider).cookie;
-        let Some(cookie) = self.opened_cookies.open(&cookies, name, keys) else {
+        let Some((cookie, storage_key)) = self.opened_cookies.open(&cookies, name, keys) else {
             let presented = crate::session::cookie::parse_cookie_header(&cookies).any(|(n, _)| n == name);
             return Ok(Err(if presented { "session_cookie_invalid" } else { "session_missing" }));
         };
         if let Some(why) = cookie.ended(now) {
             return Ok(Err(why));
         }
-        let Some(mut record) = self.sessions.load(ports, keys, &cookie.id, now).await? else {
+        let Some(mut record) = self.sessions.load_at(ports, keys, storage_key.clone(), now).await? else {
             return Ok(Err("session_unknown"));
         };
         // The cookie's name is sealed into it, so this holds unless the table was edited
@@ -64,7 +64,7 @@ impl<P: Ports> Gateway<P> {
                 Ok(refreshed) => record = refreshed,
                 // Logged out in another isolate or location: its object said so.
                 Err(RefreshFailure::Ended) => {
-                    self.sessions.forget(&cookie.id.storage_key());
+                    self.sessions.forget(&storage_key);
                     return Ok(Err("session_ended"));
                 }
                 Err(RefreshFailure::Rejected(_)) => {
@@ -83,7 +83,7 @@ impl<P: Ports> Gateway<P> {
         let touched = cookie.touched(now, self.config.session.idle_secs);
         let ends_at = touched.as_ref().unwrap_or(&cookie).idle_until.min(cookie.expires_at).min(record.expires_at);
         let set_cookie = touched.map(|c| c.to_set_cookie_named(name, keys, ports, now));
-        Ok(Ok(Live { record, storage_key: cookie.id.storage_key(), set_cookie, notes, ends_at }))
+        Ok(Ok(Live { record, storage_key, set_cookie, notes, ends_at }))
     }
 
     pub(super) async fn session_route(&self, ports: &P, req: &IncomingRequest, route: &Route) -> Decision {

@@ -19,30 +19,41 @@ use std::collections::HashMap;
 /// cookies can cost their owners one decryption more, never memory.
 pub const MAX_OPENED_COOKIES: usize = 2048;
 
-/// Sealed cookie value → the cookie name it was opened under and what it said.
+/// Sealed cookie value → what it opened to.
 #[derive(Default)]
 pub struct OpenedCookies {
-    by_value: RefCell<HashMap<String, (String, SessionCookie)>>,
+    by_value: RefCell<HashMap<String, Opened>>,
+}
+
+struct Opened {
+    /// The cookie name it was opened under (sealed in: another name does not open it).
+    name: String,
+    cookie: SessionCookie,
+    /// Its session's storage key (a SHA-256 of the id), derived once too.
+    storage_key: String,
 }
 
 impl OpenedCookies {
     /// The first session cookie `name` in the `Cookie` header that opens under `keys`
-    /// ([`SessionCookie::from_cookie_header_named`]), from memory when this exact value was
-    /// opened under this name before.
-    pub fn open(&self, header: &str, name: &str, keys: &SessionKeys) -> Option<SessionCookie> {
+    /// ([`SessionCookie::from_cookie_header_named`]), with its session's storage key
+    /// ([`SessionId::storage_key`](super::SessionId::storage_key)); from memory when this exact
+    /// value was opened under this name before.
+    pub fn open(&self, header: &str, name: &str, keys: &SessionKeys) -> Option<(SessionCookie, String)> {
         for (_, value) in parse_cookie_header(header).filter(|(n, _)| *n == name) {
-            if let Some((opened_as, cookie)) = self.by_value.borrow().get(value)
-                && opened_as == name
+            if let Some(opened) = self.by_value.borrow().get(value)
+                && opened.name == name
             {
-                return Some(cookie.clone());
+                return Some((opened.cookie.clone(), opened.storage_key.clone()));
             }
             let Some(cookie) = SessionCookie::open(name, value, keys) else { continue };
+            let storage_key = cookie.id.storage_key();
             let mut by_value = self.by_value.borrow_mut();
             if by_value.len() >= MAX_OPENED_COOKIES {
                 by_value.clear();
             }
-            by_value.insert(value.to_owned(), (name.to_owned(), cookie.clone()));
-            return Some(cookie);
+            let opened = Opened { name: name.to_owned(), cookie: cookie.clone(), storage_key: storage_key.clone() };
+            by_value.insert(value.to_owned(), opened);
+            return Some((cookie, storage_key));
         }
         None
     }
@@ -76,8 +87,10 @@ mod tests {
     fn a_remembered_value_opens_as_before_and_nothing_else_does() {
         let (keys, opened) = (keys(), OpenedCookies::default());
         let (cookie, pair) = sealed("__Host-edgeguard", 1, &keys);
-        assert_eq!(opened.open(&pair, "__Host-edgeguard", &keys), Some(cookie.clone()));
-        assert_eq!(opened.open(&format!("a=b; {pair}"), "__Host-edgeguard", &keys), Some(cookie), "from memory");
+        let storage_key = cookie.id.storage_key();
+        assert_eq!(opened.open(&pair, "__Host-edgeguard", &keys), Some((cookie.clone(), storage_key.clone())));
+        let again = opened.open(&format!("a=b; {pair}"), "__Host-edgeguard", &keys);
+        assert_eq!(again, Some((cookie, storage_key)), "from memory");
         // The same value under another provider's cookie name does not open, remembered or not.
         let renamed = pair.replacen("__Host-edgeguard=", "__Host-edgeguard-partners=", 1);
         assert_eq!(opened.open(&renamed, "__Host-edgeguard-partners", &keys), None);
@@ -96,7 +109,7 @@ mod tests {
         let (keys, opened) = (keys(), OpenedCookies::default());
         for seed in 0..(MAX_OPENED_COOKIES as u64 + 10) {
             let (cookie, pair) = sealed("__Host-edgeguard", seed, &keys);
-            assert_eq!(opened.open(&pair, "__Host-edgeguard", &keys), Some(cookie));
+            assert_eq!(opened.open(&pair, "__Host-edgeguard", &keys).map(|(c, _)| c), Some(cookie));
             assert!(opened.remembered() <= MAX_OPENED_COOKIES);
         }
     }

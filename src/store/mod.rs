@@ -134,7 +134,17 @@ impl SessionStore {
         id: &SessionId,
         now: u64,
     ) -> Result<Option<SessionRecord>, KvError> {
-        let key = id.storage_key();
+        self.load_at(kv, keys, id.storage_key(), now).await
+    }
+
+    /// [`Self::load`] by the session's storage key, when the caller has it already.
+    pub async fn load_at(
+        &self,
+        kv: &(impl KvStore + SessionCoordinator),
+        keys: &SessionKeys,
+        key: String,
+        now: u64,
+    ) -> Result<Option<SessionRecord>, KvError> {
         if self.ended.borrow().contains(&key) {
             return Ok(None);
         }
