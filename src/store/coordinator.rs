@@ -9,8 +9,9 @@
 //! (sealed by the isolates; the object never holds a key) and remembers that a session ended.
 //!
 //! The object's behaviour is the pure state machine [`ObjectState`] and the waiting loop
-//! [`serve`], both here so host tests run them; `src/edge/session_object.rs` only stores the
-//! state and carries [`ObjectCall`]s and [`ObjectAnswer`]s as JSON. Isolates reach it through
+//! [`serve`], both here so host tests run them; [`super::session_object`] loads and stores that
+//! state and answers calls, and `src/edge/session_object.rs` binds the runtime's storage and
+//! carries [`ObjectCall`]s and [`ObjectAnswer`]s as JSON. Isolates reach it through
 //! the [`SessionCoordinator`] port, whose default answer ("no object bound") is the KV-only
 //! design.
 

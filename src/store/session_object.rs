@@ -1,7 +1,7 @@
 //! One instance of a session's Durable Object: its state loaded once from the object's own
-//! storage, each call served by [`serve`](super::coordinator::serve) and stored before the answer
-//! leaves whenever it changed the state, and the alarm that forgets the state when the
-//! session's possible lifetime is over.
+//! storage, each call served by [`serve`] and stored before the answer leaves whenever it
+//! changed the state, and the alarm that forgets the state when the session's possible
+//! lifetime is over.
 //!
 //! The runtime's part (`src/edge/session_object.rs`) is the [`ObjectStorage`] calls and the
 //! class the Worker exports; everything decided between them is here, tested on the host.
