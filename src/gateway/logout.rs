@@ -67,7 +67,7 @@ impl<P: Ports> Gateway<P> {
             if let Some(refresh_token) = &record.refresh_token {
                 notes.push(self.revoke(ports, index, refresh_token).await);
             }
-            end_at.get_or_insert((index, record.id_token));
+            end_at.get_or_insert((index, record.id_token.clone()));
         }
         if let (Some((index, id_token)), Some(after)) = (end_at, &self.config.session.post_logout_redirect_url) {
             let provider = self.provider_at(index);

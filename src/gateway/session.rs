@@ -10,11 +10,13 @@ use crate::ports::Ports;
 use crate::proxy::{Credential, ForwardIdentity};
 use crate::session::SessionRecord;
 use crate::session::cookie::clear_cookie;
+use std::rc::Rc;
 
 /// A live session, the re-sealed cookie to send back if its idle deadline moved, and log notes
 /// (a refresh put off because the provider failed).
 pub(super) struct Live {
-    pub(super) record: SessionRecord,
+    /// The warm copy itself, shared (not copied per request).
+    pub(super) record: Rc<SessionRecord>,
     /// Where the record is stored (also names what is kept beside it).
     pub(super) storage_key: String,
     pub(super) set_cookie: Option<String>,
@@ -60,8 +62,8 @@ impl<P: Ports> Gateway<P> {
                 return Ok(Err("access_token_expired"));
             }
             let still_valid = record.access_expires_at.is_some_and(|at| now < at);
-            match self.refresh_session(ports, &cookie.id, record.clone()).await {
-                Ok(refreshed) => record = refreshed,
+            match self.refresh_session(ports, &cookie.id, SessionRecord::clone(&record)).await {
+                Ok(refreshed) => record = Rc::new(refreshed),
                 // Logged out in another isolate or location: its object said so.
                 Err(RefreshFailure::Ended) => {
                     self.sessions.forget(&storage_key);

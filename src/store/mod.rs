@@ -82,7 +82,9 @@ pub type IdTokenClaims = Rc<serde_json::Map<String, serde_json::Value>>;
 /// forwarding claims needed them (kept beside the record, not in it: the record is what is
 /// sealed into KV).
 struct Warm {
-    record: SessionRecord,
+    /// Shared with the requests using it: a warm request takes a reference, not a copy of
+    /// every token and claim in the record.
+    record: Rc<SessionRecord>,
     loaded_at: u64,
     id_token_claims: Option<IdTokenClaims>,
 }
@@ -133,7 +135,7 @@ impl SessionStore {
         keys: &SessionKeys,
         id: &SessionId,
         now: u64,
-    ) -> Result<Option<SessionRecord>, KvError> {
+    ) -> Result<Option<Rc<SessionRecord>>, KvError> {
         self.load_at(kv, keys, id.storage_key(), now).await
     }
 
@@ -144,11 +146,11 @@ impl SessionStore {
         keys: &SessionKeys,
         key: String,
         now: u64,
-    ) -> Result<Option<SessionRecord>, KvError> {
+    ) -> Result<Option<Rc<SessionRecord>>, KvError> {
         if self.ended.borrow().contains(&key) {
             return Ok(None);
         }
-        let warm = self.warm.borrow().get(&key).map(|w| (w.record.clone(), w.loaded_at));
+        let warm = self.warm.borrow().get(&key).map(|w| (Rc::clone(&w.record), w.loaded_at));
         let record = match warm {
             Some((record, loaded_at)) if now < loaded_at.saturating_add(self.revalidate_secs) => Some(record),
             // Another request of this session is re-reading it: the copy is at most that
@@ -174,11 +176,11 @@ impl SessionStore {
         keys: &SessionKeys,
         key: String,
         now: u64,
-    ) -> Result<Option<SessionRecord>, KvError> {
+    ) -> Result<Option<Rc<SessionRecord>>, KvError> {
         let tombstone = tombstone_key(&key);
         let check = kv.ask_session_object(session_hash(&key), &ObjectCall::Check);
         let (sealed, ended, object) = futures::future::join3(kv.get(&key), kv.get(&tombstone), check).await;
-        let record = sealed?.and_then(|s| SessionRecord::open(&s, &key, keys));
+        let record = sealed?.and_then(|s| SessionRecord::open(&s, &key, keys)).map(Rc::new);
         if ended?.is_some() || object? == Some(ObjectAnswer::Ended) {
             self.warm.borrow_mut().remove(&key);
             if record.is_some() {
@@ -189,7 +191,7 @@ impl SessionStore {
             return Ok(None);
         }
         match &record {
-            Some(record) => self.remember(key, record.clone(), now),
+            Some(record) => self.remember(key, Rc::clone(record), now),
             None => {
                 self.warm.borrow_mut().remove(&key);
             }
@@ -210,7 +212,7 @@ impl SessionStore {
         let key = id.storage_key();
         let sealed = record.seal(&key, keys, rng);
         kv.put(&key, &sealed, ttl(record.expires_at, now)).await?;
-        self.remember(key, record.clone(), now);
+        self.remember(key, Rc::new(record.clone()), now);
         Ok(())
     }
 
@@ -260,7 +262,7 @@ impl SessionStore {
     /// Keep `record` warm without writing it: tokens another isolate refreshed and stored
     /// already (a second KV write of one key within a second would hit KV's write limit).
     pub fn keep_warm(&self, id: &SessionId, record: &SessionRecord, now: u64) {
-        self.remember(id.storage_key(), record.clone(), now);
+        self.remember(id.storage_key(), Rc::new(record.clone()), now);
     }
 
     /// The storage keys of the sessions ended or found ended since the last call.
@@ -280,7 +282,7 @@ impl SessionStore {
         ended.insert(key);
     }
 
-    fn remember(&self, key: String, record: SessionRecord, now: u64) {
+    fn remember(&self, key: String, record: Rc<SessionRecord>, now: u64) {
         let mut warm = self.warm.borrow_mut();
         if warm.len() >= WARM_CAPACITY {
             let drop: Vec<String> = warm.keys().take(WARM_CAPACITY / 2).cloned().collect();
@@ -443,12 +445,12 @@ mod tests {
             assert_eq!(ttl, 800);
             assert!(!String::from_utf8_lossy(&raw).contains("refresh-me"));
             let reads = kv.reads();
-            assert_eq!(store.load(&kv, &keys, &id, 200).await.unwrap(), Some(record(1000)));
+            assert_eq!(store.load(&kv, &keys, &id, 200).await.unwrap(), Some(Rc::new(record(1000))));
             assert_eq!(kv.reads(), reads, "warm load must not read KV");
 
             // a cold isolate reads KV once (the record and its tombstone, side by side), then is warm
             let cold = SessionStore::default();
-            assert_eq!(cold.load(&kv, &keys, &id, 200).await.unwrap(), Some(record(1000)));
+            assert_eq!(cold.load(&kv, &keys, &id, 200).await.unwrap(), Some(Rc::new(record(1000))));
             assert_eq!(kv.reads(), reads + 2);
             assert_eq!(cold.load(&kv, &keys, &id, 1000).await.unwrap(), None, "expired");
 
