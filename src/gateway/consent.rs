@@ -73,15 +73,30 @@ impl<P: Ports> Gateway<P> {
         })
     }
 
+    /// The provider an admin consent is for: `?provider=<name>` (an Entra preset), else the
+    /// first provider of the table with an Entra preset (the default one first). `None`: no
+    /// such provider here.
+    fn admin_consent_provider(&self, req: &IncomingRequest) -> Option<usize> {
+        let is_entra = |index: &usize| self.provider_at(*index).config.entra.is_some();
+        match query_param(req, "provider") {
+            Some(name) => self.config.provider_index(&name).filter(is_entra),
+            None => (0..self.provider_count()).find(is_entra),
+        }
+    }
+
     /// `/auth/admin-consent`: start an admin-consent round trip, or show how it ended.
     pub(super) async fn admin_consent(&self, ports: &P, req: &IncomingRequest) -> Decision {
-        let Some(entra) = &self.config.provider.entra else {
-            return self.refuse(req, GatewayError::RouteNotFound, &[]);
-        };
         let answered = ["admin_consent", "error", "code"].iter().any(|p| query_param(req, p).is_some());
         if answered {
             return self.admin_consent_answer(req);
         }
+        let Some(index) = self.admin_consent_provider(req) else {
+            return self.refuse(req, GatewayError::RouteNotFound, &[]);
+        };
+        let provider = self.provider_at(index);
+        let Some(entra) = &provider.config.entra else {
+            return self.refuse(req, GatewayError::RouteNotFound, &[]);
+        };
         if entra.tenant == EntraTenant::Consumers {
             let page = html_page(
                 400,
@@ -92,20 +107,28 @@ impl<P: Ports> Gateway<P> {
             return respond_with(page, log(req, "admin_consent_not_applicable", Some(400)));
         }
         let state = random_token(ports);
-        let url = match self.admin_consent_url(ports, entra, &state).await {
+        let url = match self.admin_consent_url(ports, &provider, entra, &state).await {
             Ok(url) => url,
             Err(err) => return self.refuse(req, err, &[]),
         };
-        let cookie = set_cookie(ADMIN_CONSENT_COOKIE, &state, paths::ADMIN_CONSENT, ADMIN_CONSENT_TTL_SECS);
+        // The provider's index rides beside the state, for the answer page's tenant check.
+        let value = format!("{state}.{index}");
+        let cookie = set_cookie(ADMIN_CONSENT_COOKIE, &value, paths::ADMIN_CONSENT, ADMIN_CONSENT_TTL_SECS);
         respond_with(redirect(&url, &[cookie]), log(req, "admin_consent_redirect", Some(302)))
     }
 
     /// v2: `/{tenant}/v2.0/adminconsent` with the configured scopes (`common` is not allowed
     /// there: `organizations` asks the administrator which tenant). v1: the authorize endpoint
     /// with `prompt=admin_consent`.
-    async fn admin_consent_url(&self, ports: &P, entra: &EntraConfig, state: &str) -> Result<String, GatewayError> {
+    async fn admin_consent_url(
+        &self,
+        ports: &P,
+        provider: &super::providers::Provider<'_, P>,
+        entra: &EntraConfig,
+        state: &str,
+    ) -> Result<String, GatewayError> {
         let redirect_uri = format!("{}{}", self.config.public_origin(), paths::ADMIN_CONSENT);
-        let client_id = &self.config.provider.client_id;
+        let client_id = &provider.config.client_id;
         let bad = |e: url::ParseError| {
             GatewayError::Provider(ProviderError::Discovery(crate::oidc::DiscoveryError::BadEndpoint {
                 name: "authorization_endpoint",
@@ -118,7 +141,7 @@ impl<P: Ports> Gateway<P> {
                 Url::parse(&format!("{}/{tenant}/v2.0/adminconsent", entra.authority_host)).map_err(bad)?
             }
             EntraVersion::V1 => {
-                let metadata = self.provider.metadata(ports, &self.config.provider).await?;
+                let metadata = provider.state.metadata(ports, provider.config).await?;
                 Url::parse(&metadata.authorization_endpoint).map_err(bad)?
             }
         };
@@ -128,19 +151,13 @@ impl<P: Ports> Gateway<P> {
             query.append_pair("state", state);
             match entra.version {
                 EntraVersion::V2 => {
-                    let scopes: Vec<&str> = self
-                        .config
-                        .provider
-                        .scopes
-                        .iter()
-                        .map(String::as_str)
-                        .filter(|s| *s != "offline_access")
-                        .collect();
+                    let scopes: Vec<&str> =
+                        provider.config.scopes.iter().map(String::as_str).filter(|s| *s != "offline_access").collect();
                     query.append_pair("scope", &scopes.join(" "));
                 }
                 EntraVersion::V1 => {
                     query.append_pair("response_type", "code").append_pair("prompt", "admin_consent");
-                    if let Some(resource) = &self.config.provider.resource {
+                    if let Some(resource) = &provider.config.resource {
                         query.append_pair("resource", resource);
                     }
                 }
@@ -154,6 +171,10 @@ impl<P: Ports> Gateway<P> {
         let clear = vec![clear_cookie(ADMIN_CONSENT_COOKIE, paths::ADMIN_CONSENT)];
         let cookies = req.cookie_header();
         let expected = parse_cookie_header(&cookies).find(|(n, _)| *n == ADMIN_CONSENT_COOKIE).map(|(_, v)| v);
+        let (expected, index) = match expected.and_then(|v| v.rsplit_once('.')) {
+            Some((state, index)) => (Some(state), index.parse::<usize>().ok()),
+            None => (None, None),
+        };
         let state = query_param(req, "state").unwrap_or_default();
         if !expected.is_some_and(|e| !e.is_empty() && ct_eq(e, &state)) {
             let page = html_page(
@@ -182,9 +203,16 @@ impl<P: Ports> Gateway<P> {
             return self.refuse(req, GatewayError::MalformedCallback, &clear);
         }
         let tenant = query_param(req, "tenant").filter(|t| crate::jwt::is_tenant_guid(t));
-        let refused = match (&tenant, &self.config.provider.entra) {
+        let provider = index.filter(|i| *i < self.provider_count()).map(|i| self.provider_at(i));
+        let entra = provider.as_ref().and_then(|p| p.config.entra.as_ref());
+        let refused = match (&tenant, entra) {
             (Some(t), Some(entra)) => entra.tenant.is_multi_tenant() && !entra.allowed_tenants.allows(t),
             _ => false,
+        };
+        // Provider names are [a-z0-9-] (checked when PROVIDERS is read): safe in the link as is.
+        let login = match provider.filter(|p| p.index > 0) {
+            Some(p) => format!("/auth/login?provider={}", p.config.name),
+            None => "/auth/login".to_owned(),
         };
         let body = match &tenant {
             Some(t) if refused => format!(
@@ -193,10 +221,10 @@ impl<P: Ports> Gateway<P> {
                 escape_html(t)
             ),
             Some(t) => format!(
-                "<p>Consent was granted for tenant <code>{}</code>. Its users can now <a href=\"/auth/login\">sign in</a>.</p>",
+                "<p>Consent was granted for tenant <code>{}</code>. Its users can now <a href=\"{login}\">sign in</a>.</p>",
                 escape_html(t)
             ),
-            None => "<p>Consent was granted. Users can now <a href=\"/auth/login\">sign in</a>.</p>".to_owned(),
+            None => format!("<p>Consent was granted. Users can now <a href=\"{login}\">sign in</a>.</p>"),
         };
         let mut entry = log(req, "admin_consent_granted", Some(200));
         entry.detail = tenant;

@@ -418,3 +418,37 @@ fn every_providers_session_cookie_is_kept_from_the_origin() {
     assert!(!crate::proxy::origin_set_cookie_allowed("__HOST-EDGEGUARD-partners=x"));
     assert!(crate::proxy::origin_set_cookie_allowed("__Host-edgeguardian=x"));
 }
+
+/// With the Entra preset on a provider other than the default, `/auth/admin-consent` is that
+/// provider's: its client and tenant, and the answer page's sign-in link and tenant check.
+#[test]
+fn admin_consent_is_the_entra_providers_even_when_it_is_not_the_default() {
+    const TENANT: &str = "7d3e1b2a-4c5f-4e6a-9b8c-0d1e2f3a4b5c";
+    let table = format!(
+        r#"[{{"name":"staff","entra_tenant":"{TENANT}","client_id":"staff-app","client_secret_name":"PARTNERS_SECRET"}}]"#
+    );
+    let config = config(&[("PROVIDERS", &table), ("PARTNERS_SECRET", "s")]);
+    let ports = TestPorts::new(FakeHttp::new(|_| Ok(json_response(404, &json!({})))), NOW);
+    let w = World { idp: FakeIdp::new(), ports, gateway: Gateway::new(config) };
+    let get = |query: &str, cookie: &str| {
+        block_on(w.gateway.handle(&w.ports, &navigate(&format!("/auth/admin-consent{query}"), cookie)))
+    };
+    let d = get("", "");
+    let r = response(&d);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        location.starts_with(&format!("https://login.microsoftonline.com/{TENANT}/v2.0/adminconsent?")),
+        "{location}"
+    );
+    let q = query_of(&location);
+    assert_eq!(q["client_id"], "staff-app");
+    let cookie = cookie_pairs(r).join("; ");
+    let d = get(&format!("?admin_consent=True&tenant={TENANT}&state={}", q["state"]), &cookie);
+    assert_eq!(response(&d).status(), 200, "{:?}", d.log);
+    let page = String::from_utf8_lossy(response(&d).body()).into_owned();
+    assert!(page.contains("href=\"/auth/login?provider=staff\""), "{page}");
+    // The default provider has no Entra preset: nothing to consent to there.
+    assert_eq!(response(&get("?provider=default", "")).status(), 404);
+    assert_eq!(response(&get("?provider=nobody", "")).status(), 404);
+    assert_eq!(response(&get("?provider=staff", "")).status(), 302);
+}
