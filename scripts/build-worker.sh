@@ -12,7 +12,8 @@
 #
 # Usage: scripts/build-worker.sh [--check-size]
 #   --check-size   fail when the gzip size of index.mjs + index.wasm exceeds the budget
-#                  (EDGEGUARD_SIZE_BUDGET bytes, default 1048576 = 1 MiB)
+#                  (EDGEGUARD_SIZE_BUDGET bytes, default 340000: today's ~331 000 with a little
+#                  room, so that growth is noticed; the issue-10 target is 250 KB)
 #
 # Steps whose inputs did not change are skipped: a rebuild with nothing changed takes ~1 s.
 set -euo pipefail
@@ -25,13 +26,13 @@ for arg in "$@"; do
   case "$arg" in
     --check-size) check_size=1 ;;
     -h | --help)
-      sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *) die "unknown option '$arg' (try --help)" ;;
   esac
 done
-budget="${EDGEGUARD_SIZE_BUDGET:-1048576}"
+budget="${EDGEGUARD_SIZE_BUDGET:-340000}"
 
 cd "$EDGEGUARD_ROOT"
 started="$(now)"

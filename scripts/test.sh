@@ -6,7 +6,7 @@
 #   clippy (host)          cargo clippy --all-targets -- -D warnings
 #   clippy (wasm32)        cargo clippy --target wasm32-unknown-unknown --lib -- -D warnings
 #   unit tests             cargo test
-#   worker build + size    scripts/build-worker.sh --check-size (gzip budget 1 MiB)
+#   worker build + size    scripts/build-worker.sh --check-size (gzip budget 340 000 bytes)
 #   demo smoke             scripts/dev.sh --check: wrangler dev with the demo settings answers
 #                          /auth/health with 200
 #   test harness           node --test tests/harness/*.test.mjs (self-tests of tests/support)
