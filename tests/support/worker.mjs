@@ -147,7 +147,6 @@ export async function startWorker({
 
   // Imported here, not at the top: loading Miniflare takes about a second, wasted when suites skip.
   const { Miniflare, Log, LogLevel } = await import('miniflare');
-  const listenPort = port ?? await freePort(host);
   const gateway = {
     name: 'edgeguard',
     modules: true,
@@ -173,8 +172,7 @@ export async function startWorker({
     } : {}),
   };
   const others = workers.map(({ name, script }) => ({ name, modules: true, script, compatibilityDate }));
-  const replicaPorts = await Promise.all(Array.from({ length: replicas }, () => freePort(host)));
-  const copies = replicaPorts.map((p, i) => ({
+  const copiesAt = (replicaPorts) => replicaPorts.map((p, i) => ({
     ...gateway,
     name: `edgeguard-replica-${i + 1}`,
     unsafeDirectSockets: [{ host, port: p }],
@@ -183,10 +181,10 @@ export async function startWorker({
         .map(([binding, className]) => [binding, { className, scriptName: gateway.name, useSQLite: true }])),
     } : {}),
   }));
-  const mf = new Miniflare({
+  const launch = (listenPort, replicaPorts) => new Miniflare({
     host,
     port: listenPort,
-    workers: [gateway, ...others, ...copies],
+    workers: [gateway, ...others, ...copiesAt(replicaPorts)],
     ...(kvPersist ? { kvPersist } : {}),
     cf: false, // no network: don't fetch the Request.cf cache
     log: echo ? new Log(LogLevel.DEBUG) : new Log(LogLevel.WARN),
@@ -195,21 +193,39 @@ export async function startWorker({
       readline.createInterface({ input: stderr, crlfDelay: Infinity }).on('line', (l) => onLine('stderr', l));
     },
   });
-  // Until close(), the file's root `after` disposes of it (see leftovers.mjs), also while starting.
-  const handle = track({ close: () => mf.dispose() });
+  // A free port can be taken by another process between freePort() and workerd's bind (other
+  // suites, other test runs on the machine): then start again on fresh ports, a few times.
+  let mf;
+  let handle;
+  let listenPort;
+  let replicaPorts;
   let readyUrl;
-  let timer;
-  try {
-    const timeout = new Promise((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`workerd did not start within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
-    });
-    readyUrl = await Promise.race([mf.ready, timeout]);
-  } catch (err) {
-    untrack(handle);
-    await mf.dispose().catch(() => {});
-    throw err;
-  } finally {
-    clearTimeout(timer);
+  for (let attempt = 1; ; attempt += 1) {
+    // eslint-disable-next-line no-await-in-loop
+    listenPort = port ?? await freePort(host);
+    // eslint-disable-next-line no-await-in-loop
+    replicaPorts = await Promise.all(Array.from({ length: replicas }, () => freePort(host)));
+    const started = launch(listenPort, replicaPorts);
+    mf = started;
+    // Until close(), the file's root `after` disposes of it (see leftovers.mjs), also while starting.
+    handle = track({ close: () => started.dispose() });
+    let timer;
+    try {
+      const timeout = new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`workerd did not start within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS);
+      });
+      // eslint-disable-next-line no-await-in-loop
+      readyUrl = await Promise.race([started.ready, timeout]);
+      break;
+    } catch (err) {
+      untrack(handle);
+      // eslint-disable-next-line no-await-in-loop
+      await started.dispose().catch(() => {});
+      const portTaken = err?.code === 'ERR_ADDRESS_IN_USE' || /Address already in use/.test(String(err?.message));
+      if (!portTaken || port !== undefined || attempt >= 3) throw err;
+    } finally {
+      clearTimeout(timer);
+    }
   }
   const url = `http://${host}:${readyUrl.port || listenPort}`;
 
