@@ -32,9 +32,10 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(iss, &first("iss"));
             assert_eq!(first("error"), None, "an error response read as a success");
         }
-        AuthorizationResponse::Error { error, description, state } => {
+        AuthorizationResponse::Error { error, description, state, iss } => {
             assert_eq!(Some(error), first("error").as_ref());
             assert_eq!((description, state), (&first("error_description"), &first("state")));
+            assert_eq!(iss, &first("iss"));
         }
         AuthorizationResponse::Malformed => {
             let has_code =
@@ -55,13 +56,16 @@ fn serialise(response: &AuthorizationResponse) -> String {
                 query.append_pair("iss", iss);
             }
         }
-        AuthorizationResponse::Error { error, description, state } => {
+        AuthorizationResponse::Error { error, description, state, iss } => {
             query.append_pair("error", error);
             if let Some(description) = description {
                 query.append_pair("error_description", description);
             }
             if let Some(state) = state {
                 query.append_pair("state", state);
+            }
+            if let Some(iss) = iss {
+                query.append_pair("iss", iss);
             }
         }
         AuthorizationResponse::Malformed => {}
