@@ -9,7 +9,7 @@
 //!   after a fetch must still be found at once);
 //!   kids still unknown after a refetch are remembered (until the next successful fetch, or
 //!   5 min) so a flood of forged kids costs no fetches;
-//! - concurrent callers share one fetch ([`Coalescer`]: waiters poll on their own timer, as
+//! - concurrent callers share one fetch (`Coalescer`: waiters poll on their own timer, as
 //!   workerd cancels requests that wait on another request's promise). If the leader's
 //!   request is cancelled mid-fetch, a waiter leads a new fetch. Only callers with nothing
 //!   usable (or an unknown `kid`) wait: while expired keys are being refreshed, others verify

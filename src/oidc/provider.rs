@@ -96,7 +96,7 @@ impl<K> ProviderState<K> {
 
     /// The discovery document, fetched when missing or older than an hour. Once the hour is
     /// up, the stale copy keeps being served: while one request refreshes it (the others do not
-    /// wait for that), and after a failed refresh, with retries backing off ([`backoff_secs`]),
+    /// wait for that), and after a failed refresh, with retries backing off (`backoff_secs`),
     /// so a provider that is down or hanging costs one request per wait, not every request a
     /// timeout. With no copy at all, concurrent requests share one fetch.
     pub async fn metadata(

@@ -2,7 +2,7 @@
 //!
 //! Anything that could claim an identity is removed before the gateway adds its own, so an
 //! origin can trust `X-Forwarded-User` and friends (GHSA-vjrc-mh2v-45x6, GHSA-7x63-xv5r-3p2x).
-//! The list itself is in [`strip`]. Headers a client names in `Connection:` change nothing
+//! The list itself is in `strip`. Headers a client names in `Connection:` change nothing
 //! here: `Connection` itself is stripped and the gateway's own headers are set after every
 //! removal, so a client cannot make the gateway drop them (Traefik CVE-2024-45410).
 

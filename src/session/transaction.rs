@@ -32,7 +32,7 @@ pub struct LoginTransaction {
     pub nonce: String,
     pub pkce_verifier: String,
     /// Same-origin path (and query) to return to after sign-in, at most
-    /// [`MAX_RETURN_PATH_LEN`] bytes.
+    /// `MAX_RETURN_PATH_LEN` bytes.
     pub return_to: String,
     pub created_at: u64,
     /// SHA-256 (base64url) of the binding cookie's value in the browser that started it.
@@ -166,7 +166,7 @@ impl LoginTransaction {
 }
 
 /// `Set-Cookie` values that clear the finished transaction, expired or unreadable ones, and the
-/// oldest ones beyond [`MAX_PENDING_TX`], so transaction cookies cannot pile up; each with its
+/// oldest ones beyond `MAX_PENDING_TX`, so transaction cookies cannot pile up; each with its
 /// binding cookie.
 pub fn cleanup_cookies(cookie_header: &str, finished_state: Option<&str>, keys: &SessionKeys, now: u64) -> Vec<String> {
     let finished = finished_state.map(cookie_name);
