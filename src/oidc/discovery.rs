@@ -148,6 +148,16 @@ mod tests {
     }
 
     #[test]
+    fn a_document_naming_a_member_twice_is_refused_not_read_by_its_last_copy() {
+        // A lenient parser keeps the last `jwks_uri` (the legitimate one here) and works on;
+        // another component reading the first would fetch keys from elsewhere (RFC 8725 §3.2).
+        let body = String::from_utf8(doc("https://i")).unwrap();
+        let twice = body.replacen('{', r#"{"jwks_uri":"https://evil.example/keys","#, 1);
+        assert!(matches!(ProviderMetadata::parse(twice.as_bytes(), "https://i"), Err(DiscoveryError::Malformed(_))));
+        assert!(ProviderMetadata::parse(body.as_bytes(), "https://i").is_ok());
+    }
+
+    #[test]
     fn adds_offline_access_when_offered() {
         let m = ProviderMetadata::parse(&doc("https://i"), "https://i").unwrap();
         assert_eq!(m.scopes_for(&["openid".into()]), vec!["openid", "offline_access"]);
