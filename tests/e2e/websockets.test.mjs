@@ -257,3 +257,29 @@ async function waitFor(condition, timeoutMs = 3000) {
     await new Promise((r) => { setTimeout(r, 20); });
   }
 }
+
+describe('proxied WebSockets that wait on a shared key fetch', () => {
+  let s;
+
+  before(async () => {
+    if (skip) return;
+    const routes = [{ prefix: '/ws/', auth: 'bearer', websocket: 'proxy' }];
+    s = await startStack({ vars: { ROUTES: JSON.stringify(routes) } });
+  }, { timeout: 30_000 });
+
+  after(async () => { await s?.close(); });
+
+  // On a cold isolate the first upgrade fetches discovery and keys; the others wait on that fetch and may be woken
+  // in the first one's turn of the event loop (src/edge/mod.rs). Each must still get its own socket, not a 502.
+  test('upgrades arriving together on a cold isolate all get their socket', T, async () => {
+    const tokens = await Promise.all(Array.from({ length: 8 }, (_, i) => mint(s.idp, { sub: `user-${i}` })));
+    const sockets = await Promise.allSettled(tokens.map((t) => connect(wsUrl(s, '/ws/feed'), { authorization: `Bearer ${t}` })));
+    const refused = sockets.filter((r) => r.status === 'rejected').map((r) => r.reason?.status ?? String(r.reason));
+    assert.deepEqual(refused, []);
+    for (const [i, r] of sockets.entries()) {
+      // eslint-disable-next-line no-await-in-loop
+      assert.equal(await roundTrip(r.value, `m${i}`), `echo:m${i}`);
+      r.value.ws.close();
+    }
+  });
+});
