@@ -102,7 +102,7 @@ impl<P: Ports> Gateway<P> {
             &metadata,
             id_token,
             provider.config,
-            &tx.nonce,
+            Some(&tx.nonce),
             &tokens.access_token,
             &mut notes,
         )

@@ -13,11 +13,12 @@
 
 use super::Gateway;
 use crate::coalesce::Coalescer;
-use crate::oidc::{Grant, TokenError, build_token_request, parse_token_response};
+use crate::error::GatewayError;
+use crate::oidc::{Grant, TokenError, build_token_request, parse_token_response, refreshed_identity};
 use crate::ports::Ports;
 use crate::session::{SessionId, SessionRecord};
 use crate::store::coordinator::{access_hash, open_tokens, seal_tokens};
-use crate::store::{ObjectAnswer, ObjectCall, RefreshGrace, session_hash};
+use crate::store::{ObjectAnswer, ObjectCall, RefreshGrace, RefreshedIdToken, session_hash};
 
 /// Most answers one refresh takes from a session's object (adopted tokens that are due already
 /// lead to one more question).
@@ -56,6 +57,9 @@ pub enum RefreshFailure {
     Unavailable { reason: &'static str, detail: String },
     /// The session's object says the session ended (logged out somewhere).
     Ended,
+    /// The refresh response's ID token failed a check (OIDC Core §12.2; `reason` is the
+    /// check's log code): the session is over, never served with what that token says.
+    IdTokenInvalid(&'static str),
 }
 
 impl RefreshFailure {
@@ -160,7 +164,7 @@ impl<P: Ports> Gateway<P> {
         let key = id.storage_key();
         let hash = session_hash(&key);
         let old = record.refresh_token.clone().ok_or_else(|| RefreshFailure::Rejected("no refresh token".into()))?;
-        let tokens = match self.refresh_grant(ports, &record.provider, &old).await {
+        let tokens = match self.refresh_grant(ports, &record, &old).await {
             Ok(tokens) => tokens,
             Err(failure) => {
                 // A rejected token ends the session (and its object, in session.rs); anything
@@ -209,7 +213,7 @@ impl<P: Ports> Gateway<P> {
         let grace = match self.sessions.grace(ports, keys, &old).await.map_err(|e| store_down(&e))? {
             Some(grace) => grace,
             None => {
-                let grace = self.refresh_grant(ports, &record.provider, &old).await?;
+                let grace = self.refresh_grant(ports, &record, &old).await?;
                 // Best effort: without it another isolate may still refresh with `old`.
                 let _ = self.sessions.save_grace(ports, keys, ports, &old, &grace).await;
                 grace
@@ -226,11 +230,15 @@ impl<P: Ports> Gateway<P> {
         Ok(record)
     }
 
-    /// The refresh grant at the provider (RFC 6749 §6).
-    /// The refresh grant at the provider the session was signed in with (its record's
-    /// `provider`).
-    async fn refresh_grant(&self, ports: &P, provider: &str, old: &str) -> Result<RefreshGrace, RefreshFailure> {
-        let Some(index) = self.provider_named(provider) else {
+    /// The refresh grant (RFC 6749 §6) at the provider the session `record` was signed in with
+    /// (its `provider`), and the check of the ID token it may bring.
+    async fn refresh_grant(
+        &self,
+        ports: &P,
+        record: &SessionRecord,
+        old: &str,
+    ) -> Result<RefreshGrace, RefreshFailure> {
+        let Some(index) = self.provider_named(&record.provider) else {
             return Err(RefreshFailure::Rejected("the session's provider is not configured".into()));
         };
         let provider = self.provider_at(index);
@@ -253,7 +261,17 @@ impl<P: Ports> Gateway<P> {
             Ok(tokens) => tokens,
             Err(error) => return Err(RefreshFailure::from_token_answer(rate_limited, error)),
         };
+        let id_token = match &tokens.id_token {
+            Some(id_token) => {
+                let identity =
+                    check_refreshed_id_token(ports, &provider, &metadata, record, id_token, &tokens.access_token)
+                        .await?;
+                Some(RefreshedIdToken { id_token: id_token.clone(), identity })
+            }
+            None => None,
+        };
         Ok(RefreshGrace {
+            id_token,
             access_token: tokens.access_token,
             access_expires_at: tokens.expires_in.map(|s| now.saturating_add(s)),
             access_issued_at: Some(now),
@@ -267,8 +285,47 @@ fn store_down(e: &dyn std::fmt::Display) -> RefreshFailure {
     RefreshFailure::unavailable("store_unavailable", e)
 }
 
-/// The session's tokens become `tokens`.
+/// A refresh's ID token, checked as at sign-in (signature with the provider's cached keys,
+/// `iss`, `aud`/`azp`, `exp`, `iat`, `at_hash`; no `nonce` required) and as the same user and
+/// authentication as the session's (OIDC Core §12.2): the identity the session takes from it.
+async fn check_refreshed_id_token<P: Ports>(
+    ports: &P,
+    provider: &super::providers::Provider<'_, P>,
+    metadata: &crate::oidc::ProviderMetadata,
+    record: &SessionRecord,
+    id_token: &str,
+    access_token: &str,
+) -> Result<crate::session::Identity, RefreshFailure> {
+    let mut notes = Vec::new();
+    let keys = &provider.state.keys;
+    let checked = crate::oidc::validate_id_token(
+        ports,
+        keys,
+        metadata,
+        id_token,
+        provider.config,
+        None,
+        access_token,
+        &mut notes,
+    )
+    .await;
+    let identity = match checked {
+        Ok(identity) => identity,
+        Err(GatewayError::IdToken(e)) => return Err(RefreshFailure::IdTokenInvalid(e.reason())),
+        // The provider's keys could not be had: not the token's fault.
+        Err(e) => return Err(RefreshFailure::unavailable("provider_keys_unavailable", &e)),
+    };
+    refreshed_identity(&record.identity, &record.id_token, id_token, identity)
+        .map_err(|e| RefreshFailure::IdTokenInvalid(e.reason()))
+}
+
+/// The session's tokens become `tokens`; with a refreshed ID token (checked by the refresh's
+/// leader, here or in the isolate that sealed `tokens`), its identity too.
 fn adopt(record: &mut SessionRecord, tokens: RefreshGrace) {
+    if let Some(refreshed) = tokens.id_token {
+        record.id_token = refreshed.id_token;
+        record.identity = refreshed.identity;
+    }
     record.access_token = tokens.access_token;
     record.access_expires_at = tokens.access_expires_at;
     record.access_issued_at = tokens.access_issued_at;

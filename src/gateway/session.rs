@@ -73,6 +73,11 @@ impl<P: Ports> Gateway<P> {
                     self.sessions.end(ports, &cookie.id, self.config.session.ttl_secs).await?;
                     return Ok(Err("refresh_token_rejected"));
                 }
+                // The provider answered for someone, or something, else: sign in again.
+                Err(RefreshFailure::IdTokenInvalid(_)) => {
+                    self.sessions.end(ports, &cookie.id, self.config.session.ttl_secs).await?;
+                    return Ok(Err("refresh_id_token_invalid"));
+                }
                 // Still valid for a moment: serve with it rather than fail.
                 Err(RefreshFailure::Unavailable { reason, .. }) if still_valid => {
                     notes = vec!["refresh_deferred", reason];

@@ -71,11 +71,13 @@ fn at_hash(access_token: &str, hash: HashAlg) -> String {
 }
 
 /// The ID-token-only rules, on claims whose signature and generic claims already passed.
+/// `expected_nonce` is the sign-in's: required and equal. A refresh's ID token has none to
+/// expect (OIDC Core §12.2); [`super::refreshed_identity`] compares it with the sign-in's.
 pub fn check_id_token_claims(
     claims: &Map<String, Value>,
     alg: JwsAlgorithm,
     client_id: &str,
-    expected_nonce: &str,
+    expected_nonce: Option<&str>,
     access_token: &str,
 ) -> Result<Identity, IdTokenError> {
     let audiences = match claims.get("aud") {
@@ -87,9 +89,11 @@ pub fn check_id_token_claims(
         None if audiences > 1 => return Err(IdTokenError::AzpMissing),
         _ => {}
     }
-    let nonce = string_claim(claims, "nonce").ok_or(IdTokenError::NonceMismatch)?;
-    if !ct_eq(nonce, expected_nonce) {
-        return Err(IdTokenError::NonceMismatch);
+    if let Some(expected) = expected_nonce {
+        let nonce = string_claim(claims, "nonce").ok_or(IdTokenError::NonceMismatch)?;
+        if !ct_eq(nonce, expected) {
+            return Err(IdTokenError::NonceMismatch);
+        }
     }
     let sub = string_claim(claims, "sub").ok_or(IdTokenError::SubMissing)?;
     if !crate::proxy::is_header_safe(sub) {
@@ -135,7 +139,7 @@ pub async fn validate_id_token<P: Ports>(
     metadata: &ProviderMetadata,
     id_token: &str,
     provider: &ProviderConfig,
-    expected_nonce: &str,
+    expected_nonce: Option<&str>,
     access_token: &str,
     notes: &mut Vec<&'static str>,
 ) -> Result<Identity, GatewayError> {

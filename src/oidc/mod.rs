@@ -10,6 +10,7 @@ mod discovery;
 mod id_token;
 mod logout;
 mod provider;
+mod refreshed;
 mod token;
 
 pub use app_grants::{AppTokenError, build_client_credentials_request, build_on_behalf_of_request};
@@ -24,4 +25,5 @@ pub use logout::{
     BACKCHANNEL_LOGOUT_EVENT, LogoutRequest, build_end_session_url, build_revocation_request, validate_logout_token,
 };
 pub use provider::{ProviderError, ProviderState};
+pub use refreshed::{ContinuityError, refreshed_identity};
 pub use token::{Grant, TokenError, TokenResponse, build_token_request, parse_token_response};

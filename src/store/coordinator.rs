@@ -356,6 +356,10 @@ mod tests {
             access_expires_at: Some(9),
             access_issued_at: Some(1),
             refresh_token: Some("rt-2".into()),
+            id_token: Some(super::super::RefreshedIdToken {
+                id_token: "idt-2".into(),
+                identity: crate::session::Identity { sub: "alice".into(), ..Default::default() },
+            }),
         };
         let sealed = seal_tokens(&keys, &FakeRng::new(4), "hash-a", &tokens);
         assert!(
@@ -365,6 +369,16 @@ mod tests {
         assert!(open_tokens(&keys, "hash-b", &sealed).is_none(), "bound to its object's name");
         let other = SessionKeys::derive(&["another-secret-that-is-long-enough-02"]);
         assert!(open_tokens(&other, "hash-a", &sealed).is_none());
+    }
+
+    #[test]
+    fn tokens_sealed_before_id_tokens_were_kept_still_open_and_change_no_id_token() {
+        let keys = SessionKeys::derive(&["a-test-secret-that-is-long-enough-0001"]);
+        let legacy = br#"{"access_token":"at-2","access_expires_at":9,"refresh_token":"rt-2"}"#;
+        let sealed = b64url(&keys.seal(Purpose::Store, object_aad("hash-a").as_bytes(), legacy, [7; 12]));
+        let opened = open_tokens(&keys, "hash-a", &sealed).unwrap();
+        assert_eq!(opened.access_token, "at-2");
+        assert!(opened.id_token.is_none());
     }
 
     #[test]

@@ -23,7 +23,7 @@
 
 use crate::encoding::{hex, sha256};
 use crate::ports::{KvError, KvStore, Rng};
-use crate::session::{Purpose, SessionId, SessionKeys, SessionRecord, random_nonce};
+use crate::session::{Identity, Purpose, SessionId, SessionKeys, SessionRecord, random_nonce};
 use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -52,6 +52,18 @@ pub struct RefreshGrace {
     #[serde(default)]
     pub access_issued_at: Option<u64>,
     pub refresh_token: Option<String>,
+    /// The refresh response's ID token, verified by the refresh's leader, and the identity
+    /// the session takes from it. `None` (also in records written before it was kept): the
+    /// session keeps its ID token and identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<RefreshedIdToken>,
+}
+
+/// A refresh's checked ID token (OIDC Core §12.2) and what the session learns from it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshedIdToken {
+    pub id_token: String,
+    pub identity: Identity,
 }
 
 /// Marks a session as being re-read until dropped (also when the request is cancelled).
@@ -532,6 +544,7 @@ mod tests {
                 access_expires_at: Some(5),
                 access_issued_at: Some(1),
                 refresh_token: Some("rt-2".into()),
+                id_token: None,
             };
             store.save_grace(&kv, &keys, &rng, "rt-1", &grace).await.unwrap();
             assert!(store.grace(&kv, &keys, "rt-1").await.unwrap() == Some(grace));

@@ -18,6 +18,7 @@ mod on_behalf_of;
 mod paths;
 mod providers;
 mod rate_limit;
+mod refresh_id_token;
 mod session_objects;
 mod sessions;
 mod step_up;
