@@ -8,8 +8,10 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Browser } from '../support/browser.mjs';
+import { USERS } from '../support/idp.mjs';
 import {
-  SESSION_COOKIE, describeHops, refreshGrants, resetStack, signInSession, skipReason, startStack, waitUntilExpired,
+  SESSION_COOKIE, describeHops, jwtPayload, refreshGrants, resetStack, signInSession, skipReason, startStack,
+  waitUntilExpired,
 } from '../support/stack.mjs';
 
 const skip = skipReason();
@@ -328,5 +330,81 @@ describe('session refresh without OIDC_RESOURCE', () => {
     assert.equal(reqs[0].params.resource, undefined);
     const fresh = s.idp.issuedTokens().at(-1);
     assert.equal(r.json.headers.authorization, `Bearer ${fresh.access_token}`);
+  });
+});
+
+describe('session refresh: the provider\'s new ID token (OIDC Core §12.2)', () => {
+  let s;
+  // The provider's account for alice, which a test edits between sign-in and refresh.
+  const alice = { password: 'alice', claims: { ...USERS.alice.claims } };
+  const ROUTES = [{ prefix: '/', auth: 'session', headers: { 'X-User-Name': 'name' } }];
+
+  before(async () => {
+    if (skip) return;
+    s = await startStack({ idp: { users: { alice } }, vars: { ROUTES: JSON.stringify(ROUTES) } });
+  }, { timeout: 30_000 });
+
+  after(async () => { await s?.close(); });
+  beforeEach(() => {
+    if (!s) return;
+    resetStack(s);
+    s.idp.setTokenHook(null);
+    alice.claims = { ...USERS.alice.claims };
+  });
+
+  /** Sign in with a 4 s access token (fresh for its first 3 s), later ones living 10 minutes. */
+  async function signInShortLived() {
+    s.idp.setAccessTokenTtl(4);
+    const signedIn = await signInSession(s);
+    s.idp.setAccessTokenTtl(600);
+    return { ...signedIn, grants0: refreshGrants(s.idp).length };
+  }
+
+  test('a name and e-mail changed at the provider reach the origin and /auth/me at the next refresh', T, async () => {
+    const { b, tokens, grants0 } = await signInShortLived();
+    const r0 = await b.get(`${s.gw}/api/echo`);
+    assert.equal(refreshGrants(s.idp).length, grants0, 'not refreshed yet');
+    assert.equal(r0.json.headers['x-user-name'], 'Alice Liddell');
+    alice.claims = { ...alice.claims, name: 'Alice Cooper', email: 'alice.cooper@example.com' };
+    await waitUntilExpired(tokens.access_token);
+
+    const r1 = await b.get(`${s.gw}/api/echo`);
+    assert.equal(r1.status, 200, r1.text.slice(0, 300));
+    const fresh = s.idp.issuedTokens().at(-1);
+    assert.equal(fresh.grantType, 'refresh_token');
+    assert.ok(fresh.id_token, 'oidc-provider sent a new ID token with the refresh');
+    assert.equal(jwtPayload(fresh.id_token).name, 'Alice Cooper');
+    assert.equal(r1.json.headers.authorization, `Bearer ${fresh.access_token}`);
+    assert.equal(r1.json.headers['x-user-name'], 'Alice Cooper', 'the mapped header follows the new ID token');
+    assert.equal(r1.json.headers['x-forwarded-email'], 'alice.cooper@example.com');
+    const r2 = await b.get(`${s.gw}/api/echo`);
+    assert.equal(r2.json.headers['x-user-name'], 'Alice Cooper', 'and stays so on the warm copy');
+    const me = await b.get(`${s.gw}/auth/me`);
+    assert.equal(me.json.name, 'Alice Cooper');
+    assert.equal(me.json.email, 'alice.cooper@example.com');
+  });
+
+  test('a refreshed ID token for another user ends the session and never reaches the origin', T, async () => {
+    const { b, cookie, tokens, kvKey, grants0 } = await signInShortLived();
+    s.idp.setTokenHook(async (body, t, { grantType }) => {
+      if (grantType !== 'refresh_token' || !body.id_token) return;
+      body.id_token = await t.resign(body.id_token, ({ payload }) => { payload.sub = 'bob'; payload.name = 'Bob Builder'; });
+    });
+    await waitUntilExpired(tokens.access_token);
+    s.origin.reset();
+
+    const r1 = await b.get(`${s.gw}/api/echo`);
+    assert.equal(r1.status, 401, r1.text.slice(0, 300));
+    assert.equal(r1.json.error, 'refresh_id_token_invalid');
+    assert.equal(refreshGrants(s.idp).length - grants0, 1, 'one refresh grant, whose ID token is refused');
+    assert.equal(b.jar.get(SESSION_COOKIE), undefined, 'the session cookie is cleared');
+    const replayed = new Browser();
+    replayed.jar.put(cookie);
+    const r2 = await replayed.get(`${s.gw}/api/echo`);
+    assert.equal(r2.status, 401, 'the session is over: sign in again');
+    assert.equal(r2.json.error, 'session_unknown');
+    assert.equal(refreshGrants(s.idp).length - grants0, 1, 'no second refresh');
+    assert.equal(s.origin.requests().length, 0, 'nothing reached the origin');
+    assert.ok(!(await s.worker.sessionKeys()).includes(kvKey), 'the session record is gone');
   });
 });
