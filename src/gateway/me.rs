@@ -23,7 +23,11 @@ impl<P: Ports> Gateway<P> {
         let Live { record, set_cookie, notes, .. } = match self.current_session(ports, req, provider).await {
             Ok(Ok(live)) => live,
             // Always JSON with a challenge, never a redirect: the caller is a script.
-            Ok(Err(why)) => return self.refuse(req, GatewayError::Unauthenticated(why), &[]),
+            Ok(Err(gone)) => {
+                let mut decision = self.refuse(req, GatewayError::Unauthenticated(gone.why), &[]);
+                decision.log.notes.extend(gone.note);
+                return decision;
+            }
             Err(err) => return self.refuse(req, err, &[]),
         };
         let identity = &record.identity;

@@ -26,6 +26,19 @@ pub(super) struct Live {
     pub(super) ends_at: u64,
 }
 
+/// Why a request has no live session: its log reason, and for a refresh whose ID token failed a
+/// check, which check (a log note, so an operator sees `sub_changed` or `token_expired`).
+pub(super) struct NoSession {
+    pub(super) why: &'static str,
+    pub(super) note: Option<&'static str>,
+}
+
+impl From<&'static str> for NoSession {
+    fn from(why: &'static str) -> Self {
+        NoSession { why, note: None }
+    }
+}
+
 impl<P: Ports> Gateway<P> {
     /// The live session of the provider at `provider` behind the request's cookie (each
     /// provider has its own, see [`crate::session::cookie::session_cookie_name`]), or why
@@ -36,30 +49,30 @@ impl<P: Ports> Gateway<P> {
         ports: &P,
         req: &IncomingRequest,
         provider: usize,
-    ) -> Result<Result<Live, &'static str>, GatewayError> {
+    ) -> Result<Result<Live, NoSession>, GatewayError> {
         let now = ports.now_secs();
         let keys = &self.config.session.keys;
         let cookies = req.cookie_header();
         let name = self.provider_at(provider).cookie;
         let Some((cookie, storage_key)) = self.opened_cookies.open(&cookies, name, keys) else {
             let presented = crate::session::cookie::parse_cookie_header(&cookies).any(|(n, _)| n == name);
-            return Ok(Err(if presented { "session_cookie_invalid" } else { "session_missing" }));
+            return Ok(Err(if presented { "session_cookie_invalid" } else { "session_missing" }.into()));
         };
         if let Some(why) = cookie.ended(now) {
-            return Ok(Err(why));
+            return Ok(Err(why.into()));
         }
         let Some(mut record) = self.sessions.load_at(ports, keys, storage_key.clone(), now).await? else {
-            return Ok(Err("session_unknown"));
+            return Ok(Err("session_unknown".into()));
         };
         // The cookie's name is sealed into it, so this holds unless the table was edited
         // under a live session: then it is no session of this provider.
         if !self.record_is_from(&record, provider) {
-            return Ok(Err("session_other_provider"));
+            return Ok(Err("session_other_provider".into()));
         }
         let mut notes = Vec::new();
         if needs_refresh(&record, ports.now_millis()) {
             if record.refresh_token.is_none() {
-                return Ok(Err("access_token_expired"));
+                return Ok(Err("access_token_expired".into()));
             }
             let still_valid = record.access_expires_at.is_some_and(|at| now < at);
             match self.refresh_session(ports, &cookie.id, SessionRecord::clone(&record)).await {
@@ -67,16 +80,16 @@ impl<P: Ports> Gateway<P> {
                 // Logged out in another isolate or location: its object said so.
                 Err(RefreshFailure::Ended) => {
                     self.sessions.forget(&storage_key);
-                    return Ok(Err("session_ended"));
+                    return Ok(Err("session_ended".into()));
                 }
                 Err(RefreshFailure::Rejected(_)) => {
                     self.sessions.end(ports, &cookie.id, self.config.session.ttl_secs).await?;
-                    return Ok(Err("refresh_token_rejected"));
+                    return Ok(Err("refresh_token_rejected".into()));
                 }
                 // The provider answered for someone, or something, else: sign in again.
-                Err(RefreshFailure::IdTokenInvalid(_)) => {
+                Err(RefreshFailure::IdTokenInvalid(check)) => {
                     self.sessions.end(ports, &cookie.id, self.config.session.ttl_secs).await?;
-                    return Ok(Err("refresh_id_token_invalid"));
+                    return Ok(Err(NoSession { why: "refresh_id_token_invalid", note: Some(check) }));
                 }
                 // Still valid for a moment: serve with it rather than fail.
                 Err(RefreshFailure::Unavailable { reason, .. }) if still_valid => {
@@ -95,7 +108,7 @@ impl<P: Ports> Gateway<P> {
 
     pub(super) async fn session_route(&self, ports: &P, req: &IncomingRequest, route: &Route) -> Decision {
         let provider = route.providers.session;
-        let why = match self.current_session(ports, req, provider).await {
+        let gone = match self.current_session(ports, req, provider).await {
             Err(err) => return self.refuse(req, err, &[]),
             Ok(Ok(Live { record, storage_key, set_cookie, notes, ends_at })) => {
                 let identity = &record.identity;
@@ -158,24 +171,28 @@ impl<P: Ports> Gateway<P> {
                 }
                 return decision;
             }
-            Ok(Err(why)) => why,
+            Ok(Err(gone)) => gone,
         };
+        let NoSession { why, note } = gone;
         // A cookie that no longer leads anywhere is cleared so the browser stops sending it.
         let clear = match why {
             "session_missing" => Vec::new(),
             _ => vec![clear_cookie(self.provider_at(provider).cookie, "/")],
         };
         let is_api = self.config.api_path_prefixes.iter().any(|p| crate::policy::matches_ignoring_case(p, &req.path));
-        if is_api || !req.is_navigation() {
-            return self.refuse(req, GatewayError::Unauthenticated(why), &clear);
-        }
-        match self.start_login(ports, provider, &req.path_and_query(), clear).await {
-            Ok(response) => {
-                let mut entry = log(req, "login_redirect", Some(302));
-                entry.detail = Some(why.to_owned());
-                super::respond_with(response, entry)
+        let mut decision = if is_api || !req.is_navigation() {
+            self.refuse(req, GatewayError::Unauthenticated(why), &clear)
+        } else {
+            match self.start_login(ports, provider, &req.path_and_query(), clear).await {
+                Ok(response) => {
+                    let mut entry = log(req, "login_redirect", Some(302));
+                    entry.detail = Some(why.to_owned());
+                    super::respond_with(response, entry)
+                }
+                Err(err) => self.refuse(req, err, &[]),
             }
-            Err(err) => self.refuse(req, err, &[]),
-        }
+        };
+        decision.log.notes.extend(note);
+        decision
     }
 }

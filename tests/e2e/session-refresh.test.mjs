@@ -396,6 +396,10 @@ describe('session refresh: the provider\'s new ID token (OIDC Core §12.2)', () 
     const r1 = await b.get(`${s.gw}/api/echo`);
     assert.equal(r1.status, 401, r1.text.slice(0, 300));
     assert.equal(r1.json.error, 'refresh_id_token_invalid');
+    const line = s.worker.jsonLogs().findLast((e) => e.reason === 'refresh_id_token_invalid');
+    assert.ok(line, 'a log line with the reason');
+    assert.deepEqual(line.notes, ['sub_changed'], 'naming the failed check');
+    assert.ok(!JSON.stringify(line).includes(tokens.refresh_token), 'no token in the log');
     assert.equal(refreshGrants(s.idp).length - grants0, 1, 'one refresh grant, whose ID token is refused');
     assert.equal(b.jar.get(SESSION_COOKIE), undefined, 'the session cookie is cleared');
     const replayed = new Browser();
