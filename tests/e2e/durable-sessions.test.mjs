@@ -11,6 +11,7 @@
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Browser } from '../support/browser.mjs';
+import { USERS } from '../support/idp.mjs';
 import {
   refreshGrants, resetStack, signInSession, skipReason, startStack, waitUntilExpired,
 } from '../support/stack.mjs';
@@ -22,11 +23,14 @@ const REVALIDATE_SECS = 5;
 describe('sessions with a Durable Object per session (two Worker instances)', () => {
   let s;
   let replica;
+  // The provider's account for alice, which a test edits between sign-in and refresh.
+  const alice = { password: 'alice', claims: { ...USERS.alice.claims } };
 
   before(async () => {
     if (skip) return;
     s = await startStack({
       backchannelLogout: true,
+      idp: { users: { alice } },
       vars: { SESSION_REVALIDATE: `${REVALIDATE_SECS}s`, SESSION_IDLE_TIMEOUT: '8h' },
       worker: { durableObjects: { SESSION_OBJECTS: 'SessionObject' }, replicas: 1 },
     });
@@ -34,7 +38,10 @@ describe('sessions with a Durable Object per session (two Worker instances)', ()
   }, { timeout: 60_000 });
 
   after(async () => { await s?.close(); });
-  beforeEach(() => { if (s) resetStack(s); });
+  beforeEach(() => {
+    if (s) resetStack(s);
+    alice.claims = { ...USERS.alice.claims };
+  });
 
   const refreshRequests = () => refreshGrants(s.idp);
 
@@ -123,5 +130,25 @@ describe('sessions with a Durable Object per session (two Worker instances)', ()
     const session = await signedInOnBoth();
     await s.idp.backchannelLogout({ sub: 'alice', sid: session.idClaims.sid }); // rejects unless 200/204
     await endedOnReplica(session);
+  });
+
+  test('a refresh\'s new ID token reaches the other instance through the object, whatever KV says', T, async () => {
+    s.idp.setAccessTokenTtl(4);
+    const session = await signedInOnBoth();
+    s.idp.setAccessTokenTtl(600);
+    const { onReplica, kv, kvKey, record, tokens } = session;
+    alice.claims = { ...alice.claims, email: 'alice.cooper@example.com' };
+    await waitUntilExpired(tokens.access_token, Math.max(2100, REVALIDATE_SECS * 1000));
+    const grants0 = refreshRequests().length;
+    const r1 = await session.b.get(`${s.gw}/api/echo`);
+    assert.equal(r1.status, 200, r1.text.slice(0, 300));
+    assert.equal(r1.json.headers['x-forwarded-email'], 'alice.cooper@example.com', 'the new ID token\'s e-mail');
+    // Where the replica runs, KV still shows the record from sign-in (old tokens, old ID token).
+    await kv.put(kvKey, record, { expirationTtl: 3600 });
+    const r2 = await onReplica.get(`${replica}/api/echo`);
+    assert.equal(r2.status, 200, r2.text.slice(0, 300));
+    assert.equal(r2.json.headers['x-forwarded-email'], 'alice.cooper@example.com', 'the object handed over the new claims');
+    assert.equal(r2.json.headers.authorization, r1.json.headers.authorization);
+    assert.equal(refreshRequests().length - grants0, 1, 'one refresh grant');
   });
 });
