@@ -51,17 +51,17 @@ impl<P: Ports> Gateway<P> {
         let now = ports.now_secs();
         let keys = &self.config.session.keys;
         let cookies = req.cookie_header();
-        if self.check_error_issuer(&cookies, Some(&state), iss.as_deref(), now).is_err() {
-            return None; // another provider's error (a mix-up): the callback refuses it
-        }
         // Only this browser's own transaction is retried (the callback refuses the others).
         let tx = LoginTransaction::find(&cookies, &state, keys, now).filter(|tx| tx.is_bound_to(&cookies))?;
+        let provider = self.provider_named(&tx.provider)?;
+        if iss.is_some_and(|iss| iss != self.provider_at(provider).config.issuer) {
+            return None; // another provider's error (a mix-up): the callback refuses it
+        }
         if tx.prompt.as_deref().is_some_and(|p| p.split(' ').any(|v| v == PROMPT_CONSENT)) {
             return None; // asked once already: the callback answers with a page
         }
         let set_cookies = cleanup_cookies(&cookies, Some(&state), keys, now);
         // The same sign-in again (including any step-up it asked for), now with the consent screen.
-        let provider = self.provider_named(&tx.provider)?;
         let request = AuthRequest { hints: vec![("prompt", PROMPT_CONSENT.to_owned())], step_up: tx.step_up, provider };
         Some(match self.start_login_with(ports, &tx.return_to, set_cookies, request).await {
             Ok(response) => {

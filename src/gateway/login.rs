@@ -25,11 +25,19 @@ pub fn safe_return_path(public_url: &Url, candidate: &str) -> String {
         return "/".into();
     }
     match public_url.join(candidate) {
-        Ok(url) if url.origin() == public_url.origin() => match url.query() {
+        Ok(url) => path_on(public_url, &url),
+        Err(_) => "/".into(),
+    }
+}
+
+/// `url`'s path and query if it is on `public_url`'s origin, else `/`.
+fn path_on(public_url: &Url, url: &Url) -> String {
+    match url.origin() == public_url.origin() {
+        true => match url.query() {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
         },
-        _ => "/".into(),
+        false => "/".into(),
     }
 }
 
@@ -45,13 +53,7 @@ pub fn login_return_to(query: &str, public_url: &Url) -> String {
         return rd;
     }
     let Some(target) = param("target_link_uri") else { return "/".into() };
-    match Url::parse(&target) {
-        Ok(url) if url.origin() == public_url.origin() => match url.query() {
-            Some(q) => format!("{}?{q}", url.path()),
-            None => url.path().to_owned(),
-        },
-        _ => "/".into(),
-    }
+    Url::parse(&target).map_or_else(|_| "/".into(), |url| path_on(public_url, &url))
 }
 
 /// Parameters a sign-in started at `/auth/login` may pass on to the provider (OIDC Core

@@ -155,8 +155,24 @@ impl HttpClient for FakeHttp {
         yield_once().await;
         let answer = (self.route)(&request);
         self.sent.borrow_mut().push(request);
-        answer
+        answer.map(as_the_edge_delivers)
     }
+}
+
+/// A provider's answer as the edge hands it to the core: only the headers of
+/// [`crate::ports::PROVIDER_RESPONSE_HEADERS`] (so a test of core code that reads another one
+/// fails here, as it would in the Worker).
+pub fn as_the_edge_delivers(mut response: IncomingResponse) -> IncomingResponse {
+    let headers = response.headers_mut();
+    let kept: Vec<_> = crate::ports::PROVIDER_RESPONSE_HEADERS
+        .iter()
+        .flat_map(|name| headers.get_all(name).iter().map(|v| (name.clone(), v.clone())).collect::<Vec<_>>())
+        .collect();
+    headers.clear();
+    for (name, value) in kept {
+        headers.append(name, value);
+    }
+    response
 }
 
 /// A JSON response with the given status.

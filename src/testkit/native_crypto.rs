@@ -300,7 +300,8 @@ impl HttpClient for ScriptedHttp {
         self.calls.set(self.calls.get() + 1);
         super::yield_once().await;
         let next = self.script.borrow_mut().pop_front();
-        next.or_else(|| self.default.borrow().clone()).unwrap_or(Err(HttpError::Network("no scripted answer".into())))
+        let answer = next.or_else(|| self.default.borrow().clone());
+        answer.unwrap_or(Err(HttpError::Network("no scripted answer".into()))).map(super::as_the_edge_delivers)
     }
 }
 

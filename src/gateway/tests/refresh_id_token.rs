@@ -101,16 +101,23 @@ fn a_refreshed_id_token_changes_the_mapped_headers_and_auth_me() {
     assert_eq!(body["groups"], json!(["staff", "admins"]));
 }
 
-#[test]
-fn a_warm_isolate_still_reading_the_old_record_takes_the_new_claims_from_the_grace_record() {
-    let (w, other) = world_refreshing_with(promoted, false);
-    let session = sign_in(&w, "/");
+/// Signs in, refreshes through `w.gateway` (whose answer carries the new claims), then puts the
+/// sign-in record back into KV, as another isolate or location may still read it. The cookie.
+fn refreshed_with_the_sign_in_record_back_in_kv(w: &World) -> String {
+    let session = sign_in(w, "/");
     let key = block_on(w.ports.kv.list("session:v1:")).unwrap().remove(0);
     let stale = w.ports.kv.entry(&key).unwrap();
     w.ports.clock.advance_secs(3600);
-    assert_eq!(mapped(&get(&w, &w.gateway, &session)), after());
-    // Where `other` runs, KV still has the record from sign-in (refresh-token-1).
+    assert_eq!(mapped(&get(w, &w.gateway, &session)), after());
     block_on(w.ports.kv.put(&key, &stale.0, stale.1)).unwrap();
+    session
+}
+
+#[test]
+fn a_warm_isolate_still_reading_the_old_record_takes_the_new_claims_from_the_grace_record() {
+    let (w, other) = world_refreshing_with(promoted, false);
+    // Where `other` runs, KV still has the record from sign-in (refresh-token-1).
+    let session = refreshed_with_the_sign_in_record_back_in_kv(&w);
     assert_eq!(mapped(&get(&w, &other, &session)), after());
     assert_eq!(w.idp.refreshes.borrow().len(), 1, "the grace record, not a second grant");
 }
@@ -118,13 +125,8 @@ fn a_warm_isolate_still_reading_the_old_record_takes_the_new_claims_from_the_gra
 #[test]
 fn with_session_objects_every_isolate_takes_the_new_claims() {
     let (w, other) = world_refreshing_with(promoted, true);
-    let session = sign_in(&w, "/");
-    let key = block_on(w.ports.kv.list("session:v1:")).unwrap().remove(0);
-    let stale = w.ports.kv.entry(&key).unwrap();
-    w.ports.clock.advance_secs(3600);
-    assert_eq!(mapped(&get(&w, &w.gateway, &session)), after());
     // `other` reads the old record and no grace record: the object hands it the sealed tokens.
-    block_on(w.ports.kv.put(&key, &stale.0, stale.1)).unwrap();
+    let session = refreshed_with_the_sign_in_record_back_in_kv(&w);
     for grace in block_on(w.ports.kv.list("refresh-grace:")).unwrap() {
         block_on(w.ports.kv.delete(&grace)).unwrap();
     }
